@@ -1,0 +1,112 @@
+"""The one exception tree of etcetera.
+
+Every error etcetera raises on purpose derives from :class:`EtceteraError`, and
+also from the builtin a caller would already catch for it::
+
+    EtceteraError
+    ├── ConfigError                 (ValueError)      a setting is missing or invalid
+    ├── InvalidNameError            (ValueError)      a dataset name breaks the naming rule
+    ├── NotADatasetError            (ValueError)      a folder breaks a dataset rule
+    ├── DatasetNotFoundError        (FileNotFoundError)  no such dataset, locally or remotely
+    ├── DatasetExistsError          (FileExistsError) refusing to overwrite without force
+    ├── PartitionNotFoundError      (KeyError)        ds['nope']
+    ├── ManifestError               (ValueError)      repository content is malformed or hostile
+    ├── IntegrityError              (ValueError)      bytes do not match their digest
+    ├── ConcurrentPushError         (FileExistsError) another push published that version first
+    ├── LocalIOError                (OSError)         the local disk refused (full, unwritable)
+    └── BackendError                (OSError)         the repository refused or failed
+        ├── RepositoryNotFoundError (FileNotFoundError)  the bucket or folder does not exist
+        ├── ObjectNotFoundError     (FileNotFoundError)
+        ├── AccessDeniedError       (PermissionError)
+        ├── PreconditionFailedError (FileExistsError)    a create-only write found the object
+        └── TransientError          (ConnectionError) retryable: 5xx, resets, timeouts
+            └── ThrottledError                        retryable: 429, 503 SlowDown
+
+Third-party errors (botocore, aiohttp, OSError of a repository folder) are
+translated once, in the back-end that sees them, with ``raise Mapped(...) from exc``.
+"""
+
+from __future__ import annotations
+
+
+class EtceteraError(Exception):
+    """Base of every error etcetera raises on purpose."""
+
+    #: Whether trying the same operation again may succeed.
+    retryable: bool = False
+
+
+class ConfigError(EtceteraError, ValueError):
+    """A setting is missing or invalid; the message names the key and where it came from."""
+
+
+class InvalidNameError(EtceteraError, ValueError):
+    """A dataset name does not match ``[A-Za-z0-9][A-Za-z0-9._-]{0,127}``."""
+
+
+class NotADatasetError(EtceteraError, ValueError):
+    """A folder breaks one of the dataset rules (``data/`` of partition folders)."""
+
+
+class DatasetNotFoundError(EtceteraError, FileNotFoundError):
+    """No dataset of that name (or version) exists locally or in the repository."""
+
+
+class DatasetExistsError(EtceteraError, FileExistsError):
+    """The dataset exists and the operation would replace it without ``force``."""
+
+
+class PartitionNotFoundError(EtceteraError, KeyError):
+    """A partition that the dataset does not have was asked for."""
+
+    def __str__(self) -> str:
+        # KeyError quotes its argument; a person wants the plain sentence.
+        return str(self.args[0]) if self.args else ""
+
+
+class ManifestError(EtceteraError, ValueError):
+    """A manifest or version record from the repository is malformed or hostile."""
+
+
+class IntegrityError(EtceteraError, ValueError):
+    """Bytes read or written do not match the digest or size they must have."""
+
+    retryable = True
+
+
+class ConcurrentPushError(EtceteraError, FileExistsError):
+    """Another push published the same version number first."""
+
+
+class LocalIOError(EtceteraError, OSError):
+    """The local file system refused an operation (no space, no permission)."""
+
+
+class BackendError(EtceteraError, OSError):
+    """The repository refused a request or failed to answer it."""
+
+
+class RepositoryNotFoundError(BackendError, FileNotFoundError):
+    """The bucket, or the repository folder, does not exist."""
+
+
+class ObjectNotFoundError(BackendError, FileNotFoundError):
+    """The object does not exist in the repository."""
+
+
+class AccessDeniedError(BackendError, PermissionError):
+    """The repository refused the credentials, or they lack a permission."""
+
+
+class PreconditionFailedError(BackendError, FileExistsError):
+    """A create-only write found the object already there."""
+
+
+class TransientError(BackendError, ConnectionError):
+    """A failure that may pass: a 5xx answer, a reset connection, a timeout."""
+
+    retryable = True
+
+
+class ThrottledError(TransientError):
+    """The repository asked us to slow down (HTTP 429, 503 SlowDown)."""

@@ -1,0 +1,81 @@
+"""Content digests of format v1.
+
+A file is cut into fixed chunks of :data:`CHUNK_SIZE` bytes. Its digest is the
+SHA-256 of its bytes when it has at most one chunk, else the SHA-256 of the
+concatenated (binary) chunk digests. Parts and ranges are whole chunks, so each
+one is verified as it arrives, in parallel, and the file digest follows from the
+chunk digests without reading the file twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+
+CHUNK_SIZE = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """The digest of one file and, for multi-chunk files, of each chunk (hex)."""
+
+    hex: str
+    chunks: tuple[str, ...] = ()
+
+
+def combine(chunk_digests: list[bytes] | tuple[bytes, ...]) -> str:
+    """File digest from binary chunk digests (more than one chunk)."""
+    return hashlib.sha256(b"".join(chunk_digests)).hexdigest()
+
+
+def digest_bytes(data: bytes | memoryview, chunk_size: int = CHUNK_SIZE) -> Digest:
+    """Digest of an in-memory body."""
+    if len(data) <= chunk_size:
+        return Digest(hashlib.sha256(data).hexdigest())
+    view = memoryview(data)
+    raw = [hashlib.sha256(view[i : i + chunk_size]).digest() for i in range(0, len(view), chunk_size)]
+    return Digest(combine(raw), tuple(d.hex() for d in raw))
+
+
+def digest_file(path: str | os.PathLike[str], chunk_size: int = CHUNK_SIZE) -> tuple[Digest, int]:
+    """Digest and size of a file, read in chunks (call it in a worker thread).
+
+    Returns the size actually read, so that a caller can notice a file that
+    changed between ``stat`` and hashing.
+    """
+    raw: list[bytes] = []
+    size = 0
+    with open(path, "rb", buffering=0) as fh:
+        while True:
+            block = _read_full(fh, chunk_size)
+            if not block and raw:
+                break
+            raw.append(hashlib.sha256(block).digest())
+            size += len(block)
+            if len(block) < chunk_size:
+                break
+    if len(raw) == 1:
+        return Digest(raw[0].hex()), size
+    return Digest(combine(raw), tuple(d.hex() for d in raw)), size
+
+
+def _read_full(fh: object, n: int) -> bytes:
+    read = fh.read  # type: ignore[attr-defined]
+    first: bytes = read(n)
+    if len(first) == n or not first:
+        return first
+    pieces = [first]
+    got = len(first)
+    while got < n:
+        more: bytes = read(n - got)
+        if not more:
+            break
+        pieces.append(more)
+        got += len(more)
+    return b"".join(pieces)
+
+
+def sha256_hex(data: bytes | memoryview) -> str:
+    """Plain SHA-256 (hex) of a body."""
+    return hashlib.sha256(data).hexdigest()

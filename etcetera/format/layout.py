@@ -1,0 +1,44 @@
+"""Where format-v1 objects live in a repository (keys relative to its root)."""
+
+from __future__ import annotations
+
+ROOT = "etc-v1"
+OBJECTS = f"{ROOT}/objects/"
+MANIFESTS = f"{ROOT}/manifests/"
+REFS = f"{ROOT}/refs/"
+UPLOADS = f"{ROOT}/tmp/"
+
+
+def object_key(object_id: str) -> str:
+    """Key of a pack or blob (fanned out by the first two hex digits)."""
+    return f"{OBJECTS}{object_id[:2]}/{object_id}"
+
+
+def manifest_key(digest: str) -> str:
+    """Key of a manifest, named by the SHA-256 of its bytes."""
+    return f"{MANIFESTS}{digest}.json"
+
+
+def refs_prefix(name: str) -> str:
+    """Prefix under which the version records of ``name`` live."""
+    return f"{REFS}{name}/"
+
+
+def ref_key(name: str, number: int) -> str:
+    """Key of version ``number`` of ``name``: written once, create-only, last."""
+    return f"{REFS}{name}/{number}"
+
+
+def parse_ref_key(key: str) -> tuple[str, int] | None:
+    """``(name, number)`` of a ref key, or ``None`` for anything else."""
+    if not key.startswith(REFS):
+        return None
+    rest = key[len(REFS) :].split("/")
+    if len(rest) != 2 or not rest[1].isdigit() or rest[1].startswith("0"):
+        return None
+    return rest[0], int(rest[1])
+
+
+def legacy_key(name: str) -> str:
+    """Key of a dataset pushed by etcetera 0.0.x: one tgz at the repository root."""
+    return f"{name}.tgz"

@@ -1,0 +1,359 @@
+"""Manifests and version records of format v1 (see ``docs/format.md``).
+
+A manifest is the file table of one dataset tree: a pure function of the tree, so
+that the same tree always gives the same bytes and the same manifest digest. A
+version record (``refs/NAME/K``) names the manifest and says who pushed it and when.
+
+Everything parsed here comes from a shared repository and is treated as hostile:
+:func:`Manifest.parse` refuses anything that could write outside a dataset folder
+or describe an impossible tree.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ..errors import ManifestError
+from .hashing import CHUNK_SIZE, combine
+
+FORMAT_VERSION = 1
+MANIFEST_KIND = "etcetera/manifest"
+VERSION_KIND = "etcetera/version"
+MAX_SIZE = 1 << 50  # 1 PiB: anything larger in a manifest is a lie
+MAX_PATH = 4096
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+ObjectKind = Literal["pack", "blob"]
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectEntry:
+    """A stored object: a pack of small files or the blob of one large file."""
+
+    id: str
+    kind: ObjectKind
+    size: int
+    encoding: str = "identity"
+
+
+@dataclass(frozen=True, slots=True)
+class FileEntry:
+    """One regular file of the dataset tree.
+
+    Attributes:
+        path: relative, ``/``-separated, NFC path.
+        size: bytes.
+        mode: permission bits (``0o644``, ``0o755`` ...).
+        digest: format-v1 digest (see :mod:`etcetera.format.hashing`).
+        object: id of the object holding the bytes; empty for an empty file.
+        offset: where the bytes start in that object.
+        chunks: chunk digests of a multi-chunk file, else empty.
+    """
+
+    path: str
+    size: int
+    mode: int
+    digest: str
+    object: str = ""
+    offset: int = 0
+    chunks: tuple[str, ...] = field(default=())
+
+    @property
+    def partition(self) -> str | None:
+        """Partition name for files under ``data/``, else ``None``."""
+        if self.path.startswith("data/"):
+            return self.path.split("/", 2)[1]
+        return None
+
+
+def check_name(name: str) -> str:
+    """Return ``name`` if it is a valid dataset name, else raise ``ValueError``."""
+    if not isinstance(name, str) or not _NAME.match(name) or ".." in name:
+        raise ValueError(
+            f"invalid dataset name {name!r}: use 1-128 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+def check_path(path: object) -> str:
+    """Return ``path`` if it is a safe relative dataset path, else raise ``ManifestError``."""
+    if not isinstance(path, str) or not path:
+        raise ManifestError(f"manifest path {path!r} is not a non-empty string")
+    if len(path) > MAX_PATH or "\x00" in path or "\\" in path:
+        raise ManifestError(f"manifest path {path!r} has forbidden characters or length")
+    if path.startswith("/") or re.match(r"^[A-Za-z]:", path):
+        raise ManifestError(f"manifest path {path!r} is absolute")
+    parts = path.split("/")
+    if any(p in ("", ".", "..") for p in parts):
+        raise ManifestError(f"manifest path {path!r} climbs out or has empty segments")
+    if unicodedata.normalize("NFC", path) != path:
+        raise ManifestError(f"manifest path {path!r} is not NFC-normalised")
+    return path
+
+
+def find_clashes(paths: Iterable[str]) -> list[tuple[str, str]]:
+    """Pairs of paths equal once case-folded and NFC-normalised, or a file under a file."""
+    seen: dict[str, str] = {}
+    clashes: list[tuple[str, str]] = []
+    for p in paths:
+        key = unicodedata.normalize("NFC", p).casefold()
+        if key in seen:
+            clashes.append((seen[key], p))
+        else:
+            seen[key] = p
+    dirs: dict[str, str] = {}
+    for key, p in seen.items():
+        parts = key.split("/")
+        for i in range(1, len(parts)):
+            dirs.setdefault("/".join(parts[:i]), p)
+    for key, p in seen.items():
+        if key in dirs:
+            clashes.append((p, dirs[key]))
+    return clashes
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """The file table of one dataset version.
+
+    Attributes:
+        files: regular files, sorted by path.
+        objects: objects referenced by ``files``, by id.
+        partitions: names of all partition folders, including empty ones, sorted.
+        chunk_size: the hash chunk size the digests were made with.
+    """
+
+    files: tuple[FileEntry, ...]
+    objects: dict[str, ObjectEntry]
+    partitions: tuple[str, ...]
+    chunk_size: int = CHUNK_SIZE
+
+    @property
+    def total_size(self) -> int:
+        """Bytes of all files."""
+        return sum(f.size for f in self.files)
+
+    def select(self, partitions: Iterable[str] | None) -> Iterator[FileEntry]:
+        """Files of the given partitions plus every file outside ``data/``."""
+        if partitions is None:
+            yield from self.files
+            return
+        wanted = set(partitions)
+        for f in self.files:
+            part = f.partition
+            if part is None or part in wanted:
+                yield f
+
+    def to_json(self) -> bytes:
+        """Canonical bytes: the same manifest always serialises identically."""
+        ids = sorted(self.objects)
+        index = {oid: i for i, oid in enumerate(ids)}
+        doc: dict[str, Any] = {
+            "format": MANIFEST_KIND,
+            "version": FORMAT_VERSION,
+            "chunk_size": self.chunk_size,
+            "partitions": list(self.partitions),
+            "objects": [
+                [o.id, o.kind, o.size, o.encoding] for o in (self.objects[i] for i in ids)
+            ],
+            "files": [
+                [f.path, f.size, f.mode, f.digest, index[f.object] if f.object else -1, f.offset]
+                + ([list(f.chunks)] if f.chunks else [])
+                for f in self.files
+            ],
+        }
+        return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+
+    @classmethod
+    def parse(cls, data: bytes) -> Manifest:
+        """Parse and validate manifest bytes from a repository.
+
+        Raises:
+            ManifestError: the bytes are not a valid format-v1 manifest, or describe
+                paths that are unsafe, duplicated, or inconsistent with their objects.
+        """
+        try:
+            doc = json.loads(data)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ManifestError(f"manifest is not valid JSON ({exc})") from None
+        if not isinstance(doc, dict) or doc.get("format") != MANIFEST_KIND:
+            raise ManifestError("not an etcetera manifest")
+        version = doc.get("version")
+        if not isinstance(version, int) or version < 1:
+            raise ManifestError(f"manifest has an invalid format version {version!r}")
+        if version > FORMAT_VERSION:
+            raise ManifestError(
+                f"manifest is format version {version}, newer than this etcetera "
+                f"understands ({FORMAT_VERSION}): upgrade etcetera"
+            )
+        try:
+            return _build(doc)
+        except ManifestError:
+            raise
+        except (TypeError, ValueError, KeyError, IndexError) as exc:
+            raise ManifestError(f"manifest is malformed ({exc})") from None
+
+
+def _int(value: object, what: str, lo: int = 0, hi: int = MAX_SIZE) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+        raise ManifestError(f"manifest {what} {value!r} is out of range")
+    return value
+
+
+def _hex(value: object, what: str) -> str:
+    if not isinstance(value, str) or not _HEX64.match(value):
+        raise ManifestError(f"manifest {what} {value!r} is not a SHA-256 hex digest")
+    return value
+
+
+def _build(doc: dict[str, Any]) -> Manifest:
+    chunk_size = _int(doc["chunk_size"], "chunk_size", 1, 1 << 34)
+    partitions = doc["partitions"]
+    if not isinstance(partitions, list) or not partitions:
+        raise ManifestError("manifest has no partitions")
+    for p in partitions:
+        if not isinstance(p, str):
+            raise ManifestError(f"manifest partition {p!r} is not a name")
+        check_path(p)
+        if "/" in p:
+            raise ManifestError(f"manifest partition {p!r} is not a single folder name")
+    if sorted(set(partitions)) != partitions:
+        raise ManifestError("manifest partitions are not sorted and unique")
+    objects: list[ObjectEntry] = []
+    for raw in doc["objects"]:
+        oid, kind, size, encoding = raw
+        if kind not in ("pack", "blob"):
+            raise ManifestError(f"manifest object kind {kind!r} is unknown")
+        if encoding != "identity":
+            raise ManifestError(
+                f"manifest object encoding {encoding!r} is unknown: upgrade etcetera"
+            )
+        objects.append(ObjectEntry(_hex(oid, "object id"), kind, _int(size, "object size"), encoding))
+    by_id = {o.id: o for o in objects}
+    if len(by_id) != len(objects):
+        raise ManifestError("manifest lists an object twice")
+    files: list[FileEntry] = []
+    part_set = set(partitions)
+    prev = ""
+    for raw in doc["files"]:
+        if not isinstance(raw, list) or len(raw) not in (6, 7):
+            raise ManifestError(f"manifest file entry {raw!r} is malformed")
+        path = check_path(raw[0])
+        if path <= prev:
+            raise ManifestError(f"manifest paths are not sorted and unique at {path!r}")
+        prev = path
+        size = _int(raw[1], f"size of {path!r}")
+        mode = _int(raw[2], f"mode of {path!r}", 0, 0o777)
+        digest = _hex(raw[3], f"digest of {path!r}")
+        idx = _int(raw[4], f"object of {path!r}", -1, len(objects) - 1)
+        offset = _int(raw[5], f"offset of {path!r}")
+        chunks: tuple[str, ...] = ()
+        if len(raw) == 7:
+            if not isinstance(raw[6], list):
+                raise ManifestError(f"manifest chunks of {path!r} are malformed")
+            chunks = tuple(_hex(c, f"chunk of {path!r}") for c in raw[6])
+        if path.startswith("data/"):
+            parts = path.split("/")
+            if len(parts) < 3:
+                raise ManifestError(f"manifest file {path!r} sits in data/ outside a partition")
+            if parts[1] not in part_set:
+                raise ManifestError(f"manifest file {path!r} is in an unlisted partition")
+        oid = ""
+        if idx >= 0:
+            obj = objects[idx]
+            oid = obj.id
+            if offset + size > obj.size:
+                raise ManifestError(f"manifest file {path!r} runs past the end of its object")
+            if obj.kind == "blob" and (obj.id != digest or obj.size != size or offset):
+                raise ManifestError(f"manifest blob of {path!r} does not match the file")
+        elif size:
+            raise ManifestError(f"manifest file {path!r} has bytes but no object")
+        if size > chunk_size:
+            expected = -(-size // chunk_size)
+            if len(chunks) != expected or combine([bytes.fromhex(c) for c in chunks]) != digest:
+                raise ManifestError(f"manifest chunks of {path!r} do not match its digest")
+        elif chunks:
+            raise ManifestError(f"manifest file {path!r} is one chunk but lists chunks")
+        files.append(FileEntry(path, size, mode, digest, oid, offset, chunks))
+    clashes = find_clashes(f.path for f in files)
+    if clashes:
+        a, b = clashes[0]
+        raise ManifestError(f"manifest paths {a!r} and {b!r} clash")
+    for f in files:
+        top = f.path.split("/", 1)[0]
+        if top == "data" and f.path.count("/") < 2:
+            raise ManifestError(f"manifest file {f.path!r} sits in data/ outside a partition")
+    return Manifest(tuple(files), by_id, tuple(partitions), chunk_size)
+
+
+@dataclass(frozen=True, slots=True)
+class VersionRecord:
+    """``refs/NAME/K``: version K of NAME is the manifest with this digest."""
+
+    name: str
+    number: int
+    manifest: str
+    created: str = ""
+    pushed_by: str = ""
+    tool: str = ""
+    files: int = 0
+    size: int = 0
+
+    def to_json(self) -> bytes:
+        """Bytes of the record."""
+        doc = {
+            "format": VERSION_KIND,
+            "version": FORMAT_VERSION,
+            "name": self.name,
+            "number": self.number,
+            "manifest": self.manifest,
+            "created": self.created,
+            "pushed_by": self.pushed_by,
+            "tool": self.tool,
+            "files": self.files,
+            "size": self.size,
+        }
+        return json.dumps(doc, indent=1).encode()
+
+    @classmethod
+    def parse(cls, data: bytes, name: str, number: int) -> VersionRecord:
+        """Parse a record read from ``refs/NAME/NUMBER`` and check it names itself."""
+        try:
+            doc = json.loads(data)
+        except (ValueError, UnicodeDecodeError):
+            raise ManifestError(f"version record {name}@{number} is not valid JSON") from None
+        if not isinstance(doc, dict) or doc.get("format") != VERSION_KIND:
+            raise ManifestError(f"version record {name}@{number} is not an etcetera record")
+        if isinstance(doc.get("version"), int) and doc["version"] > FORMAT_VERSION:
+            raise ManifestError(
+                f"version record {name}@{number} is a newer format: upgrade etcetera"
+            )
+        if doc.get("name") != name or doc.get("number") != number:
+            raise ManifestError(f"version record {name}@{number} names another version")
+        manifest = _hex(doc.get("manifest"), "version record manifest")
+
+        def text(key: str) -> str:
+            value = doc.get(key, "")
+            return value if isinstance(value, str) else ""
+
+        def count(key: str) -> int:
+            value = doc.get(key, 0)
+            return value if isinstance(value, int) and value >= 0 else 0
+
+        return cls(
+            name,
+            number,
+            manifest,
+            text("created"),
+            text("pushed_by"),
+            text("tool"),
+            count("files"),
+            count("size"),
+        )

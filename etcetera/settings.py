@@ -1,0 +1,200 @@
+"""Settings: read once, from arguments, ``ETC_*`` variables and ``~/.etc.toml``, then frozen.
+
+Precedence, highest first: explicit arguments (``etc.Config(url, key=value)``, CLI
+flags), environment variables ``ETC_<KEY>``, the TOML file (``--config FILE``, else
+``$ETC_CONFIG``, else ``~/.etc.toml``), defaults. Nothing below the API layer reads the
+environment: the resulting :class:`Config` is passed down.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+MiB = 1024 * 1024
+
+#: Names of OS litter never pushed unless ``ignore`` is changed.
+DEFAULT_IGNORE = (".DS_Store", "Thumbs.db", "desktop.ini", "__pycache__", ".ipynb_checkpoints")
+
+_config_file: ContextVar[Path | None] = ContextVar("etc_config_file", default=None)
+
+
+class SettingsError(ValueError):
+    """A setting is missing or invalid (the API turns it into ``ConfigError``)."""
+
+
+def default_config_file() -> Path:
+    """The TOML file read when none is named: ``$ETC_CONFIG`` or ``~/.etc.toml``."""
+    env = os.environ.get("ETC_CONFIG")
+    return Path(env).expanduser() if env else Path.home() / ".etc.toml"
+
+
+class Config(BaseSettings):
+    """The effective configuration of etcetera, frozen once built.
+
+    ``etc.Config('s3://my-datasets')`` configures a repository without a file; any other
+    key may be passed by name. Unset keys come from ``ETC_<KEY>`` variables, then from
+    the TOML file, then from the defaults below.
+
+    Args:
+        url: repository URL (``file:///path``, ``s3://bucket/prefix``, ``gs://bucket/prefix``).
+        home: folder of local datasets (default ``~/.etc``).
+        **conf: any other key of this class.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="ETC_",
+        extra="forbid",
+        frozen=True,
+        case_sensitive=False,
+    )
+
+    url: str | None = Field(default=None, description="Repository URL.")
+    home: Path = Field(
+        default_factory=lambda: Path.home() / ".etc", description="Folder of local datasets."
+    )
+    public: bool = Field(default=False, description="Make pushed objects publicly readable.")
+    anonymous: bool = Field(
+        default=False, description="Send unsigned requests (public datasets, no credentials)."
+    )
+
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: SecretStr | None = None
+    aws_session_token: SecretStr | None = None
+    aws_profile: str | None = None
+    region: str | None = None
+    endpoint_url: str | None = Field(default=None, description="S3-compatible or GCS endpoint.")
+    ca_bundle: str | None = None
+    sse: Literal["AES256", "aws:kms"] | None = None
+    sse_kms_key_id: str | None = None
+    checksums: Literal["when_required", "when_supported"] = Field(
+        default="when_required",
+        description="botocore request checksums; 'when_supported' breaks some S3-compatible stores.",
+    )
+    gcs_credentials_file: Path | None = None
+    gcs_project: str | None = None
+
+    concurrency: int = Field(default=32, ge=1, le=1024, description="Requests in flight.")
+    io_threads: int = Field(default=8, ge=1, le=256, description="Threads for disk I/O and hashing.")
+    part_size: int = Field(
+        default=16 * MiB, ge=MiB, description="Multipart part and download range size."
+    )
+    pack_size: int = Field(default=32 * MiB, ge=1, description="Target size of a pack object.")
+    pack_threshold: int = Field(
+        default=4 * MiB, ge=0, description="Files smaller than this are packed."
+    )
+    memory_budget: int = Field(
+        default=256 * MiB, ge=MiB, description="Bytes a transfer may hold in memory."
+    )
+    timeout: float = Field(default=60.0, gt=0, description="Seconds per request.")
+    retries: int = Field(default=5, ge=0, le=50, description="Retries of a failed request.")
+    retry_delay: float = Field(default=0.2, ge=0, description="First retry delay, seconds.")
+    retry_max_delay: float = Field(default=10.0, ge=0, description="Longest retry delay, seconds.")
+    bandwidth_limit: int | None = Field(default=None, ge=1, description="Bytes per second.")
+    ignore: tuple[str, ...] = Field(default=DEFAULT_IGNORE, description="Names never pushed.")
+
+    #: Keys whose values never appear in output.
+    SECRET_KEYS: ClassVar[frozenset[str]] = frozenset(
+        {"aws_secret_access_key", "aws_session_token"}
+    )
+
+    def __init__(self, url: str | None = None, home: str | Path | None = None, **conf: Any) -> None:
+        explicit: dict[str, Any] = dict(conf)
+        if url is not None:
+            explicit["url"] = url
+        if home is not None:
+            explicit["home"] = home
+        super().__init__(**explicit)
+
+    @field_validator("home", "gcs_credentials_file", mode="after")
+    @classmethod
+    def _expand(cls, value: Path | None) -> Path | None:
+        return value.expanduser() if value is not None else None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments, then ``ETC_*`` variables, then the TOML file."""
+        path = _config_file.get() or default_config_file()
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, path))
+
+    def secret(self, key: str) -> str | None:
+        """The plain value of a secret setting, for the back-end that needs it."""
+        value = getattr(self, key)
+        if isinstance(value, SecretStr):
+            return value.get_secret_value()
+        return None if value is None else str(value)
+
+    def masked(self) -> dict[str, Any]:
+        """The settings as a plain dict, secrets replaced by ``'****'``."""
+        out: dict[str, Any] = {}
+        for key in type(self).model_fields:
+            value = getattr(self, key)
+            if key in self.SECRET_KEYS and value is not None:
+                value = "****"
+            elif isinstance(value, Path):
+                value = str(value)
+            out[key] = value
+        return out
+
+
+def load_config(
+    config_file: str | Path | None = None, overrides: Mapping[str, Any] | None = None
+) -> Config:
+    """Build the effective :class:`Config`.
+
+    Args:
+        config_file: the TOML file to read instead of ``~/.etc.toml``; it must exist.
+        overrides: explicit values (CLI flags), highest precedence; ``None`` values are skipped.
+
+    Raises:
+        SettingsError: a file is unreadable or not TOML, or a key is unknown or invalid;
+            the one-line message names the key and the file.
+    """
+    path = Path(config_file).expanduser() if config_file is not None else default_config_file()
+    if config_file is not None and not path.is_file():
+        raise SettingsError(f"config file {path} does not exist")
+    if path.exists():
+        try:
+            with path.open("rb") as fh:
+                tomllib.load(fh)
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"{path} is not valid TOML: {exc}") from None
+        except OSError as exc:
+            raise SettingsError(f"cannot read {path}: {exc.strerror or exc}") from None
+    explicit = {k: v for k, v in (overrides or {}).items() if v is not None}
+    token = _config_file.set(path)
+    try:
+        return Config(**explicit)
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc, path)) from None
+    finally:
+        _config_file.reset(token)
+
+
+def _describe(exc: ValidationError, path: Path) -> str:
+    err = exc.errors()[0]
+    key = ".".join(str(p) for p in err["loc"]) or "?"
+    if err["type"] == "extra_forbidden":
+        what = f"unknown setting {key!r}"
+    else:
+        what = f"invalid setting {key!r}: {err['msg']}"
+    return f"{what} (in {path}, ETC_{key.upper()} or arguments)"
