@@ -114,17 +114,14 @@ class Backend(Protocol):
         """
         ...
 
-    async def put(
-        self, key: str, data: bytes, *, if_absent: bool = False, checksum: str | None = None
-    ) -> None:
-        """Write a whole object.
+    async def put(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
+        """Write a whole object; the back-end sends a transport checksum the store verifies.
 
         Args:
             key: object key.
             data: the body.
             if_absent: create-only; raise :class:`~etcetera.errors.PreconditionFailedError`
                 if the object exists (where ``capabilities.conditional_create``).
-            checksum: base64 SHA-256 of ``data`` for the store to verify, if it can.
         """
         ...
 
@@ -144,10 +141,8 @@ class Backend(Protocol):
         """Start a multipart upload and return its id."""
         ...
 
-    async def upload_part(
-        self, key: str, upload_id: str, number: int, data: bytes, *, checksum: str | None = None
-    ) -> PartRef:
-        """Upload part ``number`` (1-based) of a multipart upload."""
+    async def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> PartRef:
+        """Upload part ``number`` (1-based) of a multipart upload, with a transport checksum."""
         ...
 
     async def complete_multipart(self, key: str, upload_id: str, parts: list[PartRef]) -> None:

@@ -118,9 +118,7 @@ class FileBackend:
             tmp.unlink(missing_ok=True)
             raise
 
-    async def put(
-        self, key: str, data: bytes, *, if_absent: bool = False, checksum: str | None = None
-    ) -> None:
+    async def put(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
         """Write via a temporary file and rename (or link, for create-only)."""
         path = self._path(key)
         try:
@@ -191,9 +189,7 @@ class FileBackend:
             raise _translate(exc, key) from exc
         return upload_id
 
-    async def upload_part(
-        self, key: str, upload_id: str, number: int, data: bytes, *, checksum: str | None = None
-    ) -> PartRef:
+    async def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> PartRef:
         """Store one part as its own file."""
         path = self._upload_dir(upload_id) / f"{number:06d}"
         if not path.parent.is_dir():
