@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass
 
 CHUNK_SIZE = 8 * 1024 * 1024
+READ_BLOCK = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,41 +40,33 @@ def digest_bytes(data: bytes | memoryview, chunk_size: int = CHUNK_SIZE) -> Dige
 
 
 def digest_file(path: str | os.PathLike[str], chunk_size: int = CHUNK_SIZE) -> tuple[Digest, int]:
-    """Digest and size of a file, read in chunks (call it in a worker thread).
+    """Digest and size of a file, read in 1 MiB blocks (call it in a worker thread).
 
     Returns the size actually read, so that a caller can notice a file that
     changed between ``stat`` and hashing.
     """
     raw: list[bytes] = []
     size = 0
+    block_size = min(READ_BLOCK, chunk_size)
     with open(path, "rb", buffering=0) as fh:
+        h = hashlib.sha256()
+        in_chunk = 0
         while True:
-            block = _read_full(fh, chunk_size)
-            if not block and raw:
+            block = fh.read(min(block_size, chunk_size - in_chunk))
+            if not block:
                 break
-            raw.append(hashlib.sha256(block).digest())
+            h.update(block)
+            in_chunk += len(block)
             size += len(block)
-            if len(block) < chunk_size:
-                break
+            if in_chunk == chunk_size:
+                raw.append(h.digest())
+                h = hashlib.sha256()
+                in_chunk = 0
+        if in_chunk or not raw:
+            raw.append(h.digest())
     if len(raw) == 1:
         return Digest(raw[0].hex()), size
     return Digest(combine(raw), tuple(d.hex() for d in raw)), size
-
-
-def _read_full(fh: object, n: int) -> bytes:
-    read = fh.read  # type: ignore[attr-defined]
-    first: bytes = read(n)
-    if len(first) == n or not first:
-        return first
-    pieces = [first]
-    got = len(first)
-    while got < n:
-        more: bytes = read(n - got)
-        if not more:
-            break
-        pieces.append(more)
-        got += len(more)
-    return b"".join(pieces)
 
 
 def sha256_hex(data: bytes | memoryview) -> str:

@@ -128,12 +128,14 @@ class Manifest:
         objects: objects referenced by ``files``, by id.
         partitions: names of all partition folders, including empty ones, sorted.
         chunk_size: the hash chunk size the digests were made with.
+        dirs: empty folders outside ``data/`` (they travel too), sorted.
     """
 
     files: tuple[FileEntry, ...]
     objects: dict[str, ObjectEntry]
     partitions: tuple[str, ...]
     chunk_size: int = CHUNK_SIZE
+    dirs: tuple[str, ...] = ()
 
     @property
     def total_size(self) -> int:
@@ -160,6 +162,7 @@ class Manifest:
             "version": FORMAT_VERSION,
             "chunk_size": self.chunk_size,
             "partitions": list(self.partitions),
+            "dirs": list(self.dirs),
             "objects": [
                 [o.id, o.kind, o.size, o.encoding] for o in (self.objects[i] for i in ids)
             ],
@@ -286,11 +289,16 @@ def _build(doc: dict[str, Any]) -> Manifest:
     if clashes:
         a, b = clashes[0]
         raise ManifestError(f"manifest paths {a!r} and {b!r} clash")
-    for f in files:
-        top = f.path.split("/", 1)[0]
-        if top == "data" and f.path.count("/") < 2:
-            raise ManifestError(f"manifest file {f.path!r} sits in data/ outside a partition")
-    return Manifest(tuple(files), by_id, tuple(partitions), chunk_size)
+    dirs = doc.get("dirs", [])
+    if not isinstance(dirs, list):
+        raise ManifestError("manifest dirs are malformed")
+    for d in dirs:
+        check_path(d)
+        if d == "data" or d.startswith("data/"):
+            raise ManifestError(f"manifest folder {d!r} sits inside data/")
+    if find_clashes([*(f.path for f in files), *dirs]):
+        raise ManifestError("manifest folders clash with files")
+    return Manifest(tuple(files), by_id, tuple(partitions), chunk_size, tuple(sorted(set(dirs))))
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,6 +65,7 @@ def build_manifest(
     pack_size: int,
     pack_threshold: int,
     chunk_size: int,
+    dirs: Iterable[str] = (),
 ) -> Manifest:
     """Lay files out into packs and blobs: the manifest of a tree (a pure function)."""
     ordered = sorted(files, key=lambda f: f.path)
@@ -109,4 +110,5 @@ def build_manifest(
         objects,
         tuple(sorted(set(partitions))),
         chunk_size,
+        tuple(sorted(set(dirs))),
     )

@@ -1,0 +1,5 @@
+"""``python -m etcetera``: the ``etc`` command."""
+
+from .cli import main
+
+main()

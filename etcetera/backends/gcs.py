@@ -1,0 +1,505 @@
+"""``gs://`` repositories on Google Cloud Storage, through gcloud-aio-storage.
+
+One :class:`aiohttp.ClientSession` per back-end, its connection limit the engine's
+concurrency, serves every request (and the credentials' token refreshes). Around the
+SDK's known traps:
+
+* reads are ranged ``download_stream`` requests yielded in 1 MiB blocks, never
+  ``download``/``download_to_filename``, which hold a whole object in memory;
+* writes are single multipart (metadata + media) requests of bytes, with a CRC32C
+  (or, without a CRC32C package, an MD5) in the metadata that the store verifies;
+  never the SDK's "resumable" path, which re-sends everything on each retry;
+* every request has its own timeout: a body read stalled for ``timeout`` seconds
+  fails, and an upload may take ``timeout`` plus one second per 128 KiB.
+
+Large objects use *parallel composite uploads* (``docs/gcs.md`` says why): each part
+is a temporary object under ``etc-v1/tmp/<upload id>/``, carrying the target key in
+its metadata, and completion composes them (32 at a time, in a tree) into the
+target, then deletes them. Every third-party error is translated in
+:meth:`GCSBackend._translate`.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import importlib
+import io
+import json
+import logging
+import secrets
+import ssl
+import struct
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from datetime import datetime
+from typing import Any
+
+import aiohttp
+import anyio
+import anyio.to_thread
+from gcloud.aio.storage import Storage
+from gcloud.aio.storage.storage import init_api_root
+
+from ..errors import (
+    AccessDeniedError,
+    BackendError,
+    ConfigError,
+    EtceteraError,
+    ObjectNotFoundError,
+    PreconditionFailedError,
+    RepositoryNotFoundError,
+    ThrottledError,
+    TransientError,
+)
+from ..urls import RepoURL
+from .base import BackendOptions, Capabilities, ObjectInfo, PartRef, UploadInfo
+
+log = logging.getLogger(__name__)
+
+_BLOCK = 1024 * 1024  # bytes per yielded block of a read
+_HASH_INLINE = 1024 * 1024  # hash bodies larger than this in a worker thread
+_MIN_UPLOAD_RATE = 128 * 1024  # bytes/s an upload may not fall below
+_COMPOSE_MAX = 32  # sources per compose request (a hard GCS limit)
+_MAX_PARTS = 10_000
+_TMP = "etc-v1/tmp/"  # = etcetera.format.layout.UPLOADS, relative to the repository root
+_MARKER = "0-upload"  # sorts before the parts, so a listing meets it first
+_KEY_META = "etc-key"
+_CONTENT_TYPE = "application/octet-stream"
+_LIST_FIELDS = "items(name,size,updated,timeCreated,metadata),nextPageToken"
+_UNIFORM_HINT = (
+    "the bucket uses uniform bucket-level access, so objects cannot be made public one "
+    "by one: unset public and grant read access on the bucket instead, e.g. "
+    "gcloud storage buckets add-iam-policy-binding gs://{bucket} "
+    "--member=allUsers --role=roles/storage.objectViewer"
+)
+_CREDENTIALS_HINT = (
+    "set gcs_credentials_file or GOOGLE_APPLICATION_CREDENTIALS, run "
+    "'gcloud auth application-default login', or set anonymous = true for public data"
+)
+
+
+def _crc32c_function() -> Callable[[bytes], int] | None:
+    """The fastest CRC32C at hand, if a package provides one."""
+    for module, attr in (("google_crc32c", "value"), ("crc32c", "crc32c")):
+        try:
+            fn: Callable[[bytes], int] = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError):
+            continue
+        return fn
+    return None
+
+
+_crc32c = _crc32c_function()
+
+
+def _checksum(data: bytes) -> dict[str, str]:
+    """Object metadata that makes the store verify ``data`` on arrival."""
+    if _crc32c is not None:
+        return {"crc32c": base64.b64encode(struct.pack(">I", _crc32c(data))).decode()}
+    digest = hashlib.md5(data, usedforsecurity=False).digest()
+    # gcloud-aio camel-cases metadata keys at dashes and lowercases the rest:
+    # "md5-hash" reaches the API as "md5Hash" ("md5Hash" would become "md5hash").
+    return {"md5-hash": base64.b64encode(digest).decode()}
+
+
+def _time(value: object) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) else None
+
+
+def _detail(exc: aiohttp.ClientResponseError) -> str:
+    """Google's own error message from a response, without the request's URL or headers."""
+    text = str(exc.message).partition(": ")[2] or str(exc.message)
+    with contextlib.suppress(ValueError, TypeError, KeyError, AttributeError):
+        return str(json.loads(text)["error"]["message"])
+    return text.strip()[:300]
+
+
+def _read_credentials(path: str) -> io.StringIO:
+    """The credentials file, checked now so that a bad one fails with its name."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+        info = json.loads(text)
+    except OSError as exc:
+        raise ConfigError(f"gcs_credentials_file {path} cannot be read: {exc.strerror}") from None
+    except ValueError:
+        raise ConfigError(f"gcs_credentials_file {path} is not a JSON file") from None
+    if not isinstance(info, dict) or "type" not in info:
+        raise ConfigError(f"gcs_credentials_file {path} is not a Google credentials file")
+    return io.StringIO(text)
+
+
+class _NoToken:
+    """Stands in for the SDK's Token on unsigned requests (building one reads ADC files)."""
+
+    async def get(self) -> None:
+        return None
+
+
+class GCSBackend:
+    """A repository in a Google Cloud Storage bucket (``gs://bucket/prefix``)."""
+
+    def __init__(self, url: RepoURL, options: BackendOptions) -> None:
+        self._url = str(url)
+        self._bucket = url.bucket
+        self._root = f"{url.prefix}/" if url.prefix else ""
+        self._options = options
+        self._storage: Storage | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._lock = anyio.Lock()
+        connect = options.connect_timeout
+        # gcloud-aio types its timeouts as int, but passes a ClientTimeout through.
+        self._call_timeout: Any = aiohttp.ClientTimeout(total=options.timeout, sock_connect=connect)
+        self._read_timeout: Any = aiohttp.ClientTimeout(
+            sock_connect=connect, sock_read=options.timeout
+        )
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """Parts are objects of any size; ranges are cheap; creates are conditional."""
+        return Capabilities(min_part_size=1, max_parts=_MAX_PARTS, conditional_create=True)
+
+    def describe(self) -> str:
+        """The repository URL."""
+        return self._url
+
+    def _upload_timeout(self, size: int) -> Any:
+        total = self._options.timeout + size / _MIN_UPLOAD_RATE
+        return aiohttp.ClientTimeout(total=total, sock_connect=self._options.connect_timeout)
+
+    async def _client(self) -> Storage:
+        """The SDK client and its session, made on first use (inside the event loop)."""
+        async with self._lock:
+            if self._storage is None:
+                self._storage = await self._connect()
+            return self._storage
+
+    def _signed(self, api_root: str, env_emulator: bool) -> bool:
+        # Unsigned when anonymous, and for emulators (STORAGE_EMULATOR_HOST, or a plain
+        # http endpoint_url): a token must never travel in clear text.
+        if self._options.anonymous:
+            return False
+        return api_root.startswith("https://") if self._options.endpoint_url else not env_emulator
+
+    async def _connect(self) -> Storage:
+        opts = self._options
+        env_emulator, root = init_api_root(opts.endpoint_url)
+        signed = self._signed(root, env_emulator)
+        service = None
+        if signed and opts.gcs_credentials_file:
+            service = await anyio.to_thread.run_sync(_read_credentials, opts.gcs_credentials_file)
+        ssl_ctx = ssl.create_default_context(cafile=opts.ca_bundle) if opts.ca_bundle else True
+        session: Any = aiohttp.ClientSession(  # Any: the SDK's stubs name requests.Session
+            connector=aiohttp.TCPConnector(limit=opts.concurrency, ssl=ssl_ctx),
+            timeout=self._call_timeout,
+        )
+        try:
+            if not signed:
+                no_token: Any = _NoToken()
+                storage = Storage(token=no_token, session=session, api_root=root, api_is_dev=True)
+            else:
+                storage = await self._signed_storage(service, session, root)
+        except BaseException:
+            await session.close()
+            raise
+        self._session = session
+        return storage
+
+    async def _signed_storage(self, service: io.StringIO | None, session: Any, root: str) -> Storage:
+        try:
+            storage = Storage(service_file=service, session=session, api_root=root, api_is_dev=False)
+        except (OSError, ValueError, KeyError) as exc:
+            raise ConfigError(f"cannot load Google credentials: {exc}") from None
+        try:
+            # Fail fast where there are no credentials: the SDK's token retries take minutes.
+            with anyio.fail_after(self._options.connect_timeout):
+                await storage.token.get()
+        except Exception as exc:
+            reason = "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
+            raise AccessDeniedError(
+                f"no usable Google credentials for {self._url} ({reason}): {_CREDENTIALS_HINT}"
+            ) from exc
+        return storage
+
+    def _name(self, key: str) -> str:
+        return self._root + key
+
+    def _translate(self, exc: Exception, what: str, *, bucket_level: bool) -> BackendError:
+        """The one place where SDK and aiohttp errors become etcetera errors."""
+        where = f"gs://{self._bucket}/{self._root}{what}"
+        if not isinstance(exc, aiohttp.ClientResponseError):
+            return TransientError(f"{where}: {type(exc).__name__}: {exc}".rstrip(": "))
+        status, detail = exc.status, _detail(exc)
+        if status == 404 and (bucket_level or "bucket does not exist" in detail.lower()):
+            return RepositoryNotFoundError(f"bucket {self._bucket} does not exist ({self._url})")
+        if status == 404:
+            return ObjectNotFoundError(f"{where} does not exist")
+        if status == 400 and "uniform bucket-level access" in detail.lower():
+            return AccessDeniedError(f"{where}: {_UNIFORM_HINT.format(bucket=self._bucket)}")
+        if status in (401, 403):
+            hint = (
+                " (sent unsigned: unset anonymous to use credentials)"
+                if self._options.anonymous
+                else ""
+            )
+            return AccessDeniedError(f"access denied to {where}: {detail}{hint}")
+        if status == 412:
+            return PreconditionFailedError(f"{where} already exists")
+        if status == 416:
+            return BackendError(f"{where}: the requested range is beyond the end of the object")
+        if status in (429, 503):
+            return ThrottledError(f"{where}: HTTP {status}, slow down: {detail}")
+        if status >= 500 or status == 408:
+            return TransientError(f"{where}: HTTP {status}: {detail}")
+        return BackendError(f"{where}: HTTP {status}: {detail}")
+
+    @contextlib.contextmanager
+    def _mapped(self, what: str, *, bucket_level: bool = False) -> Iterator[None]:
+        try:
+            yield
+        except (aiohttp.ClientError, TimeoutError, json.JSONDecodeError) as exc:
+            raise self._translate(exc, what, bucket_level=bucket_level) from exc
+
+    async def check(self) -> None:
+        """The bucket must exist; etcetera does not create buckets.
+
+        Readers granted only object access may not read bucket metadata: a 401/403
+        here passes, and the first object request reports it precisely.
+        """
+        storage = await self._client()
+        try:
+            with self._mapped("", bucket_level=True):
+                await storage.get_bucket_metadata(self._bucket, timeout=self._call_timeout)
+        except AccessDeniedError:
+            return
+
+    async def stream(
+        self, key: str, offset: int = 0, length: int | None = None
+    ) -> AsyncIterator[bytes]:
+        """One ranged GET, yielded in blocks of at most 1 MiB."""
+        if length == 0:
+            if await self.head(key) is None:
+                raise ObjectNotFoundError(f"gs://{self._bucket}/{self._name(key)} does not exist")
+            return
+        storage = await self._client()
+        headers = {}
+        if offset or length is not None:
+            end = "" if length is None else offset + length - 1
+            headers["Range"] = f"bytes={offset}-{end}"
+        with self._mapped(key):
+            try:
+                response = await storage.download_stream(
+                    self._bucket, self._name(key), headers=headers, timeout=self._read_timeout
+                )
+            except aiohttp.ClientResponseError as exc:
+                if exc.status == 416 and length is None:
+                    return  # offset at or past the end: nothing to read, as from a file
+                raise
+            # Leaving the block releases the connection, or drops it if the body is unread.
+            async with response as body:
+                # A server that ignores Range answers 200 with the whole object.
+                skip = offset if headers and body.status == 200 else 0
+                remaining = length
+                buf = bytearray()
+                while remaining != 0:
+                    block = await body.content.read(_BLOCK - len(buf) if not skip else _BLOCK)
+                    if not block:
+                        break
+                    if skip:
+                        block, skip = block[skip:], max(0, skip - len(block))
+                    if remaining is not None:
+                        block = block[:remaining]
+                        remaining -= len(block)
+                    buf += block
+                    if len(buf) >= _BLOCK:
+                        yield bytes(buf)
+                        buf.clear()
+                if buf:
+                    yield bytes(buf)
+
+    async def _upload(
+        self, name: str, data: bytes, params: dict[str, str], what: str, key: str | None = None
+    ) -> dict[str, Any]:
+        """One multipart upload of ``data`` with a checksum (and the target key of a part)."""
+        metadata: dict[str, Any] = dict(
+            await anyio.to_thread.run_sync(_checksum, data)
+            if len(data) > _HASH_INLINE
+            else _checksum(data)
+        )
+        if key is not None:
+            metadata["metadata"] = {_KEY_META: key}
+        storage = await self._client()
+        with self._mapped(what):
+            return await storage.upload(
+                self._bucket,
+                name,
+                data,
+                content_type=_CONTENT_TYPE,
+                parameters=params,
+                metadata=metadata,
+                force_resumable_upload=False,
+                timeout=self._upload_timeout(len(data)),
+            )
+
+    async def put(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
+        """Write an object; create-only through ``ifGenerationMatch=0``."""
+        params = {"ifGenerationMatch": "0"} if if_absent else {}
+        if self._options.public:
+            params["predefinedAcl"] = "publicRead"
+        await self._upload(self._name(key), data, params, key)
+
+    async def head(self, key: str) -> ObjectInfo | None:
+        """Size and update time of an object, or ``None``."""
+        storage = await self._client()
+        try:
+            with self._mapped(key):
+                meta = await storage.download_metadata(
+                    self._bucket, self._name(key), timeout=self._call_timeout
+                )
+        except ObjectNotFoundError:
+            return None
+        return ObjectInfo(key, int(meta["size"]), _time(meta.get("updated")))
+
+    async def _list(self, prefix: str) -> AsyncIterator[dict[str, Any]]:
+        """Raw listing of every object whose key starts with ``prefix``, page by page."""
+        storage = await self._client()
+        params = {"prefix": self._name(prefix), "fields": _LIST_FIELDS}
+        while True:
+            with self._mapped(prefix, bucket_level=True):
+                page = await storage.list_objects(
+                    self._bucket, params=params, timeout=self._call_timeout
+                )
+            for item in page.get("items", []):
+                yield item
+            if not page.get("nextPageToken"):
+                return
+            params["pageToken"] = page["nextPageToken"]
+
+    async def list(self, prefix: str) -> AsyncIterator[ObjectInfo]:
+        """Objects under ``prefix`` in key order, without the temporary parts of uploads."""
+        async for item in self._list(prefix):
+            key = item["name"][len(self._root) :]
+            if key.startswith(_TMP) and not prefix.startswith(_TMP):
+                continue
+            yield ObjectInfo(key, int(item["size"]), _time(item.get("updated")))
+
+    async def _delete_name(self, name: str) -> None:
+        storage = await self._client()
+        with contextlib.suppress(ObjectNotFoundError), self._mapped(name[len(self._root) :]):
+            await storage.delete(self._bucket, name, timeout=self._call_timeout)
+
+    async def delete(self, key: str) -> None:
+        """Delete an object; a missing one is fine."""
+        await self._delete_name(self._name(key))
+
+    async def _each(self, fn: Callable[[str], Awaitable[None]], items: Iterable[str]) -> None:
+        """Run ``fn`` on every item concurrently (the connector bounds the requests)."""
+        try:
+            async with anyio.create_task_group() as tg:
+                for item in items:
+                    tg.start_soon(fn, item)
+        except BaseExceptionGroup as group:
+            first: BaseException = group
+            while isinstance(first, BaseExceptionGroup):
+                first = first.exceptions[0]
+            if isinstance(first, EtceteraError):
+                raise first from None  # callers and the engine's retries expect one error
+            raise
+
+    def _tmp(self, upload_id: str) -> str:
+        if not (upload_id.isascii() and upload_id.isalnum()):
+            raise BackendError(f"invalid upload id {upload_id!r}")
+        return f"{_TMP}{upload_id}/"
+
+    async def create_multipart(self, key: str) -> str:
+        """Write the upload's marker object, which names the target key."""
+        upload_id = secrets.token_hex(12)
+        tmp = self._name(self._tmp(upload_id))
+        await self._upload(tmp + _MARKER, b"", {}, key, key)
+        return upload_id
+
+    async def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> PartRef:
+        """Upload part ``number`` as a temporary object, verified by its checksum."""
+        if not 1 <= number <= _MAX_PARTS:
+            raise BackendError(f"part number {number} of {key} is outside 1..{_MAX_PARTS}")
+        name = f"{self._name(self._tmp(upload_id))}p{number:05d}"
+        obj = await self._upload(name, data, {}, f"{key} (part {number})", key)
+        etag = str(obj.get("crc32c") or obj.get("md5Hash") or obj.get("etag") or "")
+        return PartRef(number, etag, {"generation": str(obj.get("generation", ""))})
+
+    async def _compose(
+        self, name: str, sources: list[str], params: dict[str, str], what: str
+    ) -> None:
+        storage = await self._client()
+        with self._mapped(what):
+            await storage.compose(
+                self._bucket,
+                name,
+                sources,
+                content_type=_CONTENT_TYPE,
+                params=params,
+                timeout=self._call_timeout,
+            )
+
+    async def complete_multipart(self, key: str, upload_id: str, parts: list[PartRef]) -> None:
+        """Compose the parts into ``key``, 32 at a time, then delete the temporaries.
+
+        On failure the intermediate composites are deleted but the parts are kept, so
+        that a retry can complete the upload; ``abort_multipart`` deletes them.
+        """
+        tmp = self._tmp(upload_id)
+        if not parts:
+            raise BackendError(f"multipart upload {upload_id} of {key} has no parts")
+        if await self.head(tmp + _MARKER) is None:
+            raise ObjectNotFoundError(f"multipart upload {upload_id} of {key} does not exist")
+        base = self._name(tmp)
+        sources = [f"{base}p{p.number:05d}" for p in sorted(parts, key=lambda p: p.number)]
+        made: list[str] = []
+        try:
+            level = 0
+            while len(sources) > _COMPOSE_MAX:
+                level += 1
+                groups = {
+                    f"{base}c{level}-{i // _COMPOSE_MAX:05d}": sources[i : i + _COMPOSE_MAX]
+                    for i in range(0, len(sources), _COMPOSE_MAX)
+                }
+                made.extend(groups)
+
+                async def compose(name: str, groups: dict[str, list[str]] = groups) -> None:
+                    await self._compose(name, groups[name], {}, key)
+
+                await self._each(compose, groups)
+                sources = list(groups)
+            final = {"destinationPredefinedAcl": "publicRead"} if self._options.public else {}
+            await self._compose(self._name(key), sources, final, key)
+        except BaseException:
+            with anyio.CancelScope(shield=True), contextlib.suppress(EtceteraError):
+                await self._each(self._delete_name, made)
+            raise
+        try:
+            await self.abort_multipart(key, upload_id)
+        except EtceteraError as exc:  # the object is complete: leftovers are listed for cleanup
+            log.warning("temporary parts of %s (upload %s) remain: %s", key, upload_id, exc)
+
+    async def abort_multipart(self, key: str, upload_id: str) -> None:
+        """Delete the upload's marker, parts and composites; a missing upload is fine."""
+        names = [item["name"] async for item in self._list(self._tmp(upload_id))]
+        await self._each(self._delete_name, names)
+
+    async def list_multipart(self, prefix: str) -> AsyncIterator[UploadInfo]:
+        """Unfinished uploads whose target key starts with ``prefix``, from their objects."""
+        seen: set[str] = set()
+        async for item in self._list(_TMP):
+            upload_id = item["name"][len(self._root) + len(_TMP) :].split("/", 1)[0]
+            target = (item.get("metadata") or {}).get(_KEY_META)
+            if upload_id in seen or not isinstance(target, str) or not target.startswith(prefix):
+                continue
+            seen.add(upload_id)
+            yield UploadInfo(target, upload_id, _time(item.get("timeCreated")))
+
+    async def aclose(self) -> None:
+        """Close the shared session."""
+        session, self._session, self._storage = self._session, None, None
+        if session is not None:
+            await session.close()

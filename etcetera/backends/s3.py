@@ -1,0 +1,386 @@
+"""``s3://`` repositories: a bucket and key prefix in S3 or an S3-compatible store.
+
+One aiobotocore session and client per back-end, created on first use, with botocore's
+own retries off (the engine retries). Writes carry a CRC32 computed here so the store
+verifies what it received; create-only writes send ``If-None-Match: *``. Every botocore
+and aiohttp error is translated once, by :func:`_translate`, into :mod:`etcetera.errors`.
+"""
+
+from __future__ import annotations
+
+import base64
+import builtins
+import contextlib
+import zlib
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import anyio
+import anyio.to_thread
+import botocore.exceptions as bx
+from aiobotocore.config import AioConfig
+from aiobotocore.session import AioSession
+from botocore import UNSIGNED, xform_name
+
+from ..errors import (
+    AccessDeniedError,
+    BackendError,
+    ConfigError,
+    EtceteraError,
+    ObjectNotFoundError,
+    PreconditionFailedError,
+    RepositoryNotFoundError,
+    ThrottledError,
+    TransientError,
+)
+from ..urls import RepoURL
+from .base import BackendOptions, Capabilities, ObjectInfo, PartRef, UploadInfo
+
+_CHUNK = 1024 * 1024
+_LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+_REFUSED = frozenset(
+    {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken"}
+)
+_DENIED = frozenset({"AccessDenied", "AllAccessDisabled", "AccountProblem", "403", "Forbidden"})
+_THROTTLED = frozenset(
+    {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequests"}
+)
+_TRANSIENT = frozenset(
+    {"InternalError", "ServiceUnavailable", "RequestTimeout", "RequestTimeTooSkewed"}
+)
+_NETWORK = (
+    bx.EndpointConnectionError,
+    bx.ConnectionClosedError,
+    bx.ConnectTimeoutError,
+    bx.ReadTimeoutError,
+    bx.ResponseStreamingError,
+    bx.IncompleteReadError,
+    bx.HTTPClientError,
+)
+_CAUGHT = (bx.BotoCoreError, bx.ClientError, aiohttp.ClientError, OSError)
+
+# botocore's JSON models take ~0.15 s to load per session and never change, so every
+# back-end's session shares the first one's loader and its caches.
+_shared: dict[str, Any] = {}
+
+
+def _session(profile: str | None) -> AioSession:
+    session = AioSession(profile=profile)
+    loader = _shared.setdefault("data_loader", session.get_component("data_loader"))
+    session.register_component("data_loader", loader)
+    return session
+
+
+def _translate(exc: BaseException, what: str, bucket: str, key: str | None) -> EtceteraError:
+    """Map one botocore, aiohttp or socket error to the etcetera error a caller expects.
+
+    Args:
+        exc: the third-party error.
+        what: the operation, e.g. ``GetObject``.
+        bucket: the bucket.
+        key: the full object key (prefix included), or ``None`` for bucket operations.
+    """
+    where = f"s3://{bucket}" if key is None else f"s3://{bucket}/{key}"
+    on = f"{what} {where}"
+    if isinstance(exc, bx.ClientError):
+        err = exc.response.get("Error", {})
+        code = str(err.get("Code", ""))
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        detail = f"{code or status}: {err.get('Message', '')}".rstrip(": ")
+        if code == "NoSuchBucket" or (status == 404 and key is None):
+            return RepositoryNotFoundError(f"bucket {bucket} does not exist ({on})")
+        if code == "NoSuchUpload":
+            return ObjectNotFoundError(f"multipart upload does not exist ({on})")
+        if code in ("NoSuchKey", "404", "NotFound") or status == 404:
+            return ObjectNotFoundError(f"object {where} does not exist")
+        if code == "AccessControlListNotSupported":
+            return AccessDeniedError(
+                f"bucket {bucket} does not allow ACLs (object ownership is enforced), so "
+                f"public=true cannot make objects public ({on}): grant public read with a "
+                "bucket policy instead and turn public off"
+            )
+        if code in _REFUSED:
+            return AccessDeniedError(
+                f"credentials were refused by the server ({on}, {code}): check "
+                "aws_access_key_id, aws_secret_access_key, aws_session_token or aws_profile"
+            )
+        if code in _DENIED or status == 403:
+            return AccessDeniedError(
+                f"access denied ({on}, {detail}): the credentials lack permission, or the "
+                "object is not public for anonymous access"
+            )
+        if code == "PreconditionFailed" or status == 412:
+            return PreconditionFailedError(f"object {where} already exists ({on})")
+        if code in _THROTTLED or status in (429, 503):
+            return ThrottledError(f"the server asked to slow down ({on}, {detail})")
+        if code in _TRANSIENT or status >= 500:
+            return TransientError(f"server error ({on}, {detail})")
+        return BackendError(f"{on} failed ({detail})")
+    if isinstance(exc, bx.NoCredentialsError | bx.PartialCredentialsError):
+        return AccessDeniedError(
+            f"no usable AWS credentials for {on}: set aws_access_key_id and "
+            "aws_secret_access_key or aws_profile, or anonymous=true for public data"
+        )
+    if isinstance(exc, bx.ProfileNotFound):
+        return ConfigError(f"aws_profile: {exc}")
+    if isinstance(exc, _NETWORK | aiohttp.ClientError | OSError):
+        return TransientError(f"connection failed ({on}): {type(exc).__name__}: {exc}")
+    return BackendError(f"{on} failed: {type(exc).__name__}: {exc}")
+
+
+def _crc32(data: bytes) -> str:
+    """Return the base64 big-endian CRC32 of ``data``, as S3's ``x-amz-checksum-crc32``."""
+    return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode("ascii")
+
+
+async def _checksum(data: bytes) -> str:
+    # Large bodies are hashed in a thread (zlib releases the GIL) to keep the loop free.
+    if len(data) > _CHUNK:
+        return await anyio.to_thread.run_sync(_crc32, data)
+    return _crc32(data)
+
+
+class S3Backend:
+    """A repository in an S3 bucket (``s3://bucket/prefix``)."""
+
+    #: Keys asked for per ListObjectsV2 / ListMultipartUploads page (S3's maximum).
+    _page_size = 1000
+
+    def __init__(self, url: RepoURL, options: BackendOptions) -> None:
+        self._url = url
+        self._bucket = url.bucket
+        self._prefix = f"{url.prefix}/" if url.prefix else ""
+        self._options = options
+        self._client: Any = None
+        self._stack = contextlib.AsyncExitStack()
+        self._lock = anyio.Lock()
+        host = urlsplit(options.endpoint_url).hostname if options.endpoint_url else None
+        self._capabilities = Capabilities(
+            min_part_size=5 * 1024 * 1024,
+            max_parts=10_000,
+            conditional_create=True,
+            # moto reads the whole object for each ranged GET
+            cheap_ranges=host not in _LOCAL_HOSTS,
+        )
+        extra: dict[str, str] = {}
+        if options.public:
+            extra["ACL"] = "public-read"
+        if options.sse or options.sse_kms_key_id:
+            extra["ServerSideEncryption"] = options.sse or "aws:kms"
+        if options.sse_kms_key_id:
+            extra["SSEKMSKeyId"] = options.sse_kms_key_id
+        self._write_args = extra
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """S3's part limits; ranges are cheap except on a local emulator."""
+        return self._capabilities
+
+    def describe(self) -> str:
+        """Return the repository URL."""
+        return str(self._url)
+
+    @contextlib.contextmanager
+    def _mapped(self, what: str, key: str | None) -> Iterator[None]:
+        try:
+            yield
+        except EtceteraError:
+            raise
+        except _CAUGHT as exc:
+            full = None if key is None else self._prefix + key
+            raise _translate(exc, what, self._bucket, full) from exc
+
+    def _config(self) -> AioConfig:
+        opts = self._options
+        kwargs: dict[str, Any] = {
+            "max_pool_connections": opts.concurrency,
+            "connect_timeout": opts.connect_timeout,
+            "read_timeout": opts.timeout,
+            "retries": {"total_max_attempts": 1},
+            "request_checksum_calculation": opts.checksums,
+            "response_checksum_validation": "when_required",
+            "user_agent_extra": "etcetera",
+        }
+        if opts.endpoint_url:
+            kwargs["s3"] = {"addressing_style": "path"}
+        if opts.anonymous:
+            kwargs["signature_version"] = UNSIGNED
+        return AioConfig(**kwargs)
+
+    async def _get_client(self) -> Any:
+        if self._client is not None:
+            return self._client
+        async with self._lock:
+            if self._client is None:
+                opts = self._options
+                keys = opts.aws_access_key_id is not None and not opts.anonymous
+                creator = _session(None if keys else opts.aws_profile).create_client(
+                    "s3",
+                    region_name=opts.region or "us-east-1",
+                    endpoint_url=opts.endpoint_url,
+                    verify=opts.ca_bundle,
+                    aws_access_key_id=opts.aws_access_key_id if keys else None,
+                    aws_secret_access_key=opts.aws_secret_access_key if keys else None,
+                    aws_session_token=opts.aws_session_token if keys else None,
+                    config=self._config(),
+                )
+                self._client = await self._stack.enter_async_context(creator)
+            return self._client
+
+    async def _call(self, what: str, key: str | None, **params: Any) -> Any:
+        """Run one client operation (``what`` in CamelCase) with its errors translated."""
+        with self._mapped(what, key):
+            client = await self._get_client()
+            return await getattr(client, xform_name(what))(Bucket=self._bucket, **params)
+
+    async def check(self) -> None:
+        """HeadBucket: the bucket must exist and the credentials must reach it."""
+        await self._call("HeadBucket", None)
+
+    async def stream(
+        self, key: str, offset: int = 0, length: int | None = None
+    ) -> AsyncIterator[bytes]:
+        """GetObject (with a Range unless the whole object), yielded in blocks of ~1 MiB."""
+        if length == 0:
+            return
+        params: dict[str, Any] = {"Key": self._prefix + key}
+        # A range on an empty object is refused (416), so whole reads send none.
+        if offset or length is not None:
+            end = "" if length is None else offset + length - 1
+            params["Range"] = f"bytes={offset}-{end}"
+        resp = await self._call("GetObject", key, **params)
+        body = resp["Body"]
+        try:
+            if length is not None and int(resp.get("ContentLength", 0)) < length:
+                where = f"s3://{self._bucket}/{self._prefix}{key}"
+                raise BackendError(f"object {where} ended before the requested range")
+            while True:
+                with self._mapped("GetObject", key):
+                    block = await self._read_block(body)
+                if not block:
+                    break
+                yield block
+        finally:
+            body.close()
+
+    @staticmethod
+    async def _read_block(body: Any) -> bytes:
+        pieces: list[bytes] = []
+        size = 0
+        while size < _CHUNK:
+            piece: bytes = await body.read(_CHUNK - size)
+            if not piece:
+                break
+            pieces.append(piece)
+            size += len(piece)
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+    async def put(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
+        """PutObject with a CRC32 the store verifies; ``If-None-Match: *`` when create-only."""
+        params: dict[str, Any] = {
+            "Key": self._prefix + key,
+            "Body": data,
+            "ChecksumAlgorithm": "CRC32",
+            "ChecksumCRC32": await _checksum(data),
+            **self._write_args,
+        }
+        if if_absent:
+            params["IfNoneMatch"] = "*"
+        await self._call("PutObject", key, **params)
+
+    async def head(self, key: str) -> ObjectInfo | None:
+        """HeadObject, or ``None`` when the object does not exist."""
+        try:
+            resp = await self._call("HeadObject", key, Key=self._prefix + key)
+        except ObjectNotFoundError:
+            return None
+        return ObjectInfo(key, int(resp["ContentLength"]), resp.get("LastModified"))
+
+    async def list(self, prefix: str) -> AsyncIterator[ObjectInfo]:
+        """ListObjectsV2 under ``prefix``, page after page, in key order."""
+        params: dict[str, Any] = {"Prefix": self._prefix + prefix, "MaxKeys": self._page_size}
+        cut = len(self._prefix)
+        while True:
+            page = await self._call("ListObjectsV2", prefix, **params)
+            for item in page.get("Contents", []):
+                yield ObjectInfo(item["Key"][cut:], int(item["Size"]), item.get("LastModified"))
+            token = page.get("NextContinuationToken")
+            if not page.get("IsTruncated") or not token:
+                return
+            params["ContinuationToken"] = token
+
+    async def delete(self, key: str) -> None:
+        """DeleteObject; a missing object is not an error."""
+        with contextlib.suppress(ObjectNotFoundError):
+            await self._call("DeleteObject", key, Key=self._prefix + key)
+
+    async def create_multipart(self, key: str) -> str:
+        """CreateMultipartUpload with CRC32 part checksums."""
+        resp = await self._call(
+            "CreateMultipartUpload",
+            key,
+            Key=self._prefix + key,
+            ChecksumAlgorithm="CRC32",
+            **self._write_args,
+        )
+        return str(resp["UploadId"])
+
+    async def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> PartRef:
+        """UploadPart with its CRC32; the ref carries it on to CompleteMultipartUpload."""
+        crc = await _checksum(data)
+        resp = await self._call(
+            "UploadPart",
+            key,
+            Key=self._prefix + key,
+            UploadId=upload_id,
+            PartNumber=number,
+            Body=data,
+            ChecksumAlgorithm="CRC32",
+            ChecksumCRC32=crc,
+        )
+        return PartRef(number, str(resp["ETag"]), {"ChecksumCRC32": crc})
+
+    async def complete_multipart(
+        self, key: str, upload_id: str, parts: builtins.list[PartRef]
+    ) -> None:
+        """CompleteMultipartUpload with the parts in number order."""
+        listed = [
+            {"PartNumber": p.number, "ETag": p.etag, **p.extra}
+            for p in sorted(parts, key=lambda p: p.number)
+        ]
+        await self._call(
+            "CompleteMultipartUpload",
+            key,
+            Key=self._prefix + key,
+            UploadId=upload_id,
+            MultipartUpload={"Parts": listed},
+        )
+
+    async def abort_multipart(self, key: str, upload_id: str) -> None:
+        """AbortMultipartUpload; a missing upload is not an error."""
+        with contextlib.suppress(ObjectNotFoundError):
+            await self._call(
+                "AbortMultipartUpload", key, Key=self._prefix + key, UploadId=upload_id
+            )
+
+    async def list_multipart(self, prefix: str) -> AsyncIterator[UploadInfo]:
+        """ListMultipartUploads under ``prefix``, page after page."""
+        params: dict[str, Any] = {"Prefix": self._prefix + prefix, "MaxUploads": self._page_size}
+        cut = len(self._prefix)
+        while True:
+            page = await self._call("ListMultipartUploads", prefix, **params)
+            for item in page.get("Uploads", []):
+                yield UploadInfo(item["Key"][cut:], str(item["UploadId"]), item.get("Initiated"))
+            if not page.get("IsTruncated"):
+                return
+            params["KeyMarker"] = page.get("NextKeyMarker", "")
+            params["UploadIdMarker"] = page.get("NextUploadIdMarker", "")
+
+    async def aclose(self) -> None:
+        """Close the client and its connection pool; a later call opens a new one."""
+        async with self._lock:
+            self._client = None
+            stack, self._stack = self._stack, contextlib.AsyncExitStack()
+            await stack.aclose()

@@ -1,0 +1,81 @@
+"""The ``etc`` command line: one command per module, registered lazily.
+
+``etc --help`` imports no cloud SDK: commands import :mod:`etcetera.api` only when run,
+and the API imports a back-end only when a repository of its kind is opened.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+from cyclopts import App, Parameter
+
+from .._version import __version__
+from ._common import STATE, fail
+
+app = App(
+    name="etc",
+    help="Share datasets through cloud storage (S3, Google Cloud Storage, file://).",
+    version=__version__,
+    result_action="return_value",
+    exit_on_error=False,
+    print_error=True,
+    help_on_error=False,
+)
+
+# Help lines are given here so that `etc --help` need not import the command modules.
+app.command("etcetera.cli.register:register", help="Register a dataset folder under a name.")
+app.command("etcetera.cli.create:create", help="Create an empty dataset in the local store.")
+app.command(
+    "etcetera.cli.listing:list_", name="list", alias="ls", help="List local or remote datasets."
+)
+app.command("etcetera.cli.purge:purge", help="Remove a local dataset.")
+app.command("etcetera.cli.push:push", help="Push a local dataset as its next version.")
+app.command("etcetera.cli.pull:pull", help="Pull a dataset (NAME or NAME@VERSION).")
+app.command("etcetera.cli.config:config", help="Show the effective settings.")
+
+
+@app.meta.default
+def _launcher(
+    *tokens: Annotated[str, Parameter(show=False, allow_leading_hyphen=True)],
+    config: Annotated[Path | None, Parameter(name=["--config"])] = None,
+    url: Annotated[str | None, Parameter(name=["--url"])] = None,
+    verbose: Annotated[bool, Parameter(name=["--verbose", "-v"], negative="")] = False,
+    quiet: Annotated[bool, Parameter(name=["--quiet", "-q"], negative="")] = False,
+) -> int:
+    """Global options.
+
+    Parameters
+    ----------
+    config
+        TOML settings file to read instead of ~/.etc.toml.
+    url
+        Repository URL (overrides the settings).
+    verbose
+        Show tracebacks and more detail.
+    quiet
+        Print nothing but errors.
+    """
+    STATE.config_file = config
+    STATE.url = url
+    STATE.verbose = verbose
+    STATE.quiet = quiet
+    result = app(tokens)
+    return result if isinstance(result, int) else 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of ``etc``: one line on stderr and a non-zero exit on any error."""
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        code = app.meta(args)
+    except KeyboardInterrupt:
+        print("etc: interrupted (a pull or push resumes where it stopped)", file=sys.stderr)
+        code = 130
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException as exc:  # noqa: BLE001 - the one place errors become exit codes
+        code = fail(exc)
+    sys.exit(code if isinstance(code, int) else 0)

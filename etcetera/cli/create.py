@@ -1,0 +1,33 @@
+"""``etc create``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from cyclopts import Parameter
+
+from ._common import say, settings
+
+
+async def create(
+    name: str,
+    *,
+    partition: Annotated[list[str] | None, Parameter(name=["--partition", "-p"])] = None,
+    force: bool = False,
+) -> int:
+    """Create an empty dataset in the local store.
+
+    Parameters
+    ----------
+    name
+        Dataset name.
+    partition
+        Partition folders to create (repeatable; default: train and test).
+    force
+        Replace an existing dataset of that name.
+    """
+    from ..api import acreate
+
+    ds = await acreate(name, tuple(partition or ("train", "test")), force=force, config=settings())
+    say(f"created {ds.name} at {ds.location}")
+    return 0

@@ -1,0 +1,50 @@
+"""``etc list`` (alias ``ls``)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from cyclopts import Parameter
+
+from ._common import settings
+
+
+async def list_(
+    *,
+    remote: Annotated[bool, Parameter(name=["--remote", "-r"], negative="")] = False,
+    json: Annotated[bool, Parameter(name=["--json"], negative="")] = False,
+) -> int:
+    """List datasets: local ones, or the repository's with --remote.
+
+    Parameters
+    ----------
+    remote
+        List the repository instead of the local store.
+    json
+        Print JSON for scripts.
+    """
+    from ..api import alist_remote, als, dumps
+
+    cfg = settings()
+    if remote:
+        found = await alist_remote(config=cfg)
+        if json:
+            print(
+                dumps(
+                    [
+                        {"name": d.name, "versions": list(d.versions), "legacy": d.legacy}
+                        for d in found
+                    ]
+                )
+            )
+        for d in [] if json else found:
+            tail = " (etcetera 0.0.x format)" if d.legacy else f"  v{d.latest}"
+            print(f"{d.name}{tail}")
+        return 0
+    names = await als(config=cfg)
+    if json:
+        print(dumps(names))
+    else:
+        for name in names:
+            print(name)
+    return 0

@@ -1,0 +1,47 @@
+"""``etc push``."""
+
+from __future__ import annotations
+
+import time
+
+from ._common import display, human, say, settings
+
+
+async def push(name: str, *, force: bool = False, dry_run: bool = False) -> int:
+    """Push a local dataset to the repository as its next version.
+
+    Parameters
+    ----------
+    name
+        Dataset name.
+    force
+        Publish a new version when the repository's latest differs.
+    dry_run
+        Show what would be sent, send nothing.
+    """
+    from ..api import apush
+
+    started = time.monotonic()
+    with display(f"push {name}") as progress:
+        result = await apush(
+            name, config=settings(), force=force, dry_run=dry_run, progress=progress
+        )
+    seconds = time.monotonic() - started
+    if result.noop:
+        say(f"{name}: up to date as version {result.version} ({result.files} files)")
+    elif dry_run:
+        say(
+            f"{name}: would publish version {result.version}: {result.files} files, "
+            f"{human(result.bytes_to_send)} to send"
+        )
+    else:
+        s = result.stats
+        rate = human(s.bytes_sent / seconds) if seconds else "-"
+        say(
+            f"pushed {name} version {result.version}: {result.files} files, "
+            f"{human(result.size)}; sent {human(s.bytes_sent)} in {s.objects_sent} objects, "
+            f"{s.objects_skipped} already present; {seconds:.1f} s, {rate}/s"
+        )
+    for warning in result.warnings:
+        say(f"warning: {warning}")
+    return 0

@@ -1,0 +1,468 @@
+"""Pull: fetch the files of a manifest into a staging folder, every byte verified.
+
+The caller (the API layer) owns the staging folder and what happens after: this
+module only guarantees that every file it leaves at its final path in ``dest``
+has exactly the manifest's bytes and mode. Files already at their final path are
+taken as done (so a re-run resumes), files with a local copy elsewhere are
+linked or copied, the rest is downloaded:
+
+* packs by ranges covering only the files wanted (coalesced; whole when the
+  store's ranges are expensive and most of the pack is wanted), split into files
+  in worker threads in batches;
+* blobs into a temporary file by positioned writes, chunk by chunk verified as
+  it arrives, in concurrent ranges where ranges are cheap, then renamed. An
+  interrupted blob resumes from its first chunk that does not verify on disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import anyio
+import anyio.to_thread
+
+from ..backends.base import Backend
+from ..errors import IntegrityError, LocalIOError
+from ..format import layout
+from ..format.hashing import digest_bytes
+from ..format.manifest import FileEntry, Manifest
+from .config import TransferConfig
+from .progress import ProgressCallback, ProgressTracker, TransferStats
+from .transport import Transport
+
+_BATCH = 4 * 1024 * 1024
+_STREAM_HOLD = 2 * 1024 * 1024
+
+#: Returns a local file holding exactly the entry's bytes, or ``None``.
+ReuseLookup = Callable[[FileEntry], str | None]
+
+
+@dataclass
+class FetchResult:
+    """What a fetch did.
+
+    Attributes:
+        files: files the selection holds.
+        size: bytes the selection holds.
+        present: files already in place (resumed).
+        reused: files linked or copied from a local copy.
+        downloaded: files written from downloaded bytes.
+        bytes_to_download: bytes of the files that had to be downloaded.
+        stats: request-level counters.
+    """
+
+    files: int = 0
+    size: int = 0
+    present: int = 0
+    reused: int = 0
+    downloaded: int = 0
+    bytes_to_download: int = 0
+    stats: TransferStats = field(default_factory=TransferStats)
+
+
+class _Writer:
+    """Blocking file operations of a fetch; every method runs in a worker thread."""
+
+    def __init__(self, dest: Path, tmp: Path) -> None:
+        self.dest = dest
+        self.tmp = tmp
+        self._dirs: set[str] = set()
+        self._seq = 0
+
+    def _target(self, path: str) -> str:
+        parent = path.rpartition("/")[0]
+        if parent and parent not in self._dirs:
+            os.makedirs(self.dest / parent, exist_ok=True)
+            self._dirs.add(parent)
+        return str(self.dest / path)
+
+    def _tmpname(self) -> str:
+        self._seq += 1
+        return str(self.tmp / f"f{self._seq}.{os.getpid()}")
+
+    def place(self, entry: FileEntry, data: bytes | memoryview) -> None:
+        """Verify bytes and publish them at the entry's path."""
+        if len(data) != entry.size:
+            raise IntegrityError(f"{entry.path}: got {len(data)} bytes, expected {entry.size}")
+        if digest_bytes(data).hex != entry.digest:
+            raise IntegrityError(f"{entry.path}: downloaded bytes do not match the manifest digest")
+        tmp = self._tmpname()
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                view = memoryview(data)
+                while view:
+                    n = os.write(fd, view)
+                    view = view[n:]
+                os.fchmod(fd, entry.mode)
+            finally:
+                os.close(fd)
+            os.replace(tmp, self._target(entry.path))
+        except OSError as exc:
+            _cleanup(tmp)
+            raise _local_error(exc, entry.path) from None
+
+    def place_many(self, items: list[tuple[FileEntry, memoryview]]) -> None:
+        """Place a batch of small files (one thread hop for many files)."""
+        for entry, data in items:
+            self.place(entry, data)
+
+    def present(self, entries: list[FileEntry]) -> list[bool]:
+        """Which entries are already at their final path with their size."""
+        out = []
+        for e in entries:
+            try:
+                out.append(os.stat(self.dest / e.path).st_size == e.size)
+            except OSError:
+                out.append(False)
+        return out
+
+    def reuse(self, items: list[tuple[FileEntry, str]]) -> list[FileEntry]:
+        """Hard-link (or copy) local copies into place; return the entries that failed."""
+        failed = []
+        for entry, source in items:
+            target = self._target(entry.path)
+            try:
+                st = os.stat(source)
+                if st.st_size != entry.size:
+                    failed.append(entry)
+                    continue
+                if (st.st_mode & 0o777) == entry.mode:
+                    try:
+                        os.link(source, target)
+                        continue
+                    except OSError:
+                        pass
+                tmp = self._tmpname()
+                shutil.copyfile(source, tmp)
+                os.chmod(tmp, entry.mode)
+                os.replace(tmp, target)
+            except OSError:
+                failed.append(entry)
+        return failed
+
+
+def _cleanup(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _local_error(exc: OSError, what: str) -> LocalIOError:
+    return LocalIOError(f"cannot write {what}: {exc.strerror or exc}")
+
+
+class _BlobFile:
+    """A blob being assembled in a temporary file, verified chunk by chunk."""
+
+    def __init__(self, entry: FileEntry, path: Path, chunk_size: int) -> None:
+        self.entry = entry
+        self.path = path
+        self.chunk_size = chunk_size
+        self.expected = entry.chunks or (entry.digest,)
+        self.fd = -1
+
+    def open(self) -> list[int]:
+        """Open (or create) the file; return the indexes of chunks still to fetch."""
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        size = os.fstat(self.fd).st_size
+        if size != self.entry.size:
+            os.ftruncate(self.fd, self.entry.size)
+        todo = []
+        for i, want in enumerate(self.expected):
+            start = i * self.chunk_size
+            if start >= size:
+                todo.append(i)
+                continue
+            length = min(self.chunk_size, self.entry.size - start)
+            data = os.pread(self.fd, length, start)
+            if hashlib.sha256(data).hexdigest() != want:
+                todo.append(i)
+        return todo
+
+    def write(self, offset: int, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            n = os.pwrite(self.fd, view, offset)
+            view = view[n:]
+            offset += n
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+class _Fetcher:
+    def __init__(
+        self,
+        t: Transport,
+        writer: _Writer,
+        tracker: ProgressTracker,
+        io: anyio.CapacityLimiter,
+        result: FetchResult,
+    ) -> None:
+        self.t = t
+        self.w = writer
+        self.tracker = tracker
+        self.io = io
+        self.result = result
+        self.cheap = t.backend.capabilities.cheap_ranges
+
+    async def pack(self, oid: str, size: int, members: list[FileEntry]) -> None:
+        members.sort(key=lambda f: f.offset)
+        wanted = sum(m.size for m in members)
+        gap = 256 * 1024 if self.cheap else 1024 * 1024
+        if not self.cheap and wanted * 2 >= size:
+            gap = size
+        groups: list[list[FileEntry]] = [[members[0]]]
+        for m in members[1:]:
+            last = groups[-1][-1]
+            if m.offset - (last.offset + last.size) <= gap:
+                groups[-1].append(m)
+            else:
+                groups.append([m])
+        for group in groups:
+            await self._pack_range(oid, group)
+
+    async def _pack_range(self, oid: str, group: list[FileEntry]) -> None:
+        start = group[0].offset
+        end = group[-1].offset + group[-1].size
+        biggest = max(m.size for m in group)
+        async with self.t.budget.hold(min(end - start, _BATCH + biggest)):
+            buf = bytearray()
+            base = start  # object offset of buf[0]
+            idx = 0
+            async for block in self.t.stream(layout.object_key(oid), start, end - start):
+                buf += block
+                if len(buf) >= _BATCH:
+                    idx, base, buf = await self._flush(group, idx, base, buf)
+            idx, base, buf = await self._flush(group, idx, base, buf)
+            if idx != len(group):
+                raise IntegrityError(f"pack {oid} ended before its last file")
+
+    async def _flush(
+        self, group: list[FileEntry], idx: int, base: int, buf: bytearray
+    ) -> tuple[int, int, bytearray]:
+        ready: list[tuple[FileEntry, memoryview]] = []
+        view = memoryview(buf)
+        end_of_buf = base + len(buf)
+        consumed = 0
+        while idx < len(group):
+            m = group[idx]
+            if m.offset + m.size > end_of_buf:
+                break
+            lo = m.offset - base
+            ready.append((m, view[lo : lo + m.size]))
+            consumed = lo + m.size
+            idx += 1
+        if ready:
+            await anyio.to_thread.run_sync(self.w.place_many, ready, limiter=self.io)
+            self.result.downloaded += len(ready)
+            self.t.stats.files_downloaded += len(ready)
+            self.tracker.advance(sum(m.size for m, _ in ready), len(ready))
+        del view
+        return idx, base + consumed, buf[consumed:]
+
+    async def blob(self, entry: FileEntry, part_size: int) -> None:
+        chunk = self.w_chunk
+        blob = _BlobFile(entry, self.w.tmp / f"{entry.digest}.blob", chunk)
+        todo = await anyio.to_thread.run_sync(blob.open, limiter=self.io)
+        try:
+            done_bytes = entry.size - sum(
+                min(chunk, entry.size - i * chunk) for i in todo
+            )
+            self.tracker.advance(done_bytes)
+            ranges = _runs(todo, chunk, entry.size, part_size if self.cheap else entry.size)
+            async with anyio.create_task_group() as tg:
+                for first, offset, length in ranges:
+                    tg.start_soon(self._blob_range, blob, first, offset, length)
+            await anyio.to_thread.run_sync(os.fchmod, blob.fd, entry.mode, limiter=self.io)
+        finally:
+            await anyio.to_thread.run_sync(blob.close)
+        target = await anyio.to_thread.run_sync(self.w._target, entry.path)
+        await anyio.to_thread.run_sync(os.replace, blob.path, target)
+        self.result.downloaded += 1
+        self.t.stats.files_downloaded += 1
+        self.tracker.advance(0, 1)
+
+    async def _blob_range(self, blob: _BlobFile, first: int, offset: int, length: int) -> None:
+        chunk = blob.chunk_size
+        async with self.t.budget.hold(min(length, _STREAM_HOLD + chunk)):
+            index = first
+            h = hashlib.sha256()
+            in_chunk = 0
+            pos = offset
+            pending = bytearray()
+            async for block in self.t.stream(layout.object_key(blob.entry.digest), offset, length):
+                pending += block
+                # Write in >= 1 MiB steps: one thread hop per step, not per network read.
+                if len(pending) < _STREAM_HOLD // 2:
+                    continue
+                index, h, in_chunk, pos = await self._blob_step(
+                    blob, bytes(pending), index, h, in_chunk, pos
+                )
+                self.tracker.advance(len(pending))
+                pending = bytearray()
+            if pending:
+                index, h, in_chunk, pos = await self._blob_step(
+                    blob, bytes(pending), index, h, in_chunk, pos
+                )
+                self.tracker.advance(len(pending))
+            if in_chunk:
+                raise IntegrityError(f"{blob.entry.path}: range ended inside a chunk")
+
+    async def _blob_step(
+        self,
+        blob: _BlobFile,
+        data: bytes,
+        index: int,
+        h: hashlib._Hash,
+        in_chunk: int,
+        pos: int,
+    ) -> tuple[int, hashlib._Hash, int, int]:
+        def step() -> tuple[int, hashlib._Hash, int, int]:
+            nonlocal index, h, in_chunk
+            view = memoryview(data)
+            chunk_len = lambda i: min(blob.chunk_size, blob.entry.size - i * blob.chunk_size)  # noqa: E731
+            while view:
+                take = min(len(view), chunk_len(index) - in_chunk)
+                h.update(view[:take])
+                in_chunk += take
+                view = view[take:]
+                if in_chunk == chunk_len(index):
+                    if h.hexdigest() != blob.expected[index]:
+                        raise IntegrityError(
+                            f"{blob.entry.path}: chunk {index} does not match the manifest"
+                        )
+                    index += 1
+                    h = hashlib.sha256()
+                    in_chunk = 0
+            blob.write(pos, data)
+            return index, h, in_chunk, pos + len(data)
+
+        return await anyio.to_thread.run_sync(step, limiter=self.io)
+
+    w_chunk: int = 0
+
+
+def _runs(todo: list[int], chunk: int, size: int, max_len: int) -> list[tuple[int, int, int]]:
+    """Contiguous runs of missing chunks as ``(first chunk, offset, length)`` ranges."""
+    out: list[tuple[int, int, int]] = []
+    per = max(1, max_len // chunk)
+    i = 0
+    while i < len(todo):
+        first = todo[i]
+        j = i
+        while j + 1 < len(todo) and todo[j + 1] == todo[j] + 1 and j + 1 - i < per:
+            j += 1
+        offset = first * chunk
+        end = min(size, (todo[j] + 1) * chunk)
+        out.append((first, offset, end - offset))
+        i = j + 1
+    return out
+
+
+async def fetch(
+    backend: Backend,
+    config: TransferConfig,
+    manifest: Manifest,
+    files: list[FileEntry],
+    dest: Path,
+    tmp: Path,
+    *,
+    name: str,
+    reuse: ReuseLookup | None = None,
+    progress: ProgressCallback | None = None,
+) -> FetchResult:
+    """Make ``dest`` hold exactly ``files`` (plus what it already held), verified."""
+    stats = TransferStats()
+    t = Transport(backend, config, stats)
+    io = anyio.CapacityLimiter(config.io_threads)
+    writer = _Writer(dest, tmp)
+    result = FetchResult(len(files), sum(f.size for f in files), stats=stats)
+
+    def prepare() -> list[bool]:
+        dest.mkdir(parents=True, exist_ok=True)
+        tmp.mkdir(parents=True, exist_ok=True)
+        return writer.present(files)
+
+    try:
+        present = await anyio.to_thread.run_sync(prepare, limiter=io)
+    except OSError as exc:
+        raise _local_error(exc, str(dest)) from None
+    todo = [f for f, ok in zip(files, present, strict=True) if not ok]
+    result.present = len(files) - len(todo)
+    empty = [f for f in todo if f.size == 0]
+    if empty:
+        await anyio.to_thread.run_sync(writer.place_many, [(f, memoryview(b"")) for f in empty])
+    todo = [f for f in todo if f.size]
+    if reuse is not None and todo:
+        candidates = [(f, src) for f in todo if (src := reuse(f)) is not None]
+        failed = await anyio.to_thread.run_sync(writer.reuse, candidates, limiter=io)
+        failed_paths = {f.path for f in failed}
+        linked = {f.path for f, _ in candidates} - failed_paths
+        result.reused = len(linked)
+        stats.files_reused = len(linked)
+        stats.bytes_reused = sum(f.size for f in todo if f.path in linked)
+        todo = [f for f in todo if f.path not in linked]
+    result.bytes_to_download = sum(f.size for f in todo)
+    tracker = ProgressTracker("download", name, result.bytes_to_download, len(todo), progress)
+    fetcher = _Fetcher(t, writer, tracker, io, result)
+    fetcher.w_chunk = manifest.chunk_size
+    caps = backend.capabilities
+    part = config.part_size_for(max(result.bytes_to_download, 1), caps.min_part_size, caps.max_parts)
+    packs: dict[str, list[FileEntry]] = {}
+    blobs: list[FileEntry] = []
+    seen_blob: set[str] = set()
+    duplicates: list[FileEntry] = []
+    for f in todo:
+        obj = manifest.objects[f.object]
+        if obj.kind == "pack":
+            packs.setdefault(obj.id, []).append(f)
+        elif f.digest in seen_blob:
+            duplicates.append(f)  # same content twice: download once, copy after
+        else:
+            seen_blob.add(f.digest)
+            blobs.append(f)
+    jobs: list[tuple[int, Callable[[], object]]] = []
+    for oid, members in packs.items():
+        jobs.append((manifest.objects[oid].size, _bind_pack(fetcher, oid, manifest, members)))
+    for entry in blobs:
+        jobs.append((entry.size, _bind_blob(fetcher, entry, part)))
+    jobs.sort(key=lambda j: -j[0])
+    it = iter(jobs)
+
+    async def worker() -> None:
+        for _, job in it:
+            await job()  # type: ignore[misc]
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(min(config.concurrency, len(jobs))):
+            tg.start_soon(worker)
+    if duplicates:
+        by_digest = {b.digest: str(dest / b.path) for b in blobs}
+        failed = await anyio.to_thread.run_sync(
+            writer.reuse, [(d, by_digest[d.digest]) for d in duplicates], limiter=io
+        )
+        if failed:
+            raise LocalIOError(f"cannot copy {failed[0].path} from its duplicate")
+        result.downloaded += len(duplicates)
+    tracker.finish()
+    stats.peak_memory = t.budget.peak
+    return result
+
+
+def _bind_pack(f: _Fetcher, oid: str, manifest: Manifest, members: list[FileEntry]) -> Callable[[], object]:
+    size = manifest.objects[oid].size
+    return lambda: f.pack(oid, size, members)
+
+
+def _bind_blob(f: _Fetcher, entry: FileEntry, part: int) -> Callable[[], object]:
+    return lambda: f.blob(entry, part)

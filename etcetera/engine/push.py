@@ -1,0 +1,293 @@
+"""Push: scan, hash, lay out, upload what is missing, write the manifest, publish last."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import anyio
+import anyio.to_thread
+
+from ..backends.base import Backend, PartRef
+from ..errors import DatasetExistsError, EtceteraError, LocalIOError, PreconditionFailedError
+from ..format import layout
+from ..format.hashing import sha256_hex
+from ..format.manifest import FileEntry, Manifest, ObjectEntry, VersionRecord
+from ..format.packing import build_manifest
+from . import repo
+from .config import TransferConfig
+from .progress import ProgressCallback, ProgressTracker, TransferStats
+from .scan import HashCache, ScannedFile, hash_files, scan_tree
+from .transport import Transport
+
+
+@dataclass
+class PushResult:
+    """What a push did.
+
+    Attributes:
+        name: dataset name.
+        version: the version now latest (the new one, or the existing one on a no-op).
+        manifest: digest of the pushed manifest.
+        noop: the repository already had this exact tree as its latest version.
+        files: files in the dataset.
+        size: bytes in the dataset.
+        bytes_to_send: bytes of objects that were missing remotely.
+        stats: request-level counters.
+        warnings: files skipped and why.
+    """
+
+    name: str
+    version: int
+    manifest: str
+    noop: bool
+    files: int
+    size: int
+    bytes_to_send: int = 0
+    stats: TransferStats = field(default_factory=TransferStats)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class PushOptions:
+    """Per-push choices (as opposed to the transfer budgets in TransferConfig)."""
+
+    force: bool = False
+    dry_run: bool = False
+    ignore: tuple[str, ...] = ()
+    pushed_by: str = ""
+    tool: str = ""
+    created: str = ""
+
+
+def _read_members(members: Sequence[tuple[FileEntry, ScannedFile]], total: int) -> bytes:
+    buf = bytearray(total)
+    view = memoryview(buf)
+    pos = 0
+    for entry, src in members:
+        try:
+            fd = os.open(src.source, os.O_RDONLY)
+        except OSError as exc:
+            raise LocalIOError(f"cannot read {src.source}: {exc.strerror}") from None
+        try:
+            st = os.fstat(fd)
+            if st.st_size != entry.size or st.st_mtime_ns != src.mtime_ns:
+                raise LocalIOError(f"{src.source} changed while it was pushed: push again")
+            got = os.readv(fd, [view[pos : pos + entry.size]]) if entry.size else 0
+            if got != entry.size:
+                raise LocalIOError(f"{src.source} changed while it was pushed: push again")
+        finally:
+            os.close(fd)
+        pos += entry.size
+    return bytes(buf)
+
+
+def _read_part(src: ScannedFile, offset: int, length: int) -> bytes:
+    try:
+        fd = os.open(src.source, os.O_RDONLY)
+    except OSError as exc:
+        raise LocalIOError(f"cannot read {src.source}: {exc.strerror}") from None
+    try:
+        st = os.fstat(fd)
+        if st.st_size != src.size or st.st_mtime_ns != src.mtime_ns:
+            raise LocalIOError(f"{src.source} changed while it was pushed: push again")
+        data = os.pread(fd, length, offset)
+    finally:
+        os.close(fd)
+    if len(data) != length:
+        raise LocalIOError(f"{src.source} changed while it was pushed: push again")
+    return data
+
+
+class _Uploader:
+    def __init__(
+        self,
+        t: Transport,
+        manifest: Manifest,
+        sources: dict[str, ScannedFile],
+        tracker: ProgressTracker,
+        io_limiter: anyio.CapacityLimiter,
+    ) -> None:
+        self.t = t
+        self.sources = sources
+        self.tracker = tracker
+        self.io = io_limiter
+        self.members: dict[str, list[FileEntry]] = {}
+        for f in manifest.files:
+            if f.object:
+                self.members.setdefault(f.object, []).append(f)
+
+    async def upload(self, obj: ObjectEntry) -> None:
+        members = self.members[obj.id]
+        key = layout.object_key(obj.id)
+        caps = self.t.backend.capabilities
+        part = self.t.config.part_size_for(obj.size, caps.min_part_size, caps.max_parts)
+        if obj.kind == "blob" and obj.size > part:
+            await self._multipart(key, self.sources[members[0].path], obj.size, part)
+            self.tracker.advance(0, len(members))
+        else:
+            pairs = [(m, self.sources[m.path]) for m in members]
+            async with self.t.budget.hold(obj.size):
+                data = await anyio.to_thread.run_sync(
+                    _read_members, pairs, obj.size, limiter=self.io
+                )
+                await self.t.put(key, data)
+            self.tracker.advance(obj.size, len(members))
+        self.t.stats.objects_sent += 1
+
+    async def _multipart(self, key: str, src: ScannedFile, size: int, part: int) -> None:
+        upload_id = await self.t.create_multipart(key)
+        refs: dict[int, PartRef] = {}
+
+        async def send(number: int, offset: int, length: int) -> None:
+            async with self.t.budget.hold(length):
+                data = await anyio.to_thread.run_sync(
+                    _read_part, src, offset, length, limiter=self.io
+                )
+                refs[number] = await self.t.upload_part(key, upload_id, number, data)
+            self.tracker.advance(length)
+
+        try:
+            async with anyio.create_task_group() as tg:
+                for i, offset in enumerate(range(0, size, part)):
+                    tg.start_soon(send, i + 1, offset, min(part, size - offset))
+            await self.t.complete_multipart(key, upload_id, [refs[n] for n in sorted(refs)])
+        except BaseException:
+            await self.t.abort_multipart(key, upload_id)
+            raise
+
+
+async def _missing(t: Transport, objects: list[ObjectEntry]) -> list[ObjectEntry]:
+    present: set[str] = set()
+
+    async def probe(obj: ObjectEntry) -> None:
+        info = await t.head(layout.object_key(obj.id))
+        if info is not None and info.size == obj.size:
+            present.add(obj.id)
+
+    async with anyio.create_task_group() as tg:
+        for obj in objects:
+            tg.start_soon(probe, obj)
+    return [o for o in objects if o.id not in present]
+
+
+async def _run_pool(jobs: list[ObjectEntry], workers: int, up: _Uploader) -> None:
+    it = iter(jobs)
+
+    async def worker() -> None:
+        for obj in it:
+            await up.upload(obj)
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(min(workers, len(jobs))):
+            tg.start_soon(worker)
+
+
+async def push(
+    backend: Backend,
+    config: TransferConfig,
+    root: Path,
+    name: str,
+    options: PushOptions,
+    *,
+    cache: HashCache,
+    progress: ProgressCallback | None = None,
+) -> PushResult:
+    """Push the tree at ``root`` as the next version of ``name``.
+
+    Objects go up first, then the manifest, then, last and create-only, the version
+    record: a push that fails or is interrupted never shows a partial dataset.
+    """
+    stats = TransferStats()
+    t = Transport(backend, config, stats)
+    await backend.check()
+    scan = await anyio.to_thread.run_sync(scan_tree, root, options.ignore)
+    files = await hash_files(
+        scan,
+        cache,
+        name=name,
+        chunk_size=config.chunk_size,
+        threads=config.io_threads,
+        progress=progress,
+    )
+    await anyio.to_thread.run_sync(cache.save)
+    manifest = build_manifest(
+        files,
+        scan.partitions,
+        pack_size=config.pack_size,
+        pack_threshold=config.pack_threshold,
+        chunk_size=config.chunk_size,
+        dirs=scan.dirs,
+    )
+    data = manifest.to_json()
+    digest = sha256_hex(data)
+    result = PushResult(
+        name, 0, digest, False, len(files), manifest.total_size, stats=stats, warnings=scan.warnings
+    )
+    existing = await repo.versions(t, name)
+    known: set[str] = set()
+    if existing:
+        latest = await repo.read_record(t, name, existing[-1])
+        if latest.manifest == digest:
+            result.version, result.noop = latest.number, True
+            return result
+        if not options.force:
+            raise DatasetExistsError(
+                f"dataset {name} already exists in {backend.describe()} as version "
+                f"{latest.number} with other content: etc push {name} --force publishes "
+                f"version {latest.number + 1}"
+            )
+        try:
+            previous, _ = await repo.read_manifest(t, latest.manifest)
+            known = set(previous.objects)
+        except EtceteraError:
+            known = set()
+    candidates = [o for o in manifest.objects.values() if o.id not in known]
+    missing = await _missing(t, candidates)
+    stats.objects_skipped = len(manifest.objects) - len(missing)
+    result.bytes_to_send = sum(o.size for o in missing)
+    result.version = (existing[-1] if existing else 0) + 1
+    if options.dry_run:
+        return result
+    sources = {f.path: f for f in scan.files}
+    tracker = ProgressTracker(
+        "upload",
+        name,
+        result.bytes_to_send,
+        sum(len(v) for k, v in _members(manifest).items() if k in {o.id for o in missing}),
+        progress,
+    )
+    up = _Uploader(t, manifest, sources, tracker, anyio.CapacityLimiter(config.io_threads))
+    # Large blobs first so that their parts overlap with the many small packs.
+    missing.sort(key=lambda o: -o.size)
+    await _run_pool(missing, config.concurrency, up)
+    tracker.finish()
+    try:
+        await t.put(layout.manifest_key(digest), data, if_absent=True)
+    except PreconditionFailedError:
+        pass  # content-addressed: the same bytes are already there
+    await repo.publish(
+        t,
+        VersionRecord(
+            name,
+            result.version,
+            digest,
+            options.created,
+            options.pushed_by,
+            options.tool,
+            len(files),
+            manifest.total_size,
+        ),
+    )
+    stats.peak_memory = t.budget.peak
+    return result
+
+
+def _members(manifest: Manifest) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for f in manifest.files:
+        if f.object:
+            out.setdefault(f.object, []).append(f.path)
+    return out

@@ -1,0 +1,269 @@
+"""Walk a local dataset tree and hash what the cache cannot vouch for.
+
+Symlinks are followed (a directory loop is refused), FIFOs, sockets and devices
+are skipped with a warning, names in the ignore list never travel. Paths are
+NFC-normalised; two paths equal once case-folded are refused. Hashing runs in
+worker threads, small files in batches so that per-file overhead stays in
+microseconds.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import stat
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import anyio
+import anyio.to_thread
+
+from ..errors import LocalIOError, NotADatasetError
+from ..format.hashing import Digest, digest_file
+from ..format.manifest import FileEntry, find_clashes
+from ..format.packing import LocalFile
+from .progress import ProgressCallback, ProgressTracker
+
+_BATCH_FILES = 256
+_BATCH_BYTES = 32 * 1024 * 1024
+
+
+@dataclass(slots=True)
+class ScannedFile:
+    """A regular file found in the tree."""
+
+    path: str  # NFC, '/'-separated, relative
+    source: str  # absolute path to read
+    size: int
+    mode: int
+    mtime_ns: int
+    ino: int
+
+
+@dataclass
+class Scan:
+    """What a walk found."""
+
+    root: Path
+    files: list[ScannedFile]
+    partitions: list[str]
+    warnings: list[str] = field(default_factory=list)
+    dirs: list[str] = field(default_factory=list)
+
+
+def _ignored(name: str, patterns: tuple[str, ...]) -> bool:
+    return any(fnmatch.fnmatchcase(name, p) for p in patterns)
+
+
+def scan_tree(root: Path, ignore: tuple[str, ...] = ()) -> Scan:
+    """Walk ``root`` (blocking: run it in a thread) and check the dataset rules."""
+    root = root.resolve()
+    data = root / "data"
+    if not data.is_dir():
+        raise NotADatasetError(f"{root} is not a dataset: it has no data/ folder")
+    partitions: list[str] = []
+    for entry in os.scandir(data):
+        if _ignored(entry.name, ignore):
+            continue
+        if not entry.is_dir():
+            raise NotADatasetError(
+                f"{root} is not a dataset: data/ must hold only partition folders, "
+                f"but data/{entry.name} is not a folder"
+            )
+        partitions.append(unicodedata.normalize("NFC", entry.name))
+    if not partitions:
+        raise NotADatasetError(f"{root} is not a dataset: data/ has no partition folder")
+    files: list[ScannedFile] = []
+    warnings: list[str] = []
+    dirs: list[str] = []
+    st_root = os.stat(root)
+    _walk(str(root), "", {(st_root.st_dev, st_root.st_ino)}, ignore, files, warnings, dirs)
+    clashes = find_clashes(f.path for f in files)
+    if clashes:
+        a, b = clashes[0]
+        raise NotADatasetError(
+            f"{root}: paths {a!r} and {b!r} clash (equal ignoring case or Unicode form, "
+            "or a file where a folder is): rename one"
+        )
+    files.sort(key=lambda f: f.path)
+    empty = [d for d in dirs if not d.startswith("data/") and d != "data"]
+    return Scan(root, files, sorted(partitions), warnings, sorted(empty))
+
+
+def _walk(
+    directory: str,
+    rel: str,
+    ancestors: set[tuple[int, int]],
+    ignore: tuple[str, ...],
+    files: list[ScannedFile],
+    warnings: list[str],
+    empty_dirs: list[str],
+) -> None:
+    try:
+        entries = list(os.scandir(directory))
+    except OSError as exc:
+        raise LocalIOError(f"cannot read folder {directory}: {exc.strerror}") from None
+    for entry in entries:
+        name = entry.name
+        if _ignored(name, ignore):
+            continue
+        rel_path = f"{rel}{unicodedata.normalize('NFC', name)}"
+        try:
+            st = entry.stat(follow_symlinks=True)
+        except FileNotFoundError:
+            warnings.append(f"skipped {rel_path}: broken symlink")
+            continue
+        except OSError as exc:
+            raise LocalIOError(f"cannot stat {entry.path}: {exc.strerror}") from None
+        if stat.S_ISDIR(st.st_mode):
+            key = (st.st_dev, st.st_ino)
+            if key in ancestors:
+                raise NotADatasetError(f"symlink loop at {entry.path}: refusing to follow it")
+            ancestors.add(key)
+            before = len(files)
+            _walk(entry.path, rel_path + "/", ancestors, ignore, files, warnings, empty_dirs)
+            if len(files) == before and not any(
+                d.startswith(rel_path + "/") for d in empty_dirs[-1:]
+            ):
+                empty_dirs.append(rel_path)
+            ancestors.discard(key)
+        elif stat.S_ISREG(st.st_mode):
+            files.append(
+                ScannedFile(
+                    rel_path,
+                    entry.path,
+                    st.st_size,
+                    stat.S_IMODE(st.st_mode) & 0o777,
+                    st.st_mtime_ns,
+                    st.st_ino,
+                )
+            )
+        else:
+            warnings.append(f"skipped {rel_path}: not a regular file")
+
+
+class HashCache:
+    """``path -> (size, mtime_ns, inode, digest, chunks)`` of files hashed before.
+
+    A file whose size, mtime and inode are unchanged is not read again; ``verify``
+    ignores the cache. Stored as one JSON file, written atomically.
+    """
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._entries: dict[str, list[object]] = {}
+        self.dirty = False
+        if path is not None and path.is_file():
+            try:
+                loaded = json.loads(path.read_bytes())
+                if isinstance(loaded, dict):
+                    self._entries = loaded
+            except (OSError, ValueError):
+                self._entries = {}
+
+    def get(self, f: ScannedFile) -> Digest | None:
+        """The cached digest if the file looks unchanged."""
+        hit = self._entries.get(f.source)
+        if hit and hit[0] == f.size and hit[1] == f.mtime_ns and hit[2] == f.ino:
+            chunks = hit[4]
+            return Digest(str(hit[3]), tuple(chunks) if isinstance(chunks, list) else ())
+        return None
+
+    def put(self, f: ScannedFile, d: Digest) -> None:
+        """Remember a digest."""
+        self._entries[f.source] = [f.size, f.mtime_ns, f.ino, d.hex, list(d.chunks)]
+        self.dirty = True
+
+    def items(self) -> list[tuple[str, list[object]]]:
+        """``(absolute path, [size, mtime_ns, inode, digest, chunks])`` of every entry."""
+        return list(self._entries.items())
+
+    def record_tree(self, root: Path, files: Iterable[FileEntry]) -> None:
+        """Remember digests of files just written and verified under ``root`` (blocking)."""
+        base = str(root.resolve())
+        for f in files:
+            source = f"{base}/{f.path}"
+            try:
+                st = os.stat(source)
+            except OSError:
+                continue
+            self._entries[source] = [st.st_size, st.st_mtime_ns, st.st_ino, f.digest, list(f.chunks)]
+            self.dirty = True
+
+    def save(self) -> None:
+        """Write the cache if it changed (blocking)."""
+        if self.path is None or not self.dirty:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self._entries, separators=(",", ":")))
+        os.replace(tmp, self.path)
+        self.dirty = False
+
+
+def _hash_batch(batch: list[ScannedFile], chunk_size: int) -> list[tuple[Digest, int]]:
+    out = []
+    for f in batch:
+        try:
+            out.append(digest_file(f.source, chunk_size))
+        except OSError as exc:
+            raise LocalIOError(f"cannot read {f.source}: {exc.strerror}") from None
+    return out
+
+
+async def hash_files(
+    scan: Scan,
+    cache: HashCache,
+    *,
+    name: str,
+    chunk_size: int,
+    threads: int,
+    progress: ProgressCallback | None,
+    verify: bool = False,
+) -> list[LocalFile]:
+    """Digest every scanned file, from the cache where it vouches (unless ``verify``)."""
+    digests: dict[str, Digest] = {}
+    todo: list[ScannedFile] = []
+    for f in scan.files:
+        hit = None if verify else cache.get(f)
+        if hit is not None:
+            digests[f.path] = hit
+        else:
+            todo.append(f)
+    tracker = ProgressTracker(
+        "hash", name, sum(f.size for f in todo), len(todo), progress
+    )
+    batches: list[list[ScannedFile]] = []
+    current: list[ScannedFile] = []
+    current_bytes = 0
+    for f in todo:
+        current.append(f)
+        current_bytes += f.size
+        if len(current) >= _BATCH_FILES or current_bytes >= _BATCH_BYTES:
+            batches.append(current)
+            current, current_bytes = [], 0
+    if current:
+        batches.append(current)
+    limiter = anyio.CapacityLimiter(threads)
+
+    async def run(batch: list[ScannedFile]) -> None:
+        results = await anyio.to_thread.run_sync(_hash_batch, batch, chunk_size, limiter=limiter)
+        for f, (d, size) in zip(batch, results, strict=True):
+            if size != f.size:
+                raise LocalIOError(f"{f.source} changed while it was read: try again")
+            digests[f.path] = d
+            cache.put(f, d)
+        tracker.advance(sum(f.size for f in batch), len(batch))
+
+    async with anyio.create_task_group() as tg:
+        for batch in batches:
+            tg.start_soon(run, batch)
+    tracker.finish()
+    return [
+        LocalFile(f.path, f.size, f.mode, digests[f.path].hex, digests[f.path].chunks)
+        for f in scan.files
+    ]
+

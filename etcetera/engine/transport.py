@@ -1,0 +1,172 @@
+"""Every request of a transfer goes through here: bounded, retried, counted, paced.
+
+:class:`Transport` wraps a back-end with the transfer's request limiter (how many
+requests are in flight), retries with capped exponential backoff and full jitter
+for errors marked ``retryable``, a token-bucket bandwidth limit, and the counters
+of :class:`~etcetera.engine.progress.TransferStats`.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
+from typing import TypeVar
+
+import anyio
+
+from ..backends.base import Backend, ObjectInfo, PartRef
+from ..errors import BackendError, EtceteraError, TransientError
+from .budget import ByteBudget
+from .config import TransferConfig
+from .progress import TransferStats
+
+T = TypeVar("T")
+
+
+class RateLimiter:
+    """A token bucket in bytes per second with an injectable clock and sleep."""
+
+    def __init__(
+        self,
+        rate: int,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    ) -> None:
+        self.rate = rate
+        self._clock = clock
+        self._sleep = sleep
+        self._next = clock()
+
+    async def consume(self, n: int) -> None:
+        """Wait until ``n`` bytes may pass."""
+        now = self._clock()
+        start = max(self._next, now)
+        self._next = start + n / self.rate
+        if start > now:
+            await self._sleep(start - now)
+
+
+class Transport:
+    """A back-end as a transfer uses it."""
+
+    def __init__(self, backend: Backend, config: TransferConfig, stats: TransferStats) -> None:
+        self.backend = backend
+        self.config = config
+        self.stats = stats
+        self.requests = anyio.CapacityLimiter(config.concurrency)
+        self.budget = ByteBudget(config.memory_budget)
+        self._rate = RateLimiter(config.bandwidth_limit) if config.bandwidth_limit else None
+
+    async def _pace(self, n: int) -> None:
+        if self._rate is not None and n:
+            await self._rate.consume(n)
+
+    def _delay(self, attempt: int) -> float:
+        cap = min(self.config.retry_max_delay, self.config.retry_delay * (2**attempt))
+        return random.uniform(0, cap)
+
+    async def call(self, what: str, fn: Callable[[], Awaitable[T]]) -> T:
+        """Run one request under the limiter, retrying retryable failures."""
+        attempt = 0
+        while True:
+            try:
+                async with self.requests:
+                    self.stats.requests += 1
+                    return await fn()
+            except EtceteraError as exc:
+                if not exc.retryable or attempt >= self.config.retries:
+                    if exc.retryable:
+                        raise type(exc)(
+                            f"{exc} (gave up on {what} after {attempt + 1} attempts)"
+                        ) from exc
+                    raise
+            attempt += 1
+            self.stats.retries += 1
+            await anyio.sleep(self._delay(attempt))
+
+    async def head(self, key: str) -> ObjectInfo | None:
+        """HEAD an object."""
+        return await self.call(key, lambda: self.backend.head(key))
+
+    async def put(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
+        """PUT a whole object."""
+        await self._pace(len(data))
+
+        async def go() -> None:
+            await self.backend.put(key, data, if_absent=if_absent)
+            self.stats.bytes_sent += len(data)
+
+        await self.call(key, go)
+
+    async def read(self, key: str, max_size: int) -> bytes:
+        """A whole small object (manifest, record), refusing one over ``max_size``."""
+        pieces: list[bytes] = []
+        size = 0
+        async for block in self.stream(key, 0, None):
+            size += len(block)
+            if size > max_size:
+                raise BackendError(f"object {key} is larger than {max_size} bytes: refusing it")
+            pieces.append(block)
+        return b"".join(pieces)
+
+    async def stream(self, key: str, offset: int, length: int | None) -> AsyncIterator[bytes]:
+        """Stream a range; a failure mid-body resumes from the last byte received."""
+        got = 0
+        attempt = 0
+        while True:
+            remaining = None if length is None else length - got
+            if remaining == 0:
+                return
+            try:
+                async with self.requests:
+                    self.stats.requests += 1
+                    source = self.backend.stream(key, offset + got, remaining)
+                    async with aclosing(source) as body:  # type: ignore[type-var]
+                        async for block in body:
+                            got += len(block)
+                            self.stats.bytes_received += len(block)
+                            await self._pace(len(block))
+                            yield block
+                if length is not None and got < length:
+                    raise TransientError(f"object {key} ended early ({got} of {length} bytes)")
+                return
+            except EtceteraError as exc:
+                if not exc.retryable or attempt >= self.config.retries:
+                    raise
+            attempt += 1
+            self.stats.retries += 1
+            await anyio.sleep(self._delay(attempt))
+
+    async def create_multipart(self, key: str) -> str:
+        """Start a multipart upload."""
+        return await self.call(key, lambda: self.backend.create_multipart(key))
+
+    async def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> PartRef:
+        """Upload one part."""
+        await self._pace(len(data))
+
+        async def go() -> PartRef:
+            ref = await self.backend.upload_part(key, upload_id, number, data)
+            self.stats.bytes_sent += len(data)
+            return ref
+
+        return await self.call(f"{key} part {number}", go)
+
+    async def complete_multipart(self, key: str, upload_id: str, parts: list[PartRef]) -> None:
+        """Finish a multipart upload."""
+        await self.call(key, lambda: self.backend.complete_multipart(key, upload_id, parts))
+
+    async def abort_multipart(self, key: str, upload_id: str) -> None:
+        """Abort a multipart upload, even while the caller is being cancelled."""
+        with anyio.CancelScope(shield=True), anyio.move_on_after(30):
+            await self.call(key, lambda: self.backend.abort_multipart(key, upload_id))
+
+    async def list(self, prefix: str) -> list[ObjectInfo]:
+        """Every object under a prefix (retried as a whole)."""
+
+        async def go() -> list[ObjectInfo]:
+            return [o async for o in self.backend.list(prefix)]
+
+        return await self.call(prefix, go)

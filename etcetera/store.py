@@ -1,0 +1,267 @@
+"""The local store: datasets under ``home``, each one a symlink swapped atomically.
+
+Layout::
+
+    home/NAME                         symlink: to the user's folder (registered) or to
+                                      .versions/NAME/<K>.<token> (pulled or created)
+    home/.versions/NAME/<K>.<token>/  a pulled version, never modified after it appears
+    home/.versions/NAME/<K>.<token>.json   what it is: version, manifest, partitions, url
+    home/.staging/NAME/<id>/          a pull in progress (resumed by the next pull)
+    home/.cache/                      hash cache and manifests
+    home/.locks/NAME.lock             one pull or push of NAME at a time
+
+A new version is published by renaming a new symlink over ``home/NAME``: a reader
+that resolved the old link keeps its whole old copy (the previous version is kept).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import sys
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import anyio
+
+from .errors import (
+    DatasetExistsError,
+    DatasetNotFoundError,
+    InvalidNameError,
+    LocalIOError,
+)
+from .format.manifest import check_name
+
+KEEP_VERSIONS = 2
+
+
+def valid_name(name: str) -> str:
+    """``name`` if it is a valid dataset name, else :class:`InvalidNameError`."""
+    try:
+        return check_name(name)
+    except ValueError as exc:
+        raise InvalidNameError(str(exc)) from None
+
+
+@dataclass(frozen=True)
+class LocalVersion:
+    """What a pulled (or created) version folder holds."""
+
+    name: str
+    version: int | None
+    manifest: str
+    partitions: list[str] | None  # None: all of them
+    url: str = ""
+
+    def covers(self, manifest: str, partitions: Iterable[str] | None) -> bool:
+        """Whether this copy already holds ``partitions`` of ``manifest``."""
+        if manifest != self.manifest:
+            return False
+        if self.partitions is None:
+            return True
+        return partitions is not None and set(partitions) <= set(self.partitions)
+
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+
+
+def flush_tree(path: Path) -> None:
+    """Make everything written under ``path`` durable with one ``syncfs`` (not one fsync a file)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        syncfs = getattr(_libc, "syncfs", None)
+        if syncfs is None or syncfs(fd) != 0:
+            os.sync()
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename in ``path`` durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Store:
+    """The datasets of one ``home`` folder."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = Path(home).expanduser()
+
+    # -- layout ---------------------------------------------------------------------------
+    def link(self, name: str) -> Path:
+        """``home/NAME``."""
+        return self.home / valid_name(name)
+
+    def versions_dir(self, name: str) -> Path:
+        """Where pulled versions of ``name`` live."""
+        return self.home / ".versions" / valid_name(name)
+
+    def staging(self, name: str, key: str) -> Path:
+        """The staging folder of one pull."""
+        return self.home / ".staging" / valid_name(name) / key
+
+    def cache_file(self, root: Path) -> Path:
+        """The hash cache of a dataset folder."""
+        digest = hashlib.sha256(str(root).encode()).hexdigest()[:32]
+        return self.home / ".cache" / "hashes" / f"{digest}.json"
+
+    def manifest_cache(self, digest: str) -> Path:
+        """Where a fetched manifest is kept."""
+        return self.home / ".cache" / "manifests" / f"{digest}.json"
+
+    def ensure_home(self) -> None:
+        """Create ``home`` (and fail clearly when it cannot be)."""
+        try:
+            self.home.mkdir(parents=True, exist_ok=True)
+            probe = self.home / f".probe-{secrets.token_hex(4)}"
+            probe.touch()
+            probe.unlink()
+        except OSError as exc:
+            raise LocalIOError(
+                f"etcetera home {self.home} is not writable ({exc.strerror}): "
+                "set home in ~/.etc.toml or ETC_HOME"
+            ) from None
+
+    # -- queries --------------------------------------------------------------------------
+    def names(self) -> list[str]:
+        """Names of local datasets (links that resolve to a folder)."""
+        if not self.home.is_dir():
+            return []
+        out = []
+        for entry in self.home.iterdir():
+            if entry.name.startswith("."):
+                continue
+            with contextlib.suppress(ValueError, InvalidNameError):
+                valid_name(entry.name)
+                if entry.is_dir():
+                    out.append(entry.name)
+        return sorted(out)
+
+    def location(self, name: str) -> Path:
+        """Resolved folder of a local dataset, or :class:`DatasetNotFoundError`."""
+        link = self.link(name)
+        if not link.is_dir():
+            raise DatasetNotFoundError(
+                f"dataset {name} is not in {self.home}: etc pull {name}, or etc register DIR {name}"
+            )
+        return link.resolve()
+
+    def current(self, name: str) -> LocalVersion | None:
+        """What ``home/NAME`` points at, when it is a pulled or created version."""
+        link = self.link(name)
+        if not link.is_symlink():
+            return None
+        target = link.resolve()
+        if target.parent != self.versions_dir(name).resolve():
+            return None
+        state = target.with_name(target.name + ".json")
+        try:
+            doc = json.loads(state.read_text())
+            return LocalVersion(**doc)
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def is_registered(self, name: str) -> bool:
+        """Whether ``home/NAME`` links to a folder the user owns (not one of ours)."""
+        link = self.link(name)
+        return link.is_symlink() and self.current(name) is None
+
+    # -- changes --------------------------------------------------------------------------
+    def swap(self, name: str, target: Path) -> None:
+        """Point ``home/NAME`` at ``target`` atomically (rename of a new link over it)."""
+        link = self.link(name)
+        if link.exists() and not link.is_symlink():
+            raise DatasetExistsError(
+                f"{link} is a real folder, not a link etcetera made: move it away first"
+            )
+        tmp = self.home / f".{name}.{secrets.token_hex(4)}.link"
+        os.symlink(target, tmp, target_is_directory=True)
+        try:
+            os.replace(tmp, link)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+            raise
+        fsync_dir(self.home)
+
+    def new_version_dir(self, name: str, version: int | None) -> Path:
+        """A fresh, unique folder name for a version (not created)."""
+        label = "local" if version is None else str(version)
+        return self.versions_dir(name) / f"{label}.{secrets.token_hex(4)}"
+
+    def write_state(self, folder: Path, state: LocalVersion) -> None:
+        """Record what a version folder holds."""
+        folder.with_name(folder.name + ".json").write_text(json.dumps(asdict(state)))
+
+    def prune(self, name: str, keep: Path) -> None:
+        """Remove version folders but the current one and the one before it."""
+        base = self.versions_dir(name)
+        if not base.is_dir():
+            return
+        folders = sorted(
+            (p for p in base.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime
+        )
+        for old in [p for p in folders if p != keep][: max(0, len(folders) - KEEP_VERSIONS)]:
+            _rmtree(old)
+            old.with_name(old.name + ".json").unlink(missing_ok=True)
+
+    def purge(self, name: str) -> None:
+        """Remove a dataset: the link always, version folders we made, never a user's folder."""
+        link = self.link(name)
+        if not link.is_symlink() and not link.exists():
+            raise DatasetNotFoundError(f"dataset {name} is not in {self.home}")
+        if link.is_symlink():
+            link.unlink()
+        else:
+            raise DatasetExistsError(f"{link} is a real folder, not a link: remove it yourself")
+        for extra in (self.versions_dir(name), self.home / ".staging" / name):
+            if extra.exists():
+                _rmtree(extra)
+
+    @contextlib.asynccontextmanager
+    async def lock(self, name: str) -> AsyncIterator[None]:
+        """Hold the lock of ``name`` (other processes wait for it)."""
+        path = self.home / ".locks" / f"{valid_name(name)}.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except OSError as exc:
+                    if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                        raise
+                    await anyio.sleep(0.05)
+            yield
+        finally:
+            os.close(fd)
+
+
+def _rmtree(path: Path) -> None:
+    def onerror(func: object, p: str, exc: BaseException) -> None:
+        # Read-only folders of a pulled dataset: make them writable, then retry.
+        with contextlib.suppress(OSError):
+            os.chmod(os.path.dirname(p), 0o755)
+            os.chmod(p, 0o755)
+            if os.path.isdir(p) and not os.path.islink(p):
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                os.unlink(p)
+
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(path, onexc=onerror)
+    else:
+        shutil.rmtree(path, onerror=lambda f, p, info: onerror(f, p, info[1]))

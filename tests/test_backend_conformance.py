@@ -1,0 +1,205 @@
+"""One suite of back-end protocol tests, run against every kind of repository."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+
+import pytest
+
+from etcetera.backends.base import Backend, ObjectInfo, UploadInfo
+from etcetera.errors import ObjectNotFoundError, PreconditionFailedError, RepositoryNotFoundError
+from etcetera.urls import parse_url
+from tests.support import RepoSpec
+
+pytestmark = pytest.mark.anyio
+
+MiB = 1024 * 1024
+
+
+@pytest.fixture
+async def backend(repo: RepoSpec) -> AsyncIterator[Backend]:
+    opened = repo.backend()
+    assert isinstance(opened, Backend)
+    yield opened
+    await opened.aclose()
+
+
+async def read(backend: Backend, key: str, offset: int = 0, length: int | None = None) -> bytes:
+    async with aclosing(backend.stream(key, offset, length)) as blocks:
+        return b"".join([block async for block in blocks])
+
+
+async def listed(backend: Backend, prefix: str) -> list[ObjectInfo]:
+    async with aclosing(backend.list(prefix)) as items:
+        return [item async for item in items]
+
+
+async def uploads(backend: Backend, prefix: str) -> list[UploadInfo]:
+    async with aclosing(backend.list_multipart(prefix)) as items:
+        return [item async for item in items]
+
+
+def missing_repo(spec: RepoSpec) -> RepoSpec:
+    """The same kind of repository, on the same server, where nothing exists."""
+    url = parse_url(spec.url)
+    if url.scheme == "file":
+        return RepoSpec(f"file://{url.path / 'does-not-exist'}", spec.settings)
+    return RepoSpec(f"{spec.url.split('://')[0]}://etc-missing-{secrets.token_hex(6)}", spec.settings)
+
+
+async def test_put_head_stream_roundtrip(backend: Backend) -> None:
+    data = os.urandom(300_000)
+    await backend.put("ds/v1/blob.bin", data)
+    info = await backend.head("ds/v1/blob.bin")
+    assert info is not None
+    assert (info.key, info.size) == ("ds/v1/blob.bin", len(data))
+    assert await read(backend, "ds/v1/blob.bin") == data
+
+
+async def test_put_replaces(backend: Backend) -> None:
+    await backend.put("k", b"first version")
+    await backend.put("k", b"second")
+    assert await read(backend, "k") == b"second"
+    info = await backend.head("k")
+    assert info is not None
+    assert info.size == 6
+
+
+async def test_empty_object(backend: Backend) -> None:
+    await backend.put("empty", b"")
+    info = await backend.head("empty")
+    assert info is not None
+    assert info.size == 0
+    assert await read(backend, "empty") == b""
+
+
+async def test_ranged_stream(backend: Backend) -> None:
+    data = os.urandom(3 * MiB + 123)
+    await backend.put("big", data)
+    size = len(data)
+    cases: list[tuple[int, int | None]] = [
+        (0, 10),
+        (5, 1),
+        (MiB - 1, 2),  # across a block boundary
+        (MiB, 2 * MiB + 5),
+        (size - 1, 1),
+        (size - 5, None),
+        (100, None),
+        (0, size),
+        (0, None),
+    ]
+    for offset, length in cases:
+        got = await read(backend, "big", offset, length)
+        want = data[offset:] if length is None else data[offset : offset + length]
+        assert got == want, (offset, length)
+
+
+async def test_stream_blocks_are_bounded(backend: Backend) -> None:
+    data = os.urandom(3 * MiB)
+    await backend.put("blocks", data)
+    async with aclosing(backend.stream("blocks")) as blocks:
+        sizes = [len(block) async for block in blocks]
+    assert sum(sizes) == len(data)
+    assert len(sizes) >= 2
+    assert max(sizes) <= 2 * MiB
+
+
+async def test_early_close_of_a_stream(backend: Backend) -> None:
+    data = os.urandom(3 * MiB)
+    await backend.put("partial", data)
+    async with aclosing(backend.stream("partial")) as blocks:
+        first = await anext(blocks)
+    assert data.startswith(first)
+    assert first
+    # the back-end still works after a stream was abandoned half-way
+    assert await read(backend, "partial", 10, 20) == data[10:30]
+
+
+async def test_stream_missing_key(backend: Backend) -> None:
+    with pytest.raises(ObjectNotFoundError, match="nope"):
+        await read(backend, "dir/nope")
+
+
+async def test_head_missing_key(backend: Backend) -> None:
+    assert await backend.head("dir/nope") is None
+
+
+async def test_create_only_write(backend: Backend) -> None:
+    if not backend.capabilities.conditional_create:
+        pytest.skip("store does not enforce create-only writes")
+    await backend.put("versions/1", b"winner", if_absent=True)
+    with pytest.raises(PreconditionFailedError):
+        await backend.put("versions/1", b"loser", if_absent=True)
+    assert await read(backend, "versions/1") == b"winner"
+
+
+async def test_list_by_prefix(backend: Backend) -> None:
+    # "ds.txt" sorts before "ds/..." (a folder cannot hold both "ds" and "ds/a")
+    keys = ["ds/a/2", "ds/a/1", "ds/ab", "ds/b/1", "other/x", "ds.txt"]
+    for i, key in enumerate(keys):
+        await backend.put(key, b"x" * i)
+    got = await listed(backend, "ds/a")
+    assert [o.key for o in got] == ["ds/a/1", "ds/a/2", "ds/ab"]
+    assert [o.size for o in got] == [1, 0, 2]
+    everything = [o.key for o in await listed(backend, "")]
+    assert everything == sorted(keys)
+    assert [o.key for o in await listed(backend, "ds/b/")] == ["ds/b/1"]
+    assert await listed(backend, "nothing/") == []
+
+
+async def test_unusual_key_characters(backend: Backend) -> None:
+    key = "dir/with space+plus=é%20(1).bin"
+    await backend.put(key, b"odd")
+    assert await read(backend, key) == b"odd"
+    assert [o.key for o in await listed(backend, "dir/")] == [key]
+
+
+async def test_delete(backend: Backend) -> None:
+    await backend.put("gone", b"x")
+    await backend.put("kept", b"y")
+    await backend.delete("gone")
+    assert await backend.head("gone") is None
+    assert [o.key for o in await listed(backend, "")] == ["kept"]
+    await backend.delete("gone")  # missing is fine
+    await backend.delete("never/existed")
+
+
+async def test_multipart_upload(backend: Backend) -> None:
+    part = max(5 * MiB, backend.capabilities.min_part_size)
+    data = os.urandom(2 * part + 1234)
+    chunks = [data[:part], data[part : 2 * part], data[2 * part :]]
+    upload_id = await backend.create_multipart("ds/big.bin")
+    assert [u.upload_id for u in await uploads(backend, "ds/")] == [upload_id]
+    # out of order, as a concurrent engine would
+    refs = [await backend.upload_part("ds/big.bin", upload_id, n, chunks[n - 1]) for n in (3, 1, 2)]
+    await backend.complete_multipart("ds/big.bin", upload_id, refs)
+    info = await backend.head("ds/big.bin")
+    assert info is not None
+    assert info.size == len(data)
+    assert await read(backend, "ds/big.bin") == data
+    assert await uploads(backend, "") == []
+
+
+async def test_abort_multipart(backend: Backend) -> None:
+    upload_id = await backend.create_multipart("ds/aborted.bin")
+    await backend.upload_part("ds/aborted.bin", upload_id, 1, b"a" * 1024)
+    found = await uploads(backend, "ds/")
+    assert [(u.key, u.upload_id) for u in found] == [("ds/aborted.bin", upload_id)]
+    assert await uploads(backend, "elsewhere/") == []
+    await backend.abort_multipart("ds/aborted.bin", upload_id)
+    assert await uploads(backend, "") == []
+    assert await backend.head("ds/aborted.bin") is None
+    await backend.abort_multipart("ds/aborted.bin", upload_id)  # already gone is fine
+
+
+async def test_check(backend: Backend, repo: RepoSpec) -> None:
+    await backend.check()
+    missing = missing_repo(repo).backend()
+    try:
+        with pytest.raises(RepositoryNotFoundError, match="does not exist"):
+            await missing.check()
+    finally:
+        await missing.aclose()
