@@ -377,12 +377,12 @@ async def adataset(
     cfg = resolve_config(config)
     name, version = _parse_ref(name, version)
     store = Store(cfg.home)
-    current = await anyio.to_thread.run_sync(store.current, name)
+    if version is not None:
+        kept = await anyio.to_thread.run_sync(store.find_version, name, version)
+        if kept is not None:
+            return await anyio.to_thread.run_sync(lambda: Dataset(kept, name, version))
     local = store.link(name).is_dir()
-    need = not local or (
-        version is not None and (current is None or current.version != version)
-    )
-    if need:
+    if not local or version is not None:
         if not auto_pull:
             raise DatasetNotFoundError(
                 f"dataset {name} is not in {store.home}: etc pull {name}, "

@@ -174,6 +174,18 @@ class Store:
         except (OSError, ValueError, TypeError):
             return None
 
+    def find_version(self, name: str, version: int) -> Path | None:
+        """A complete local folder of ``name@version`` (current or kept), if any."""
+        base = self.versions_dir(name)
+        if not base.is_dir():
+            return None
+        found = [
+            p
+            for p in base.glob(f"{version}.*")
+            if p.is_dir() and p.with_name(p.name + ".json").is_file()
+        ]
+        return max(found, key=lambda p: p.stat().st_mtime) if found else None
+
     def is_registered(self, name: str) -> bool:
         """Whether ``home/NAME`` links to a folder the user owns (not one of ours)."""
         link = self.link(name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from etcetera.backends.base import Backend
@@ -24,3 +25,32 @@ class RepoSpec:
     def backend(self, **extra: Any) -> Backend:
         """An open back-end for this repository."""
         return open_repository(self.config(**extra))
+
+
+def write_tree(root: Path, files: dict[str, bytes], modes: dict[str, int] | None = None) -> Path:
+    """Create files (paths relative to ``root``) with contents and optional modes."""
+    for rel, data in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        if modes and rel in modes:
+            path.chmod(modes[rel])
+    return root
+
+
+def snapshot(root: Path) -> dict[str, tuple[str, int]]:
+    """``relative path -> (sha256, permission bits)`` of every regular file under ``root``."""
+    import hashlib
+    import os
+    import stat
+
+    out: dict[str, tuple[str, int]] = {}
+    for dirpath, _dirs, names in os.walk(root, followlinks=True):
+        for name in names:
+            full = os.path.join(dirpath, name)
+            st = os.stat(full)
+            if stat.S_ISREG(st.st_mode):
+                rel = os.path.relpath(full, root).replace(os.sep, "/")
+                with open(full, "rb") as fh:
+                    out[rel] = (hashlib.sha256(fh.read()).hexdigest(), stat.S_IMODE(st.st_mode))
+    return out

@@ -1,0 +1,160 @@
+"""The engine end to end, on every kind of repository (file://, s3:// on moto, gs:// on fake-gcs)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import anyio
+import pytest
+
+import etcetera as etc
+from etcetera.engine.progress import ProgressEvent
+from tests.support import RepoSpec, snapshot, write_tree
+
+pytestmark = pytest.mark.anyio
+MiB = 1024 * 1024
+
+
+def _dataset(root: Path, n_small: int = 60, big: int = 0, seed: int = 0) -> Path:
+    files = {f"data/train/f{i:04d}.txt": f"{seed}:{i}:".encode() * (i % 50 + 1) for i in range(n_small)}
+    files.update({f"data/test/t{i:03d}.xml": b"<x>%d</x>" % i for i in range(n_small // 3)})
+    files["meta.json"] = b'{"rows": 3}'
+    files["README.md"] = b"hello"
+    files["assets/nb/DataPreparation.ipynb"] = b"{}"
+    files["data/train/empty.bin"] = b""
+    if big:
+        files["data/test/big.bin"] = os.urandom(big)
+    return write_tree(root, files, {"data/train/f0001.txt": 0o755, "README.md": 0o444})
+
+
+async def test_push_pull_roundtrip(repo: RepoSpec, tmp_path: Path) -> None:
+    src = _dataset(tmp_path / "sample", big=11 * MiB)
+    (src / "assets" / "empty-dir").mkdir()
+    cfg = repo.config(home=tmp_path / "home1", pack_size=2048)
+    await etc.aregister(src, config=cfg)
+    pushed = await etc.apush("sample", config=cfg)
+    assert pushed.version == 1 and not pushed.noop
+    assert pushed.stats.bytes_sent >= pushed.size
+
+    events: list[ProgressEvent] = []
+    cfg2 = repo.config(home=tmp_path / "home2")
+    pulled = await etc.apull("sample", config=cfg2, progress=events.append)
+    assert pulled.version == 1
+    assert snapshot(pulled.location) == snapshot(src)
+    assert (pulled.location / "assets" / "empty-dir").is_dir()
+    assert events and events[-1].bytes_done == events[-1].bytes_total == pulled.bytes_to_download
+    ds = await etc.adataset("sample", config=cfg2)
+    assert ds.partitions() == ["test", "train"]
+    assert ds.meta == {"rows": 3}
+
+    again = await etc.apull("sample", config=cfg2)
+    assert again.noop
+    noop = await etc.apush("sample", config=cfg)
+    assert noop.noop and noop.version == 1 and noop.stats.bytes_sent == 0
+    assert await etc.als(config=cfg, remote=True) == ["sample"]
+
+
+async def test_incremental_push_and_pull_send_one_pack(repo: RepoSpec, tmp_path: Path) -> None:
+    src = _dataset(tmp_path / "sample", n_small=300)
+    pack = 1024
+    cfg = repo.config(home=tmp_path / "home1", pack_size=pack)
+    await etc.aregister(src, config=cfg)
+    first = await etc.apush("sample", config=cfg)
+    n_packs = first.stats.objects_sent
+    assert n_packs >= 20
+
+    with pytest.raises(etc.DatasetExistsError, match="--force"):
+        target = src / "data/train/f0100.txt"
+        target.write_bytes(target.read_bytes().replace(b"0", b"9"))
+        await etc.apush("sample", config=cfg)
+    second = await etc.apush("sample", config=cfg, force=True)
+    assert second.version == 2
+    assert second.stats.objects_sent == 1
+    manifest_and_ref = 64 * 1024
+    assert second.stats.bytes_sent <= 2 * pack + manifest_and_ref
+
+    # Pull v1, then v2: the second pull downloads one pack's worth.
+    cfg2 = repo.config(home=tmp_path / "home2")
+    await etc.apull("sample@1", config=cfg2)
+    inc = await etc.apull("sample", config=cfg2)
+    assert inc.version == 2
+    assert inc.downloaded == 1
+    assert inc.reused >= 300
+    assert inc.stats.bytes_received <= 2 * pack + manifest_and_ref
+    assert snapshot(inc.location) == snapshot(src)
+    old = await etc.adataset("sample", config=cfg2, version=1)
+    assert old.version == 1
+
+
+async def test_partial_pull_reads_only_its_partition(repo: RepoSpec, tmp_path: Path) -> None:
+    src = _dataset(tmp_path / "sample", n_small=200)
+    cfg = repo.config(home=tmp_path / "home1", pack_size=8 * 1024)
+    await etc.aregister(src, config=cfg)
+    await etc.apush("sample", config=cfg)
+    cfg2 = repo.config(home=tmp_path / "home2")
+    part = await etc.apull("sample", config=cfg2, partitions=["test"])
+    ds = await etc.adataset("sample", config=cfg2)
+    assert ds.partitions() == ["test"]
+    test_bytes = sum(p.stat().st_size for p in (src / "data/test").iterdir())
+    outside = sum(len(b) for b in (b'{"rows": 3}', b"hello", b"{}"))
+    assert part.stats.bytes_received <= test_bytes + outside + 64 * 1024
+    full = await etc.apull("sample", config=cfg2)
+    assert snapshot(full.location) == snapshot(src)
+    assert full.reused + full.present >= len(list((src / "data/test").iterdir()))
+
+
+async def test_cancelled_pull_resumes_with_only_the_remainder(
+    repo: RepoSpec, tmp_path: Path
+) -> None:
+    src = _dataset(tmp_path / "sample", n_small=400, big=11 * MiB)
+    pack = 2048
+    cfg = repo.config(home=tmp_path / "home1", pack_size=pack)
+    await etc.aregister(src, config=cfg)
+    await etc.apush("sample", config=cfg)
+
+    home2 = tmp_path / "home2"
+    slow = repo.config(home=home2, concurrency=1, part_size=5 * MiB)
+    total = 0
+    seen = 0
+    with anyio.CancelScope() as scope:
+
+        def cancel_midway(e: ProgressEvent) -> None:
+            nonlocal total, seen
+            if e.phase == "download":
+                total, seen = e.bytes_total, e.bytes_done
+                if e.bytes_done > e.bytes_total // 3:
+                    scope.cancel()
+
+        await etc.apull("sample", config=slow, progress=cancel_midway)
+    assert scope.cancelled_caught
+    assert 0 < seen < total
+    assert not (home2 / "sample").exists()  # nothing visible after a failed pull
+
+    resumed = await etc.apull("sample", config=slow)
+    part = max(5 * MiB, 8 * MiB)  # a range is whole chunks of 8 MiB
+    assert resumed.stats.bytes_received <= (total - seen) + part + 64 * 1024
+    assert resumed.present > 0
+    assert snapshot(resumed.location) == snapshot(src)
+
+
+async def test_failed_pull_keeps_previous_copy(repo: RepoSpec, tmp_path: Path) -> None:
+    src = _dataset(tmp_path / "sample", n_small=50)
+    cfg = repo.config(home=tmp_path / "home1", pack_size=1024)
+    await etc.aregister(src, config=cfg)
+    await etc.apush("sample", config=cfg)
+    cfg2 = repo.config(home=tmp_path / "home2", concurrency=1)
+    first = await etc.apull("sample", config=cfg2)
+    before = snapshot(first.location)
+    (src / "data/train/new.txt").write_bytes(b"new" * 1000)
+    await etc.apush("sample", config=cfg, force=True)
+    with anyio.CancelScope() as scope:
+
+        def cancel(e: ProgressEvent) -> None:
+            if e.phase == "download":
+                scope.cancel()
+
+        await etc.apull("sample", config=cfg2, progress=cancel)
+    ds = await etc.adataset("sample", config=cfg2)
+    assert ds.version == 1
+    assert snapshot(ds.location) == before
