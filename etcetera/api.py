@@ -25,7 +25,7 @@ from .engine import pull as engine_pull
 from .engine import push as engine_push
 from .engine import repo
 from .engine.config import TransferConfig
-from .engine.progress import ProgressCallback, TransferStats
+from .engine.progress import ProgressCallback, ProgressEvent, TransferStats
 from .engine.scan import HashCache
 from .engine.transport import Transport
 from .errors import (
@@ -42,6 +42,8 @@ from .settings import Config, SettingsError, load_config
 from .store import LocalVersion, Store, flush_tree, valid_name
 
 __all__ = [
+    "ProgressCallback",
+    "ProgressEvent",
     "PullResult",
     "PushResult",
     "RemoteDataset",
@@ -406,7 +408,7 @@ async def aregister(
     """Register a folder as a local dataset (a link to it, not a copy)."""
     cfg = resolve_config(config)
     folder = Path(path).expanduser().resolve()
-    name = valid_name(name or folder.name)
+    name = valid_name(folder.name if name is None else name)
     store = Store(cfg.home)
 
     def run() -> Dataset:

@@ -81,13 +81,15 @@ class Config(BaseSettings):
     sse_kms_key_id: str | None = None
     checksums: Literal["when_required", "when_supported"] = Field(
         default="when_required",
-        description="botocore request checksums; 'when_supported' breaks some S3-compatible stores.",
+        description="botocore checksums; 'when_supported' breaks some S3-compatible stores.",
     )
     gcs_credentials_file: Path | None = None
     gcs_project: str | None = None
 
     concurrency: int = Field(default=32, ge=1, le=1024, description="Requests in flight.")
-    io_threads: int = Field(default=8, ge=1, le=256, description="Threads for disk I/O and hashing.")
+    io_threads: int = Field(
+        default=8, ge=1, le=256, description="Threads for disk I/O and hashing."
+    )
     part_size: int = Field(
         default=16 * MiB, ge=MiB, description="Multipart part and download range size."
     )

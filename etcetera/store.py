@@ -222,9 +222,7 @@ class Store:
         base = self.versions_dir(name)
         if not base.is_dir():
             return
-        folders = sorted(
-            (p for p in base.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime
-        )
+        folders = sorted((p for p in base.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
         for old in [p for p in folders if p != keep][: max(0, len(folders) - KEEP_VERSIONS)]:
             _rmtree(old)
             old.with_name(old.name + ".json").unlink(missing_ok=True)

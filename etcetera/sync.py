@@ -15,8 +15,8 @@ from typing import ParamSpec, TypeVar
 from anyio.from_thread import start_blocking_portal
 
 from . import api
+from .api import ProgressCallback
 from .dataset import Dataset
-from .engine.progress import ProgressCallback
 from .settings import Config
 
 P = ParamSpec("P")
@@ -26,7 +26,7 @@ T = TypeVar("T")
 def run(fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
     """Run an async API function to completion from sync code."""
     with start_blocking_portal(backend="asyncio") as portal:
-        return portal.call(lambda: fn(*args, **kwargs))  # type: ignore[arg-type, return-value]
+        return portal.call(lambda: fn(*args, **kwargs))
 
 
 def dataset(
@@ -46,9 +46,7 @@ def dataset(
         version: a version number instead of the latest.
         partitions: with ``auto_pull``, pull only these partitions.
     """
-    return run(
-        api.adataset, name, auto_pull, config, version=version, partitions=partitions
-    )
+    return run(api.adataset, name, auto_pull, config, version=version, partitions=partitions)
 
 
 def pull(
@@ -110,5 +108,3 @@ def purge(name: str, *, config: Config | None = None) -> None:
 def ls(*, config: Config | None = None, remote: bool = False) -> list[str]:
     """Names of local datasets, or of the repository's with ``remote``."""
     return run(api.als, config=config, remote=remote)
-
-

@@ -1,4 +1,4 @@
-"""The engine end to end, on every kind of repository (file://, s3:// on moto, gs:// on fake-gcs)."""
+"""The engine end to end on every kind of repository: file://, s3:// (moto), gs:// (fake-gcs)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ MiB = 1024 * 1024
 
 
 def _dataset(root: Path, n_small: int = 60, big: int = 0, seed: int = 0) -> Path:
-    files = {f"data/train/f{i:04d}.txt": f"{seed}:{i}:".encode() * (i % 50 + 1) for i in range(n_small)}
+    files = {
+        f"data/train/f{i:04d}.txt": f"{seed}:{i}:".encode() * (i % 50 + 1) for i in range(n_small)
+    }
     files.update({f"data/test/t{i:03d}.xml": b"<x>%d</x>" % i for i in range(n_small // 3)})
     files["meta.json"] = b'{"rows": 3}'
     files["README.md"] = b"hello"
@@ -64,9 +66,9 @@ async def test_incremental_push_and_pull_send_one_pack(repo: RepoSpec, tmp_path:
     n_packs = first.stats.objects_sent
     assert n_packs >= 20
 
+    target = src / "data/train/f0100.txt"
+    target.write_bytes(target.read_bytes().replace(b"0", b"9"))
     with pytest.raises(etc.DatasetExistsError, match="--force"):
-        target = src / "data/train/f0100.txt"
-        target.write_bytes(target.read_bytes().replace(b"0", b"9"))
         await etc.apush("sample", config=cfg)
     second = await etc.apush("sample", config=cfg, force=True)
     assert second.version == 2

@@ -53,7 +53,7 @@ def test_quick_start_and_programmatic_configuration(tmp_path: Path) -> None:
     done = _etc("push", "sample", cwd=work, env=env)
     assert done.returncode == 0, done.stderr
 
-    code = f"""
+    code = """
 import etcetera as etc
 
 dataset = etc.dataset('sample')

@@ -103,7 +103,7 @@ class Backend(Protocol):
         ...
 
     async def check(self) -> None:
-        """Fail with :class:`~etcetera.errors.RepositoryNotFoundError` if the repository is absent."""
+        """Raise :class:`~etcetera.errors.RepositoryNotFoundError` if the repository is absent."""
         ...
 
     def stream(self, key: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
@@ -127,10 +127,6 @@ class Backend(Protocol):
 
     async def head(self, key: str) -> ObjectInfo | None:
         """Size of an object, or ``None`` when it does not exist."""
-        ...
-
-    def list(self, prefix: str) -> AsyncIterator[ObjectInfo]:
-        """Yield every object whose key starts with ``prefix``, in key order."""
         ...
 
     async def delete(self, key: str) -> None:
@@ -159,4 +155,8 @@ class Backend(Protocol):
 
     async def aclose(self) -> None:
         """Release connections and sessions."""
+        ...
+
+    def list(self, prefix: str) -> AsyncIterator[ObjectInfo]:
+        """Yield every object whose key starts with ``prefix``, in key order."""
         ...

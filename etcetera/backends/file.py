@@ -122,7 +122,9 @@ class FileBackend:
         """Write via a temporary file and rename (or link, for create-only)."""
         path = self._path(key)
         try:
-            await anyio.to_thread.run_sync(self._write, path, data, if_absent, limiter=self._limiter)
+            await anyio.to_thread.run_sync(
+                self._write, path, data, if_absent, limiter=self._limiter
+            )
         except FileExistsError as exc:
             raise PreconditionFailedError(f"object {key} already exists") from exc
         except OSError as exc:
@@ -153,18 +155,11 @@ class FileBackend:
                 key = fn if rel_dir == "." else f"{rel_dir}/{fn}".replace(os.sep, "/")
                 if key.startswith(prefix):
                     st = os.stat(os.path.join(dirpath, fn))
-                    out.append(ObjectInfo(key, st.st_size, datetime.fromtimestamp(st.st_mtime, UTC)))
+                    out.append(
+                        ObjectInfo(key, st.st_size, datetime.fromtimestamp(st.st_mtime, UTC))
+                    )
         out.sort(key=lambda o: o.key)
         return out
-
-    async def list(self, prefix: str) -> AsyncIterator[ObjectInfo]:
-        """Walk the folder under ``prefix``."""
-        try:
-            items = await anyio.to_thread.run_sync(self._walk, prefix, limiter=self._limiter)
-        except OSError as exc:
-            raise _translate(exc, prefix) from exc
-        for item in items:
-            yield item
 
     async def delete(self, key: str) -> None:
         """Remove a file; missing is fine."""
@@ -231,7 +226,7 @@ class FileBackend:
         """Folders under ``.uploads`` whose key starts with ``prefix``."""
 
         def scan() -> list[UploadInfo]:
-            out = []
+            out: list[UploadInfo] = []
             base = self._root / _UPLOADS
             if not base.is_dir():
                 return out
@@ -248,3 +243,12 @@ class FileBackend:
 
     async def aclose(self) -> None:
         """Nothing to release."""
+
+    async def list(self, prefix: str) -> AsyncIterator[ObjectInfo]:
+        """Walk the folder under ``prefix``."""
+        try:
+            items = await anyio.to_thread.run_sync(self._walk, prefix, limiter=self._limiter)
+        except OSError as exc:
+            raise _translate(exc, prefix) from exc
+        for item in items:
+            yield item

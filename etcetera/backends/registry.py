@@ -29,7 +29,8 @@ def open_backend(url: RepoURL, options: BackendOptions) -> Backend:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise MissingExtraError(
-            f"{url.scheme}:// repositories need pip install 'etcetera[{extra}]' ({exc.name} missing)"
+            f"{url.scheme}:// repositories need pip install 'etcetera[{extra}]' "
+            f"({exc.name} is missing)"
         ) from exc
     backend: Backend = getattr(module, class_name)(url, options)
     return backend

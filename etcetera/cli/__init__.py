@@ -76,6 +76,6 @@ def main(argv: list[str] | None = None) -> None:
         code = 130
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
-    except BaseException as exc:  # noqa: BLE001 - the one place errors become exit codes
+    except BaseException as exc:
         code = fail(exc)
     sys.exit(code if isinstance(code, int) else 0)

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..settings import Config, SettingsError, load_config
 
@@ -68,15 +69,15 @@ class Display:
 
     def __init__(self, label: str) -> None:
         self.label = label
-        self._progress = None
-        self._task = None
+        self._progress: Any = None  # rich.progress.Progress, imported on first draw
+        self._task: Any = None
         self._phase = ""
         self._last_line = 0.0
         self.tty = sys.stdout.isatty()
 
     def __call__(self, event: object) -> None:
         """Progress callback for the API."""
-        from ..engine.progress import ProgressEvent
+        from ..api import ProgressEvent
 
         if STATE.quiet or not isinstance(event, ProgressEvent):
             return
@@ -105,7 +106,7 @@ class Display:
             TransferSpeedColumn,
         )
 
-        from ..engine.progress import ProgressEvent
+        from ..api import ProgressEvent
 
         assert isinstance(event, ProgressEvent)
         if self._progress is None:

@@ -16,10 +16,11 @@ linked or copied, the rest is downloaded:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -148,10 +149,8 @@ class _Writer:
 
 
 def _cleanup(path: str) -> None:
-    try:
+    with contextlib.suppress(OSError):
         os.unlink(path)
-    except OSError:
-        pass
 
 
 def _local_error(exc: OSError, what: str) -> LocalIOError:
@@ -207,7 +206,9 @@ class _Fetcher:
         tracker: ProgressTracker,
         io: anyio.CapacityLimiter,
         result: FetchResult,
+        chunk_size: int,
     ) -> None:
+        self.chunk_size = chunk_size
         self.t = t
         self.w = writer
         self.tracker = tracker
@@ -271,13 +272,11 @@ class _Fetcher:
         return idx, base + consumed, buf[consumed:]
 
     async def blob(self, entry: FileEntry, part_size: int) -> None:
-        chunk = self.w_chunk
+        chunk = self.chunk_size
         blob = _BlobFile(entry, self.w.tmp / f"{entry.digest}.blob", chunk)
         todo = await anyio.to_thread.run_sync(blob.open, limiter=self.io)
         try:
-            done_bytes = entry.size - sum(
-                min(chunk, entry.size - i * chunk) for i in todo
-            )
+            done_bytes = entry.size - sum(min(chunk, entry.size - i * chunk) for i in todo)
             self.tracker.advance(done_bytes)
             ranges = _runs(todo, chunk, entry.size, part_size if self.cheap else entry.size)
             async with anyio.create_task_group() as tg:
@@ -293,63 +292,59 @@ class _Fetcher:
         self.tracker.advance(0, 1)
 
     async def _blob_range(self, blob: _BlobFile, first: int, offset: int, length: int) -> None:
-        chunk = blob.chunk_size
-        async with self.t.budget.hold(min(length, _STREAM_HOLD + chunk)):
-            index = first
-            h = hashlib.sha256()
-            in_chunk = 0
-            pos = offset
+        verifier = _ChunkVerifier(blob, first, offset)
+        async with self.t.budget.hold(min(length, _STREAM_HOLD + blob.chunk_size)):
             pending = bytearray()
             async for block in self.t.stream(layout.object_key(blob.entry.digest), offset, length):
                 pending += block
-                # Write in >= 1 MiB steps: one thread hop per step, not per network read.
-                if len(pending) < _STREAM_HOLD // 2:
-                    continue
-                index, h, in_chunk, pos = await self._blob_step(
-                    blob, bytes(pending), index, h, in_chunk, pos
-                )
-                self.tracker.advance(len(pending))
-                pending = bytearray()
+                # One thread hop per >= 1 MiB step, not per network read.
+                if len(pending) >= _STREAM_HOLD // 2:
+                    await anyio.to_thread.run_sync(verifier.feed, bytes(pending), limiter=self.io)
+                    self.tracker.advance(len(pending))
+                    pending = bytearray()
             if pending:
-                index, h, in_chunk, pos = await self._blob_step(
-                    blob, bytes(pending), index, h, in_chunk, pos
-                )
+                await anyio.to_thread.run_sync(verifier.feed, bytes(pending), limiter=self.io)
                 self.tracker.advance(len(pending))
-            if in_chunk:
-                raise IntegrityError(f"{blob.entry.path}: range ended inside a chunk")
+        verifier.finish()
 
-    async def _blob_step(
-        self,
-        blob: _BlobFile,
-        data: bytes,
-        index: int,
-        h: hashlib._Hash,
-        in_chunk: int,
-        pos: int,
-    ) -> tuple[int, hashlib._Hash, int, int]:
-        def step() -> tuple[int, hashlib._Hash, int, int]:
-            nonlocal index, h, in_chunk
-            view = memoryview(data)
-            chunk_len = lambda i: min(blob.chunk_size, blob.entry.size - i * blob.chunk_size)  # noqa: E731
-            while view:
-                take = min(len(view), chunk_len(index) - in_chunk)
-                h.update(view[:take])
-                in_chunk += take
-                view = view[take:]
-                if in_chunk == chunk_len(index):
-                    if h.hexdigest() != blob.expected[index]:
-                        raise IntegrityError(
-                            f"{blob.entry.path}: chunk {index} does not match the manifest"
-                        )
-                    index += 1
-                    h = hashlib.sha256()
-                    in_chunk = 0
-            blob.write(pos, data)
-            return index, h, in_chunk, pos + len(data)
 
-        return await anyio.to_thread.run_sync(step, limiter=self.io)
+class _ChunkVerifier:
+    """Hashes a range of a blob chunk by chunk as it arrives, then writes it in place."""
 
-    w_chunk: int = 0
+    def __init__(self, blob: _BlobFile, first: int, offset: int) -> None:
+        self.blob = blob
+        self.index = first
+        self.pos = offset
+        self.hash = hashlib.sha256()
+        self.in_chunk = 0
+
+    def _chunk_len(self) -> int:
+        size = self.blob.entry.size
+        return min(self.blob.chunk_size, size - self.index * self.blob.chunk_size)
+
+    def feed(self, data: bytes) -> None:
+        """Verify every chunk completed by ``data``, then write ``data`` (worker thread)."""
+        view = memoryview(data)
+        while view:
+            take = min(len(view), self._chunk_len() - self.in_chunk)
+            self.hash.update(view[:take])
+            self.in_chunk += take
+            view = view[take:]
+            if self.in_chunk == self._chunk_len():
+                if self.hash.hexdigest() != self.blob.expected[self.index]:
+                    raise IntegrityError(
+                        f"{self.blob.entry.path}: chunk {self.index} does not match the manifest"
+                    )
+                self.index += 1
+                self.hash = hashlib.sha256()
+                self.in_chunk = 0
+        self.blob.write(self.pos, data)
+        self.pos += len(data)
+
+    def finish(self) -> None:
+        """Refuse a range that ended inside a chunk."""
+        if self.in_chunk:
+            raise IntegrityError(f"{self.blob.entry.path}: a range ended inside a chunk")
 
 
 def _runs(todo: list[int], chunk: int, size: int, max_len: int) -> list[tuple[int, int, int]]:
@@ -414,10 +409,11 @@ async def fetch(
         todo = [f for f in todo if f.path not in linked]
     result.bytes_to_download = sum(f.size for f in todo)
     tracker = ProgressTracker("download", name, result.bytes_to_download, len(todo), progress)
-    fetcher = _Fetcher(t, writer, tracker, io, result)
-    fetcher.w_chunk = manifest.chunk_size
+    fetcher = _Fetcher(t, writer, tracker, io, result, manifest.chunk_size)
     caps = backend.capabilities
-    part = config.part_size_for(max(result.bytes_to_download, 1), caps.min_part_size, caps.max_parts)
+    part = config.part_size_for(
+        max(result.bytes_to_download, 1), caps.min_part_size, caps.max_parts
+    )
     packs: dict[str, list[FileEntry]] = {}
     blobs: list[FileEntry] = []
     seen_blob: set[str] = set()
@@ -431,7 +427,7 @@ async def fetch(
         else:
             seen_blob.add(f.digest)
             blobs.append(f)
-    jobs: list[tuple[int, Callable[[], object]]] = []
+    jobs: list[tuple[int, Callable[[], Awaitable[None]]]] = []
     for oid, members in packs.items():
         jobs.append((manifest.objects[oid].size, _bind_pack(fetcher, oid, manifest, members)))
     for entry in blobs:
@@ -441,7 +437,7 @@ async def fetch(
 
     async def worker() -> None:
         for _, job in it:
-            await job()  # type: ignore[misc]
+            await job()
 
     async with anyio.create_task_group() as tg:
         for _ in range(min(config.concurrency, len(jobs))):
@@ -459,10 +455,12 @@ async def fetch(
     return result
 
 
-def _bind_pack(f: _Fetcher, oid: str, manifest: Manifest, members: list[FileEntry]) -> Callable[[], object]:
+def _bind_pack(
+    f: _Fetcher, oid: str, manifest: Manifest, members: list[FileEntry]
+) -> Callable[[], Awaitable[None]]:
     size = manifest.objects[oid].size
     return lambda: f.pack(oid, size, members)
 
 
-def _bind_blob(f: _Fetcher, entry: FileEntry, part: int) -> Callable[[], object]:
+def _bind_blob(f: _Fetcher, entry: FileEntry, part: int) -> Callable[[], Awaitable[None]]:
     return lambda: f.blob(entry, part)

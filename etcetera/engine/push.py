@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -114,10 +115,16 @@ class _Uploader:
         self.sources = sources
         self.tracker = tracker
         self.io = io_limiter
+        # Identical packs (same members' contents in two partitions) are one object:
+        # read its bytes once, from the first file at each offset.
         self.members: dict[str, list[FileEntry]] = {}
+        offsets: set[tuple[str, int]] = set()
         for f in manifest.files:
-            if f.object:
+            if f.object and (f.object, f.offset) not in offsets:
+                offsets.add((f.object, f.offset))
                 self.members.setdefault(f.object, []).append(f)
+        for members in self.members.values():
+            members.sort(key=lambda m: m.offset)
 
     async def upload(self, obj: ObjectEntry) -> None:
         members = self.members[obj.id]
@@ -264,10 +271,9 @@ async def push(
     missing.sort(key=lambda o: -o.size)
     await _run_pool(missing, config.concurrency, up)
     tracker.finish()
-    try:
+    # Content-addressed: when it is already there, it holds the same bytes.
+    with contextlib.suppress(PreconditionFailedError):
         await t.put(layout.manifest_key(digest), data, if_absent=True)
-    except PreconditionFailedError:
-        pass  # content-addressed: the same bytes are already there
     await repo.publish(
         t,
         VersionRecord(

@@ -190,7 +190,13 @@ class HashCache:
                 st = os.stat(source)
             except OSError:
                 continue
-            self._entries[source] = [st.st_size, st.st_mtime_ns, st.st_ino, f.digest, list(f.chunks)]
+            self._entries[source] = [
+                st.st_size,
+                st.st_mtime_ns,
+                st.st_ino,
+                f.digest,
+                list(f.chunks),
+            ]
             self.dirty = True
 
     def save(self) -> None:
@@ -233,9 +239,7 @@ async def hash_files(
             digests[f.path] = hit
         else:
             todo.append(f)
-    tracker = ProgressTracker(
-        "hash", name, sum(f.size for f in todo), len(todo), progress
-    )
+    tracker = ProgressTracker("hash", name, sum(f.size for f in todo), len(todo), progress)
     batches: list[list[ScannedFile]] = []
     current: list[ScannedFile] = []
     current_bytes = 0
@@ -266,4 +270,3 @@ async def hash_files(
         LocalFile(f.path, f.size, f.mode, digests[f.path].hex, digests[f.path].chunks)
         for f in scan.files
     ]
-

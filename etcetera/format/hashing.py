@@ -35,7 +35,9 @@ def digest_bytes(data: bytes | memoryview, chunk_size: int = CHUNK_SIZE) -> Dige
     if len(data) <= chunk_size:
         return Digest(hashlib.sha256(data).hexdigest())
     view = memoryview(data)
-    raw = [hashlib.sha256(view[i : i + chunk_size]).digest() for i in range(0, len(view), chunk_size)]
+    raw = [
+        hashlib.sha256(view[i : i + chunk_size]).digest() for i in range(0, len(view), chunk_size)
+    ]
     return Digest(combine(raw), tuple(d.hex() for d in raw))
 
 

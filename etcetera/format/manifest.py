@@ -163,9 +163,7 @@ class Manifest:
             "chunk_size": self.chunk_size,
             "partitions": list(self.partitions),
             "dirs": list(self.dirs),
-            "objects": [
-                [o.id, o.kind, o.size, o.encoding] for o in (self.objects[i] for i in ids)
-            ],
+            "objects": [[o.id, o.kind, o.size, o.encoding] for o in (self.objects[i] for i in ids)],
             "files": [
                 [f.path, f.size, f.mode, f.digest, index[f.object] if f.object else -1, f.offset]
                 + ([list(f.chunks)] if f.chunks else [])
@@ -238,7 +236,9 @@ def _build(doc: dict[str, Any]) -> Manifest:
             raise ManifestError(
                 f"manifest object encoding {encoding!r} is unknown: upgrade etcetera"
             )
-        objects.append(ObjectEntry(_hex(oid, "object id"), kind, _int(size, "object size"), encoding))
+        objects.append(
+            ObjectEntry(_hex(oid, "object id"), kind, _int(size, "object size"), encoding)
+        )
     by_id = {o.id: o for o in objects}
     if len(by_id) != len(objects):
         raise ManifestError("manifest lists an object twice")

@@ -1,0 +1,48 @@
+"""The layering of STYLE.md, the public names, and what `import etcetera` must not load."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import etcetera
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_import_contracts_hold() -> None:
+    exe = shutil.which("lint-imports") or str(Path(sys.executable).parent / "lint-imports")
+    run = subprocess.run([exe], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "0 broken" in run.stdout
+
+
+def test_public_names_sorted_and_documented() -> None:
+    names = etcetera.__all__
+    assert names == sorted(names)
+    for name in names:
+        obj = getattr(etcetera, name)
+        if name != "__version__":
+            assert obj.__doc__, f"{name} has no docstring"
+
+
+def test_import_does_not_load_cloud_sdks() -> None:
+    code = (
+        "import sys, etcetera, etcetera.cli; "
+        "sdks = ('aiobotocore', 'botocore', 'gcloud'); "
+        "bad = [m for m in sys.modules if m.split('.')[0] in sdks]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_sync_api_works_inside_a_running_loop(tmp_path: Path) -> None:
+    import asyncio
+
+    async def app() -> list[str]:
+        return etcetera.ls(config=etcetera.Config(home=tmp_path))
+
+    assert asyncio.run(app()) == []

@@ -1,0 +1,65 @@
+"""Random trees survive a push and a pull byte for byte, modes kept."""
+
+from __future__ import annotations
+
+import itertools
+import unicodedata
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+import etcetera as etc
+from etcetera.format.manifest import find_clashes
+from tests.support import snapshot, write_tree
+
+_counter = itertools.count()
+
+_name = st.text(alphabet=st.sampled_from("abcXYZ019_-.é中ßΩ "), min_size=1, max_size=8).map(
+    lambda s: unicodedata.normalize("NFC", s).strip(" .") or "x"
+)
+_path = st.lists(_name, min_size=1, max_size=3).map("/".join)
+_content = st.one_of(
+    st.just(b""),
+    st.binary(max_size=64),
+    st.integers(min_value=1, max_value=40_000).map(lambda n: bytes(range(256)) * (n // 256 + 1)),
+)
+_mode = st.sampled_from([0o644, 0o755, 0o444, 0o600])
+
+
+@st.composite
+def trees(draw: st.DrawFn) -> tuple[dict[str, bytes], dict[str, int]]:
+    partitions = draw(st.lists(_name, min_size=1, max_size=3, unique_by=str.casefold))
+    files: dict[str, bytes] = {}
+    modes: dict[str, int] = {}
+    for rel in draw(st.lists(_path, max_size=25)):
+        part = draw(st.sampled_from([*partitions, None]))
+        path = f"data/{part}/{rel}" if part else f"extra/{rel}"
+        if find_clashes([*files, path]):
+            continue
+        files[path] = draw(_content)
+        modes[path] = draw(_mode)
+    for part in partitions:
+        files.setdefault(f"data/{part}/keep.txt", b"k")
+    if find_clashes(files):
+        files = {f"data/{partitions[0]}/only.txt": b"only"}
+        modes = {}
+    return files, modes
+
+
+@given(trees())
+def test_random_trees_roundtrip(
+    tmp_path_factory: object, tree: tuple[dict[str, bytes], dict[str, int]]
+) -> None:
+    import pytest
+
+    assert isinstance(tmp_path_factory, pytest.TempPathFactory)
+    base = tmp_path_factory.mktemp(f"prop{next(_counter)}")
+    files, modes = tree
+    root = write_tree(base / "src", files, modes)
+    (base / "repo").mkdir()
+    url = f"file://{base / 'repo'}"
+    cfg = etc.Config(url, home=base / "h1", pack_size=4096, pack_threshold=8192)
+    etc.register(root, "rand", config=cfg)
+    etc.push("rand", config=cfg)
+    pulled = etc.pull("rand", config=etc.Config(url, home=base / "h2"))
+    assert snapshot(pulled.location) == snapshot(root)
