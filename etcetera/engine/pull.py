@@ -21,6 +21,7 @@ import hashlib
 import os
 import shutil
 from collections.abc import Awaitable, Callable
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,7 +31,7 @@ import anyio.to_thread
 from ..backends.base import Backend
 from ..errors import IntegrityError, LocalIOError
 from ..format import layout
-from ..format.hashing import digest_bytes
+from ..format.hashing import CHUNK_SIZE, digest_bytes, digest_file
 from ..format.manifest import FileEntry, Manifest
 from .config import TransferConfig
 from .progress import ProgressCallback, ProgressTracker, TransferStats
@@ -67,34 +68,40 @@ class FetchResult:
 
 
 class _Writer:
-    """Blocking file operations of a fetch; every method runs in a worker thread."""
+    """Blocking file operations of a fetch; every method runs in a worker thread.
+
+    Files are written straight to their final path in the private staging folder: a
+    file cut short by a crash is shorter than the manifest says, and a resumed pull
+    re-hashes whatever it finds before trusting it (:meth:`present`).
+    """
 
     def __init__(self, dest: Path, tmp: Path) -> None:
         self.dest = dest
         self.tmp = tmp
+        self._base = str(dest) + "/"
         self._dirs: set[str] = set()
         self._seq = 0
 
     def _target(self, path: str) -> str:
         parent = path.rpartition("/")[0]
         if parent and parent not in self._dirs:
-            os.makedirs(self.dest / parent, exist_ok=True)
+            os.makedirs(self._base + parent, exist_ok=True)
             self._dirs.add(parent)
-        return str(self.dest / path)
+        return self._base + path
 
     def _tmpname(self) -> str:
         self._seq += 1
-        return str(self.tmp / f"f{self._seq}.{os.getpid()}")
+        return f"{self.tmp}/f{self._seq}.{os.getpid()}"
 
     def place(self, entry: FileEntry, data: bytes | memoryview) -> None:
-        """Verify bytes and publish them at the entry's path."""
+        """Verify bytes and write them at the entry's path."""
         if len(data) != entry.size:
             raise IntegrityError(f"{entry.path}: got {len(data)} bytes, expected {entry.size}")
         if digest_bytes(data).hex != entry.digest:
             raise IntegrityError(f"{entry.path}: downloaded bytes do not match the manifest digest")
-        tmp = self._tmpname()
+        target = self._target(entry.path)
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
             try:
                 view = memoryview(data)
                 while view:
@@ -103,9 +110,8 @@ class _Writer:
                 os.fchmod(fd, entry.mode)
             finally:
                 os.close(fd)
-            os.replace(tmp, self._target(entry.path))
         except OSError as exc:
-            _cleanup(tmp)
+            _cleanup(target)
             raise _local_error(exc, entry.path) from None
 
     def place_many(self, items: list[tuple[FileEntry, memoryview]]) -> None:
@@ -114,14 +120,21 @@ class _Writer:
             self.place(entry, data)
 
     def present(self, entries: list[FileEntry]) -> list[bool]:
-        """Which entries are already at their final path with their size."""
+        """Which entries a previous, interrupted run left complete (re-hashed, not trusted)."""
         out = []
+        base = self._base
         for e in entries:
+            path = base + e.path
             try:
-                out.append(os.stat(self.dest / e.path).st_size == e.size)
+                ok = os.stat(path).st_size == e.size and (
+                    e.size == 0 or digest_file(path, self.chunk_size)[0].hex == e.digest
+                )
             except OSError:
-                out.append(False)
+                ok = False
+            out.append(ok)
         return out
+
+    chunk_size = CHUNK_SIZE
 
     def reuse(self, items: list[tuple[FileEntry, str]]) -> list[FileEntry]:
         """Hard-link (or copy) local copies into place; return the entries that failed."""
@@ -240,10 +253,12 @@ class _Fetcher:
             buf = bytearray()
             base = start  # object offset of buf[0]
             idx = 0
-            async for block in self.t.stream(layout.object_key(oid), start, end - start):
-                buf += block
-                if len(buf) >= _BATCH:
-                    idx, base, buf = await self._flush(group, idx, base, buf)
+            body = self.t.stream(layout.object_key(oid), start, end - start)
+            async with aclosing(body):  # type: ignore[type-var]
+                async for block in body:
+                    buf += block
+                    if len(buf) >= _BATCH:
+                        idx, base, buf = await self._flush(group, idx, base, buf)
             idx, base, buf = await self._flush(group, idx, base, buf)
             if idx != len(group):
                 raise IntegrityError(f"pack {oid} ended before its last file")
@@ -295,13 +310,17 @@ class _Fetcher:
         verifier = _ChunkVerifier(blob, first, offset)
         async with self.t.budget.hold(min(length, _STREAM_HOLD + blob.chunk_size)):
             pending = bytearray()
-            async for block in self.t.stream(layout.object_key(blob.entry.digest), offset, length):
-                pending += block
-                # One thread hop per >= 1 MiB step, not per network read.
-                if len(pending) >= _STREAM_HOLD // 2:
-                    await anyio.to_thread.run_sync(verifier.feed, bytes(pending), limiter=self.io)
-                    self.tracker.advance(len(pending))
-                    pending = bytearray()
+            body = self.t.stream(layout.object_key(blob.entry.digest), offset, length)
+            async with aclosing(body):  # type: ignore[type-var]
+                async for block in body:
+                    pending += block
+                    # One thread hop per >= 1 MiB step, not per network read.
+                    if len(pending) >= _STREAM_HOLD // 2:
+                        await anyio.to_thread.run_sync(
+                            verifier.feed, bytes(pending), limiter=self.io
+                        )
+                        self.tracker.advance(len(pending))
+                        pending = bytearray()
             if pending:
                 await anyio.to_thread.run_sync(verifier.feed, bytes(pending), limiter=self.io)
                 self.tracker.advance(len(pending))
@@ -381,12 +400,14 @@ async def fetch(
     t = Transport(backend, config, stats)
     io = anyio.CapacityLimiter(config.io_threads)
     writer = _Writer(dest, tmp)
+    writer.chunk_size = manifest.chunk_size
     result = FetchResult(len(files), sum(f.size for f in files), stats=stats)
 
     def prepare() -> list[bool]:
+        resuming = dest.is_dir()
         dest.mkdir(parents=True, exist_ok=True)
         tmp.mkdir(parents=True, exist_ok=True)
-        return writer.present(files)
+        return writer.present(files) if resuming else [False] * len(files)
 
     try:
         present = await anyio.to_thread.run_sync(prepare, limiter=io)

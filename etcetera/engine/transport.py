@@ -55,7 +55,9 @@ class Transport:
         self.backend = backend
         self.config = config
         self.stats = stats
-        self.requests = anyio.CapacityLimiter(config.concurrency)
+        # A semaphore, not a CapacityLimiter: a streamed body holds its slot across
+        # yields, and an abandoned generator may be finalised by another task.
+        self.requests = anyio.Semaphore(config.concurrency)
         self.budget = ByteBudget(config.memory_budget)
         self._rate = RateLimiter(config.bandwidth_limit) if config.bandwidth_limit else None
 
@@ -104,11 +106,13 @@ class Transport:
         """A whole small object (manifest, record), refusing one over ``max_size``."""
         pieces: list[bytes] = []
         size = 0
-        async for block in self.stream(key, 0, None):
-            size += len(block)
-            if size > max_size:
-                raise BackendError(f"object {key} is larger than {max_size} bytes: refusing it")
-            pieces.append(block)
+        body = self.stream(key, 0, None)
+        async with aclosing(body):  # type: ignore[type-var]
+            async for block in body:
+                size += len(block)
+                if size > max_size:
+                    raise BackendError(f"object {key} is larger than {max_size} bytes: refusing it")
+                pieces.append(block)
         return b"".join(pieces)
 
     async def stream(self, key: str, offset: int, length: int | None) -> AsyncIterator[bytes]:
