@@ -70,21 +70,31 @@ class Config(BaseSettings):
         default=False, description="Send unsigned requests (public datasets, no credentials)."
     )
 
-    aws_access_key_id: str | None = None
-    aws_secret_access_key: SecretStr | None = None
-    aws_session_token: SecretStr | None = None
-    aws_profile: str | None = None
-    region: str | None = None
+    aws_access_key_id: str | None = Field(default=None, description="S3 access key id.")
+    aws_secret_access_key: SecretStr | None = Field(
+        default=None, description="S3 secret access key (never printed)."
+    )
+    aws_session_token: SecretStr | None = Field(
+        default=None, description="S3 session token for temporary credentials (never printed)."
+    )
+    aws_profile: str | None = Field(default=None, description="Profile of ~/.aws to use.")
+    region: str | None = Field(default=None, description="S3 region (default us-east-1).")
     endpoint_url: str | None = Field(default=None, description="S3-compatible or GCS endpoint.")
-    ca_bundle: str | None = None
-    sse: Literal["AES256", "aws:kms"] | None = None
-    sse_kms_key_id: str | None = None
+    ca_bundle: str | None = Field(
+        default=None, description="CA bundle file for TLS (else the SDK's AWS_CA_BUNDLE)."
+    )
+    sse: Literal["AES256", "aws:kms"] | None = Field(
+        default=None, description="S3 server-side encryption of pushed objects."
+    )
+    sse_kms_key_id: str | None = Field(default=None, description="KMS key id for sse = aws:kms.")
     checksums: Literal["when_required", "when_supported"] = Field(
         default="when_required",
         description="botocore checksums; 'when_supported' breaks some S3-compatible stores.",
     )
-    gcs_credentials_file: Path | None = None
-    gcs_project: str | None = None
+    gcs_credentials_file: Path | None = Field(
+        default=None, description="GCS service-account JSON file (else application-default)."
+    )
+    gcs_project: str | None = Field(default=None, description="GCS project.")
 
     concurrency: int = Field(default=32, ge=1, le=1024, description="Requests in flight.")
     io_threads: int = Field(

@@ -46,3 +46,16 @@ def test_sync_api_works_inside_a_running_loop(tmp_path: Path) -> None:
         return etcetera.ls(config=etcetera.Config(home=tmp_path))
 
     assert asyncio.run(app()) == []
+
+
+def test_configuration_page_lists_every_key() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gen", ROOT / "docs" / "gen_configuration.py")
+    assert spec is not None and spec.loader is not None
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    page = (ROOT / "docs" / "configuration.md").read_text()
+    assert page == gen.render(), "run python docs/gen_configuration.py"
+    for key in etcetera.Config.model_fields:
+        assert f"`ETC_{key.upper()}`" in page
