@@ -17,6 +17,7 @@ from pathlib import Path
 import anyio
 import anyio.to_thread
 
+from . import legacy
 from ._version import __version__
 from .backends.base import Backend
 from .connect import open_repository
@@ -36,6 +37,7 @@ from .errors import (
     LocalIOError,
     PartitionNotFoundError,
 )
+from .format import layout
 from .format.hashing import sha256_hex
 from .format.manifest import FileEntry, Manifest
 from .settings import Config, SettingsError, load_config
@@ -188,6 +190,10 @@ async def apull(
     async with _repository(cfg) as backend, store.lock(name):
         t = Transport(backend, tcfg, TransferStats())
         await backend.check()
+        if version is None and not await repo.versions(t, name):
+            legacy_info = await t.head(layout.legacy_key(name))
+            if legacy_info is not None:
+                return await _pull_legacy(t, store, name, legacy_info.size, force, started)
         record = await repo.resolve(t, name, version)
         manifest = await _load_manifest(t, store, record.manifest)
         wanted = None if partitions is None else sorted(set(partitions))
@@ -259,6 +265,50 @@ async def apull(
             seconds=time.monotonic() - started,
             stats=fetched.stats,
         )
+
+
+async def _pull_legacy(
+    t: Transport, store: Store, name: str, size: int, force: bool, started: float
+) -> PullResult:
+    """Pull a dataset of etcetera 0.0.x (one tgz) as version 0."""
+    marker = f"legacy-tgz:{size}"
+    current = await anyio.to_thread.run_sync(store.current, name)
+    link = store.link(name)
+    if current is None and (link.is_symlink() or link.exists()) and not force:
+        raise DatasetExistsError(
+            f"dataset {name} is a local dataset in {store.home}: etc pull {name} --force "
+            "replaces the link; the folder it points to stays"
+        )
+    if current is not None and current.manifest == marker and not force:
+        return PullResult(name, 0, store.location(name), noop=True)
+    staging = store.staging(name, f"legacy-{size}")
+    tmp = staging.with_name(staging.name + ".tmp")
+
+    def fresh() -> None:
+        shutil.rmtree(staging, ignore_errors=True)
+        tmp.mkdir(parents=True, exist_ok=True)
+
+    await anyio.to_thread.run_sync(fresh)
+    archive = tmp / "legacy.tgz"
+    await legacy.download(t, name, archive)
+    label = f"{name}.tgz in {t.backend.describe()}"
+    files = await anyio.to_thread.run_sync(legacy.unpack, archive, staging, label)
+    parts = await anyio.to_thread.run_sync(check_dataset, staging)
+    state = LocalVersion(name, 0, marker, None, t.backend.describe())
+    location = await anyio.to_thread.run_sync(
+        _publish_local, store, name, 0, staging, tmp, parts, [], (), state
+    )
+    return PullResult(
+        name,
+        0,
+        location,
+        files=files,
+        size=size,
+        downloaded=files,
+        bytes_to_download=size,
+        seconds=time.monotonic() - started,
+        stats=t.stats,
+    )
 
 
 def _reuse_index(

@@ -1,27 +1,20 @@
 """``gs://`` repositories on Google Cloud Storage, through gcloud-aio-storage.
 
-One :class:`aiohttp.ClientSession` per back-end, its connection limit the engine's
-concurrency, serves every request (and the credentials' token refreshes). Around the
-SDK's known traps:
-
-* reads are ranged ``download_stream`` requests yielded in 1 MiB blocks, never
-  ``download``/``download_to_filename``, which hold a whole object in memory;
-* writes are single multipart (metadata + media) requests of bytes, with a CRC32C
-  (or, without a CRC32C package, an MD5) in the metadata that the store verifies;
-  never the SDK's "resumable" path, which re-sends everything on each retry;
-* every request has its own timeout: a body read stalled for ``timeout`` seconds
-  fails, and an upload may take ``timeout`` plus one second per 128 KiB.
-
-Large objects use *parallel composite uploads* (``docs/gcs.md`` says why): each part
-is a temporary object under ``etc-v1/tmp/<upload id>/``, carrying the target key in
-its metadata, and completion composes them (32 at a time, in a tree) into the
-target, then deletes them. Every third-party error is translated in
-:meth:`GCSBackend._translate`.
+One aiohttp session per back-end (its connection limit the engine's concurrency)
+serves every request and token refresh. Around the SDK's traps: reads are ranged
+``download_stream`` requests yielded in 1 MiB blocks (``download`` holds a whole
+object in memory); writes are single metadata + media requests of bytes carrying a
+CRC32C (MD5 without a CRC32C package) that the store verifies (the SDK's
+"resumable" path re-sends everything on each retry); each request has its own
+timeout. Large objects are parallel composite uploads (``docs/gcs.md`` says why):
+parts are temporary objects under ``etc-v1/tmp/<upload id>/`` that name their target
+in their metadata, composed 32 at a time, in a tree, then deleted.
 """
 
 from __future__ import annotations
 
 import base64
+import builtins
 import contextlib
 import hashlib
 import importlib
@@ -31,7 +24,7 @@ import logging
 import secrets
 import ssl
 import struct
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncGenerator, Callable, Coroutine, Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -67,6 +60,7 @@ _MARKER = "0-upload"  # sorts before the parts, so a listing meets it first
 _KEY_META = "etc-key"
 _CONTENT_TYPE = "application/octet-stream"
 _LIST_FIELDS = "items(name,size,updated,timeCreated,metadata),nextPageToken"
+_PAGE_SIZE = 1000  # objects per listing request (the GCS maximum)
 _UNIFORM_HINT = (
     "the bucket uses uniform bucket-level access, so objects cannot be made public one "
     "by one: unset public and grant read access on the bucket instead, e.g. "
@@ -80,13 +74,11 @@ _CREDENTIALS_HINT = (
 
 
 def _crc32c_function() -> Callable[[bytes], int] | None:
-    """The fastest CRC32C at hand, if a package provides one."""
+    """Find the fastest CRC32C at hand, if a package provides one."""
     for module, attr in (("google_crc32c", "value"), ("crc32c", "crc32c")):
-        try:
+        with contextlib.suppress(ImportError, AttributeError):
             fn: Callable[[bytes], int] = getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError):
-            continue
-        return fn
+            return fn
     return None
 
 
@@ -116,7 +108,7 @@ def _detail(exc: aiohttp.ClientResponseError) -> str:
 
 
 def _read_credentials(path: str) -> io.StringIO:
-    """The credentials file, checked now so that a bad one fails with its name."""
+    """Read and check the credentials file, so that a bad one fails with its name."""
     try:
         with open(path, encoding="utf-8") as fh:
             text = fh.read()
@@ -161,7 +153,7 @@ class GCSBackend:
         return Capabilities(min_part_size=1, max_parts=_MAX_PARTS, conditional_create=True)
 
     def describe(self) -> str:
-        """The repository URL."""
+        """Return the repository URL."""
         return self._url
 
     def _upload_timeout(self, size: int) -> Any:
@@ -169,7 +161,9 @@ class GCSBackend:
         return aiohttp.ClientTimeout(total=total, sock_connect=self._options.connect_timeout)
 
     async def _client(self) -> Storage:
-        """The SDK client and its session, made on first use (inside the event loop)."""
+        """Return the SDK client, making it and its session on first use (in the loop)."""
+        if self._storage is not None:
+            return self._storage
         async with self._lock:
             if self._storage is None:
                 self._storage = await self._connect()
@@ -184,7 +178,7 @@ class GCSBackend:
 
     async def _connect(self) -> Storage:
         opts = self._options
-        env_emulator, root = init_api_root(opts.endpoint_url)
+        env_emulator, root = init_api_root((opts.endpoint_url or "").rstrip("/") or None)
         signed = self._signed(root, env_emulator)
         service = None
         if signed and opts.gcs_credentials_file:
@@ -206,9 +200,13 @@ class GCSBackend:
         self._session = session
         return storage
 
-    async def _signed_storage(self, service: io.StringIO | None, session: Any, root: str) -> Storage:
+    async def _signed_storage(
+        self, service: io.StringIO | None, session: Any, root: str
+    ) -> Storage:
         try:
-            storage = Storage(service_file=service, session=session, api_root=root, api_is_dev=False)
+            storage = Storage(
+                service_file=service, session=session, api_root=root, api_is_dev=False
+            )
         except (OSError, ValueError, KeyError) as exc:
             raise ConfigError(f"cannot load Google credentials: {exc}") from None
         try:
@@ -226,7 +224,7 @@ class GCSBackend:
         return self._root + key
 
     def _translate(self, exc: Exception, what: str, *, bucket_level: bool) -> BackendError:
-        """The one place where SDK and aiohttp errors become etcetera errors."""
+        """Turn an SDK or aiohttp error into an etcetera error: the only place that does."""
         where = f"gs://{self._bucket}/{self._root}{what}"
         if not isinstance(exc, aiohttp.ClientResponseError):
             return TransientError(f"{where}: {type(exc).__name__}: {exc}".rstrip(": "))
@@ -238,11 +236,7 @@ class GCSBackend:
         if status == 400 and "uniform bucket-level access" in detail.lower():
             return AccessDeniedError(f"{where}: {_UNIFORM_HINT.format(bucket=self._bucket)}")
         if status in (401, 403):
-            hint = (
-                " (sent unsigned: unset anonymous to use credentials)"
-                if self._options.anonymous
-                else ""
-            )
+            hint = " (sent unsigned: unset anonymous to sign)" if self._options.anonymous else ""
             return AccessDeniedError(f"access denied to {where}: {detail}{hint}")
         if status == 412:
             return PreconditionFailedError(f"{where} already exists")
@@ -262,7 +256,7 @@ class GCSBackend:
             raise self._translate(exc, what, bucket_level=bucket_level) from exc
 
     async def check(self) -> None:
-        """The bucket must exist; etcetera does not create buckets.
+        """Fail if the bucket does not exist; etcetera does not create buckets.
 
         Readers granted only object access may not read bucket metadata: a 401/403
         here passes, and the first object request reports it precisely.
@@ -276,7 +270,7 @@ class GCSBackend:
 
     async def stream(
         self, key: str, offset: int = 0, length: int | None = None
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         """One ranged GET, yielded in blocks of at most 1 MiB."""
         if length == 0:
             if await self.head(key) is None:
@@ -303,7 +297,7 @@ class GCSBackend:
                 remaining = length
                 buf = bytearray()
                 while remaining != 0:
-                    block = await body.content.read(_BLOCK - len(buf) if not skip else _BLOCK)
+                    block = await body.content.read(_BLOCK - len(buf))
                     if not block:
                         break
                     if skip:
@@ -361,10 +355,11 @@ class GCSBackend:
             return None
         return ObjectInfo(key, int(meta["size"]), _time(meta.get("updated")))
 
-    async def _list(self, prefix: str) -> AsyncIterator[dict[str, Any]]:
+    async def _list(self, prefix: str) -> AsyncGenerator[dict[str, Any], None]:
         """Raw listing of every object whose key starts with ``prefix``, page by page."""
         storage = await self._client()
         params = {"prefix": self._name(prefix), "fields": _LIST_FIELDS}
+        params["maxResults"] = str(_PAGE_SIZE)
         while True:
             with self._mapped(prefix, bucket_level=True):
                 page = await storage.list_objects(
@@ -376,13 +371,13 @@ class GCSBackend:
                 return
             params["pageToken"] = page["nextPageToken"]
 
-    async def list(self, prefix: str) -> AsyncIterator[ObjectInfo]:
+    async def list(self, prefix: str) -> AsyncGenerator[ObjectInfo, None]:
         """Objects under ``prefix`` in key order, without the temporary parts of uploads."""
-        async for item in self._list(prefix):
-            key = item["name"][len(self._root) :]
-            if key.startswith(_TMP) and not prefix.startswith(_TMP):
-                continue
-            yield ObjectInfo(key, int(item["size"]), _time(item.get("updated")))
+        async with contextlib.aclosing(self._list(prefix)) as items:
+            async for item in items:
+                key = item["name"][len(self._root) :]
+                if not key.startswith(_TMP) or prefix.startswith(_TMP):
+                    yield ObjectInfo(key, int(item["size"]), _time(item.get("updated")))
 
     async def _delete_name(self, name: str) -> None:
         storage = await self._client()
@@ -393,19 +388,22 @@ class GCSBackend:
         """Delete an object; a missing one is fine."""
         await self._delete_name(self._name(key))
 
-    async def _each(self, fn: Callable[[str], Awaitable[None]], items: Iterable[str]) -> None:
+    async def _each(
+        self, fn: Callable[[str], Coroutine[Any, Any, None]], items: Iterable[str]
+    ) -> None:
         """Run ``fn`` on every item concurrently (the connector bounds the requests)."""
         try:
             async with anyio.create_task_group() as tg:
                 for item in items:
                     tg.start_soon(fn, item)
         except BaseExceptionGroup as group:
+            if group.split(EtceteraError)[1] is not None:
+                raise
             first: BaseException = group
             while isinstance(first, BaseExceptionGroup):
                 first = first.exceptions[0]
-            if isinstance(first, EtceteraError):
-                raise first from None  # callers and the engine's retries expect one error
-            raise
+            # Callers, and the engine's retries, expect one error rather than a group.
+            raise first from first.__cause__
 
     def _tmp(self, upload_id: str) -> str:
         if not (upload_id.isascii() and upload_id.isalnum()):
@@ -429,7 +427,7 @@ class GCSBackend:
         return PartRef(number, etag, {"generation": str(obj.get("generation", ""))})
 
     async def _compose(
-        self, name: str, sources: list[str], params: dict[str, str], what: str
+        self, name: str, sources: builtins.list[str], params: dict[str, str], what: str
     ) -> None:
         storage = await self._client()
         with self._mapped(what):
@@ -442,11 +440,13 @@ class GCSBackend:
                 timeout=self._call_timeout,
             )
 
-    async def complete_multipart(self, key: str, upload_id: str, parts: list[PartRef]) -> None:
-        """Compose the parts into ``key``, 32 at a time, then delete the temporaries.
+    async def complete_multipart(
+        self, key: str, upload_id: str, parts: builtins.list[PartRef]
+    ) -> None:
+        """Compose the parts into ``key``, 32 at a time in a tree, then delete the temporaries.
 
         On failure the intermediate composites are deleted but the parts are kept, so
-        that a retry can complete the upload; ``abort_multipart`` deletes them.
+        that a retry can still complete the upload; ``abort_multipart`` deletes them.
         """
         tmp = self._tmp(upload_id)
         if not parts:
@@ -454,32 +454,36 @@ class GCSBackend:
         if await self.head(tmp + _MARKER) is None:
             raise ObjectNotFoundError(f"multipart upload {upload_id} of {key} does not exist")
         base = self._name(tmp)
-        sources = [f"{base}p{p.number:05d}" for p in sorted(parts, key=lambda p: p.number)]
-        made: list[str] = []
+        sources = [f"{base}p{n:05d}" for n in sorted(p.number for p in parts)]
+        groups: dict[str, builtins.list[str]] = {}
+
+        async def compose_group(name: str) -> None:
+            await self._compose(name, groups[name], {}, key)
+
         try:
             level = 0
             while len(sources) > _COMPOSE_MAX:
                 level += 1
-                groups = {
-                    f"{base}c{level}-{i // _COMPOSE_MAX:05d}": sources[i : i + _COMPOSE_MAX]
-                    for i in range(0, len(sources), _COMPOSE_MAX)
-                }
-                made.extend(groups)
-
-                async def compose(name: str, groups: dict[str, list[str]] = groups) -> None:
-                    await self._compose(name, groups[name], {}, key)
-
-                await self._each(compose, groups)
-                sources = list(groups)
+                starts = range(0, len(sources), _COMPOSE_MAX)
+                names = [f"{base}c{level}-{i // _COMPOSE_MAX:05d}" for i in starts]
+                groups.update(
+                    (n, sources[i : i + _COMPOSE_MAX]) for n, i in zip(names, starts, strict=True)
+                )
+                await self._each(compose_group, names)
+                sources = names
             final = {"destinationPredefinedAcl": "publicRead"} if self._options.public else {}
             await self._compose(self._name(key), sources, final, key)
         except BaseException:
-            with anyio.CancelScope(shield=True), contextlib.suppress(EtceteraError):
-                await self._each(self._delete_name, made)
+            with (
+                anyio.CancelScope(shield=True),
+                anyio.move_on_after(self._options.timeout),
+                contextlib.suppress(EtceteraError),
+            ):
+                await self._each(self._delete_name, groups)
             raise
         try:
             await self.abort_multipart(key, upload_id)
-        except EtceteraError as exc:  # the object is complete: leftovers are listed for cleanup
+        except EtceteraError as exc:  # the object is complete; list_multipart shows leftovers
             log.warning("temporary parts of %s (upload %s) remain: %s", key, upload_id, exc)
 
     async def abort_multipart(self, key: str, upload_id: str) -> None:
@@ -487,16 +491,18 @@ class GCSBackend:
         names = [item["name"] async for item in self._list(self._tmp(upload_id))]
         await self._each(self._delete_name, names)
 
-    async def list_multipart(self, prefix: str) -> AsyncIterator[UploadInfo]:
+    async def list_multipart(self, prefix: str) -> AsyncGenerator[UploadInfo, None]:
         """Unfinished uploads whose target key starts with ``prefix``, from their objects."""
         seen: set[str] = set()
-        async for item in self._list(_TMP):
-            upload_id = item["name"][len(self._root) + len(_TMP) :].split("/", 1)[0]
-            target = (item.get("metadata") or {}).get(_KEY_META)
-            if upload_id in seen or not isinstance(target, str) or not target.startswith(prefix):
-                continue
-            seen.add(upload_id)
-            yield UploadInfo(target, upload_id, _time(item.get("timeCreated")))
+        async with contextlib.aclosing(self._list(_TMP)) as items:
+            async for item in items:
+                upload_id = item["name"][len(self._root) + len(_TMP) :].split("/", 1)[0]
+                target = (item.get("metadata") or {}).get(_KEY_META)
+                if upload_id in seen or not isinstance(target, str):
+                    continue
+                seen.add(upload_id)
+                if target.startswith(prefix):
+                    yield UploadInfo(target, upload_id, _time(item.get("timeCreated")))
 
     async def aclose(self) -> None:
         """Close the shared session."""

@@ -12,7 +12,7 @@ import base64
 import builtins
 import contextlib
 import zlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -47,9 +47,7 @@ _DENIED = frozenset({"AccessDenied", "AllAccessDisabled", "AccountProblem", "403
 _THROTTLED = frozenset(
     {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequests"}
 )
-_TRANSIENT = frozenset(
-    {"InternalError", "ServiceUnavailable", "RequestTimeout", "RequestTimeTooSkewed"}
-)
+_TRANSIENT = frozenset({"InternalError", "ServiceUnavailable", "RequestTimeout"})
 _NETWORK = (
     bx.EndpointConnectionError,
     bx.ConnectionClosedError,
@@ -58,6 +56,8 @@ _NETWORK = (
     bx.ResponseStreamingError,
     bx.IncompleteReadError,
     bx.HTTPClientError,
+    aiohttp.ClientError,
+    OSError,  # includes asyncio.TimeoutError
 )
 _CAUGHT = (bx.BotoCoreError, bx.ClientError, aiohttp.ClientError, OSError)
 
@@ -125,7 +125,7 @@ def _translate(exc: BaseException, what: str, bucket: str, key: str | None) -> E
         )
     if isinstance(exc, bx.ProfileNotFound):
         return ConfigError(f"aws_profile: {exc}")
-    if isinstance(exc, _NETWORK | aiohttp.ClientError | OSError):
+    if isinstance(exc, _NETWORK):
         return TransientError(f"connection failed ({on}): {type(exc).__name__}: {exc}")
     return BackendError(f"{on} failed: {type(exc).__name__}: {exc}")
 
@@ -241,7 +241,7 @@ class S3Backend:
 
     async def stream(
         self, key: str, offset: int = 0, length: int | None = None
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         """GetObject (with a Range unless the whole object), yielded in blocks of ~1 MiB."""
         if length == 0:
             return
@@ -298,7 +298,7 @@ class S3Backend:
             return None
         return ObjectInfo(key, int(resp["ContentLength"]), resp.get("LastModified"))
 
-    async def list(self, prefix: str) -> AsyncIterator[ObjectInfo]:
+    async def list(self, prefix: str) -> AsyncGenerator[ObjectInfo, None]:
         """ListObjectsV2 under ``prefix``, page after page, in key order."""
         params: dict[str, Any] = {"Prefix": self._prefix + prefix, "MaxKeys": self._page_size}
         cut = len(self._prefix)
@@ -365,7 +365,7 @@ class S3Backend:
                 "AbortMultipartUpload", key, Key=self._prefix + key, UploadId=upload_id
             )
 
-    async def list_multipart(self, prefix: str) -> AsyncIterator[UploadInfo]:
+    async def list_multipart(self, prefix: str) -> AsyncGenerator[UploadInfo, None]:
         """ListMultipartUploads under ``prefix``, page after page."""
         params: dict[str, Any] = {"Prefix": self._prefix + prefix, "MaxUploads": self._page_size}
         cut = len(self._prefix)

@@ -1,0 +1,94 @@
+"""Datasets pushed by etcetera 0.0.x: one ``NAME.tgz`` at the repository root.
+
+They are listed (marked as the old format) and pulled, read-only: the archive is
+streamed to a temporary file, then unpacked member by member into the staging
+folder. Members that are absolute, climb out with ``..``, or are links, devices or
+FIFOs are refused, so nothing is written outside the dataset folder.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tarfile
+from contextlib import aclosing
+from pathlib import Path
+
+import anyio
+import anyio.to_thread
+
+from .dataset import check_dataset
+from .engine.transport import Transport
+from .errors import ManifestError, NotADatasetError
+from .format import layout
+from .format.manifest import check_path
+
+_COPY_BLOCK = 1024 * 1024
+
+
+async def download(t: Transport, name: str, target: Path) -> int:
+    """Stream ``NAME.tgz`` into ``target``; return its size."""
+    size = 0
+    key = layout.legacy_key(name)
+    with await anyio.to_thread.run_sync(target.open, "wb") as out:
+        body = t.stream(key, 0, None)
+        async with aclosing(body):  # type: ignore[type-var]
+            async for block in body:
+                await anyio.to_thread.run_sync(out.write, block)
+                size += len(block)
+    return size
+
+
+def _member_path(member: tarfile.TarInfo, archive: str) -> str:
+    name = member.name
+    while name.startswith("./"):
+        name = name[2:]
+    name = name.rstrip("/")
+    try:
+        return check_path(name)
+    except ManifestError:
+        raise ManifestError(
+            f"{archive}: member {member.name!r} is absolute or climbs out: refusing the archive"
+        ) from None
+
+
+def unpack(archive: Path, dest: Path, label: str) -> int:
+    """Unpack a legacy archive into ``dest`` (blocking); return the number of files."""
+    count = 0
+    dest.mkdir(parents=True, exist_ok=True)
+    base = str(dest) + "/"
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            for member in tar:
+                if member.name in (".", "./"):
+                    continue
+                path = _member_path(member, label)
+                if member.isdir():
+                    os.makedirs(base + path, exist_ok=True)
+                    continue
+                if not member.isreg():
+                    raise ManifestError(
+                        f"{label}: member {member.name!r} is a link, device or FIFO: "
+                        "refusing the archive"
+                    )
+                parent = path.rpartition("/")[0]
+                if parent:
+                    os.makedirs(base + parent, exist_ok=True)
+                source = tar.extractfile(member)
+                if source is None:
+                    raise ManifestError(f"{label}: member {member.name!r} cannot be read")
+                flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                fd = os.open(base + path, flags, 0o600)
+                with os.fdopen(fd, "wb") as out:
+                    shutil.copyfileobj(source, out, _COPY_BLOCK)
+                os.chmod(base + path, (member.mode & 0o777) or 0o644)
+                count += 1
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        if isinstance(exc, FileExistsError):
+            raise ManifestError(f"{label}: a member appears twice: refusing the archive") from None
+        raise ManifestError(f"{label} is not a readable tgz archive ({exc})") from None
+    try:
+        check_dataset(dest)
+    except NotADatasetError as exc:
+        raise ManifestError(f"{label} does not hold a dataset: {exc}") from None
+    return count
