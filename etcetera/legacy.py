@@ -32,7 +32,7 @@ async def download(t: Transport, name: str, target: Path) -> int:
     key = layout.legacy_key(name)
     with await anyio.to_thread.run_sync(target.open, "wb") as out:
         body = t.stream(key, 0, None)
-        async with aclosing(body):  # type: ignore[type-var]
+        async with aclosing(body):
             async for block in body:
                 await anyio.to_thread.run_sync(out.write, block)
                 size += len(block)

@@ -7,9 +7,12 @@ creating a user with an access key, and every request after those is checked.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import json
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -77,6 +80,12 @@ def free_port() -> int:
         return port
 
 
+def _die_with_parent() -> None:
+    # Linux only: the server is stopped even when pytest dies without teardown (kill -9).
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def _start_moto(extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(extra_env or {})
@@ -87,6 +96,7 @@ def _start_moto(extra_env: dict[str, str] | None = None) -> tuple[subprocess.Pop
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
         endpoint = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
@@ -138,9 +148,11 @@ def moto_server() -> Iterator[MotoServer]:
 
 
 @pytest.fixture(scope="session")
-def moto_s3_client(moto_server: MotoServer) -> Any:
+def moto_s3_client(moto_server: MotoServer) -> Iterator[Any]:
     """A sync botocore S3 client on the session's moto server, to set up and inspect."""
-    return moto_server.client()
+    client = moto_server.client()
+    yield client
+    client.close()
 
 
 @pytest.fixture
@@ -180,6 +192,7 @@ def moto_iam_server() -> Iterator[MotoServer]:
             UserName="etc-tester", PolicyName="s3-all", PolicyDocument=json.dumps(policy)
         )
         key = iam.create_access_key(UserName="etc-tester")["AccessKey"]
+        iam.close()
         yield MotoServer(endpoint, key["AccessKeyId"], key["SecretAccessKey"])
     finally:
         _stop(proc)
@@ -193,3 +206,4 @@ def s3_iam_repo(moto_iam_server: MotoServer) -> Iterator[RepoSpec]:
     client.create_bucket(Bucket=bucket)
     yield RepoSpec(url=f"s3://{bucket}", settings=moto_iam_server.settings())
     _empty_bucket(client, bucket)
+    client.close()

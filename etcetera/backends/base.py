@@ -11,7 +11,7 @@ request per call and holds no more than one network buffer of a streamed body.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -106,7 +106,9 @@ class Backend(Protocol):
         """Raise :class:`~etcetera.errors.RepositoryNotFoundError` if the repository is absent."""
         ...
 
-    def stream(self, key: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+    def stream(
+        self, key: str, offset: int = 0, length: int | None = None
+    ) -> AsyncGenerator[bytes, None]:
         """Yield the bytes of ``key`` from ``offset`` (``length`` bytes, or to the end).
 
         An async generator: the caller must close it (``contextlib.aclosing``) when it
@@ -149,7 +151,7 @@ class Backend(Protocol):
         """Discard a multipart upload and its parts; a missing upload is not an error."""
         ...
 
-    def list_multipart(self, prefix: str) -> AsyncIterator[UploadInfo]:
+    def list_multipart(self, prefix: str) -> AsyncGenerator[UploadInfo, None]:
         """Yield unfinished multipart uploads under ``prefix``."""
         ...
 
@@ -157,6 +159,6 @@ class Backend(Protocol):
         """Release connections and sessions."""
         ...
 
-    def list(self, prefix: str) -> AsyncIterator[ObjectInfo]:
+    def list(self, prefix: str) -> AsyncGenerator[ObjectInfo, None]:
         """Yield every object whose key starts with ``prefix``, in key order."""
         ...

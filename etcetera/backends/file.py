@@ -14,7 +14,7 @@ import errno
 import os
 import secrets
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -77,7 +77,7 @@ class FileBackend:
 
     async def stream(
         self, key: str, offset: int = 0, length: int | None = None
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         """Read a range in 1 MiB blocks, each read in a worker thread."""
         path = self._path(key)
         try:
@@ -222,7 +222,7 @@ class FileBackend:
         d = self._upload_dir(upload_id)
         await anyio.to_thread.run_sync(lambda: shutil.rmtree(d, ignore_errors=True))
 
-    async def list_multipart(self, prefix: str) -> AsyncIterator[UploadInfo]:
+    async def list_multipart(self, prefix: str) -> AsyncGenerator[UploadInfo, None]:
         """Folders under ``.uploads`` whose key starts with ``prefix``."""
 
         def scan() -> list[UploadInfo]:
@@ -244,7 +244,7 @@ class FileBackend:
     async def aclose(self) -> None:
         """Nothing to release."""
 
-    async def list(self, prefix: str) -> AsyncIterator[ObjectInfo]:
+    async def list(self, prefix: str) -> AsyncGenerator[ObjectInfo, None]:
         """Walk the folder under ``prefix``."""
         try:
             items = await anyio.to_thread.run_sync(self._walk, prefix, limiter=self._limiter)

@@ -254,7 +254,7 @@ class _Fetcher:
             base = start  # object offset of buf[0]
             idx = 0
             body = self.t.stream(layout.object_key(oid), start, end - start)
-            async with aclosing(body):  # type: ignore[type-var]
+            async with aclosing(body):
                 async for block in body:
                     buf += block
                     if len(buf) >= _BATCH:
@@ -311,7 +311,7 @@ class _Fetcher:
         async with self.t.budget.hold(min(length, _STREAM_HOLD + blob.chunk_size)):
             pending = bytearray()
             body = self.t.stream(layout.object_key(blob.entry.digest), offset, length)
-            async with aclosing(body):  # type: ignore[type-var]
+            async with aclosing(body):
                 async for block in body:
                     pending += block
                     # One thread hop per >= 1 MiB step, not per network read.

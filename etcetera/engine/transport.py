@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 from typing import TypeVar
 
@@ -107,7 +107,7 @@ class Transport:
         pieces: list[bytes] = []
         size = 0
         body = self.stream(key, 0, None)
-        async with aclosing(body):  # type: ignore[type-var]
+        async with aclosing(body):
             async for block in body:
                 size += len(block)
                 if size > max_size:
@@ -115,7 +115,9 @@ class Transport:
                 pieces.append(block)
         return b"".join(pieces)
 
-    async def stream(self, key: str, offset: int, length: int | None) -> AsyncIterator[bytes]:
+    async def stream(
+        self, key: str, offset: int, length: int | None
+    ) -> AsyncGenerator[bytes, None]:
         """Stream a range; a failure mid-body resumes from the last byte received."""
         got = 0
         attempt = 0
@@ -127,7 +129,7 @@ class Transport:
                 async with self.requests:
                     self.stats.requests += 1
                     source = self.backend.stream(key, offset + got, remaining)
-                    async with aclosing(source) as body:  # type: ignore[type-var]
+                    async with aclosing(source) as body:
                         async for block in body:
                             got += len(block)
                             self.stats.bytes_received += len(block)

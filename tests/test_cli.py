@@ -1,0 +1,88 @@
+"""The `etc` command as a user types it (subprocesses, not a terminal)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.support import write_tree
+
+
+def _etc(tmp_path: Path, *args: str, home: str = "home") -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "ETC_HOME": str(tmp_path / home),
+        "ETC_URL": f"file://{tmp_path / 'repo'}",
+        "ETC_PACK_SIZE": "1024",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "etcetera", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_everyday_commands(tmp_path: Path) -> None:
+    (tmp_path / "repo").mkdir()
+    done = _etc(tmp_path, "create", "fresh", "--partition", "a", "--partition", "b")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "home" / "fresh" / "data" / "a").is_dir()
+
+    files = {f"data/train/{i}.txt": b"x" * i for i in range(1, 200)}
+    files.update({f"data/test/{i}.txt": b"y" * i for i in range(1, 50)})
+    write_tree(tmp_path / "sample", files)
+    assert _etc(tmp_path, "register", str(tmp_path / "sample")).returncode == 0
+    assert _etc(tmp_path, "ls").stdout.split() == ["fresh", "sample"]
+
+    pushed = _etc(tmp_path, "push", "sample")
+    assert pushed.returncode == 0, pushed.stderr
+    assert "pushed sample version 1: 248 files" in pushed.stdout
+    assert "upload" in pushed.stdout  # plain progress lines when not a terminal
+    noop = _etc(tmp_path, "push", "sample")
+    assert "up to date as version 1" in noop.stdout
+
+    remote = _etc(tmp_path, "list", "--remote", "--json")
+    assert json.loads(remote.stdout) == [{"name": "sample", "versions": [1], "legacy": False}]
+
+    part = _etc(tmp_path, "pull", "sample", "--partition", "test", home="home2")
+    assert part.returncode == 0, part.stderr
+    assert "pulled sample version 1: 49 files" in part.stdout
+    assert sorted(p.name for p in (tmp_path / "home2" / "sample" / "data").iterdir()) == ["test"]
+    full = _etc(tmp_path, "pull", "sample", home="home2")
+    assert "pulled sample version 1: 248 files" in full.stdout
+    quiet = _etc(tmp_path, "-q", "pull", "sample", home="home2")
+    assert quiet.returncode == 0
+    assert quiet.stdout == ""
+
+    older = _etc(tmp_path, "pull", "sample@7", home="home2")
+    assert older.returncode == 1
+    assert "has no version 7" in older.stderr
+
+    config = _etc(tmp_path, "config", "--json")
+    values = json.loads(config.stdout)
+    assert values["pack_size"] == 1024
+    assert values["url"].startswith("file://")
+
+    assert _etc(tmp_path, "purge", "sample").returncode == 0
+    assert (tmp_path / "sample" / "data" / "train" / "1.txt").exists()
+    assert _etc(tmp_path, "ls").stdout.split() == ["fresh"]
+
+
+def test_secrets_are_masked(tmp_path: Path) -> None:
+    env = {**os.environ, "ETC_AWS_SECRET_ACCESS_KEY": "s3cr3t-value", "ETC_HOME": str(tmp_path)}
+    run = subprocess.run(
+        [sys.executable, "-m", "etcetera", "config"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0
+    assert "s3cr3t-value" not in run.stdout
+    assert "aws_secret_access_key = '****'" in run.stdout
