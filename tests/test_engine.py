@@ -160,3 +160,21 @@ async def test_failed_pull_keeps_previous_copy(repo: RepoSpec, tmp_path: Path) -
     ds = await etc.adataset("sample", config=cfg2)
     assert ds.version == 1
     assert snapshot(ds.location) == before
+
+
+@pytest.mark.parametrize("repo", ["s3", "gcs"], indirect=True)
+async def test_large_and_many_small_files(repo: RepoSpec, tmp_path: Path) -> None:
+    """A > 100 MiB file and a thousand small ones, byte-identical, with progress both ways."""
+    src = _dataset(tmp_path / "sample", n_small=1000, big=101 * MiB)
+    cfg = repo.config(home=tmp_path / "home1")
+    await etc.aregister(src, config=cfg)
+    up: list[ProgressEvent] = []
+    pushed = await etc.apush("sample", config=cfg, progress=up.append)
+    assert [e for e in up if e.phase == "upload"][-1].bytes_done == pushed.bytes_to_send
+    assert pushed.stats.peak_memory <= cfg.memory_budget
+    down: list[ProgressEvent] = []
+    pulled = await etc.apull(
+        "sample", config=repo.config(home=tmp_path / "h2"), progress=down.append
+    )
+    assert down[-1].bytes_done == down[-1].bytes_total == pulled.bytes_to_download
+    assert snapshot(pulled.location) == snapshot(src)

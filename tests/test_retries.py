@@ -1,0 +1,152 @@
+"""The engine retries what may pass and gives up clearly on what will not.
+
+A wrapper around the file:// back-end injects failures on a schedule; the real
+servers' failure modes are covered by the S3 and GCS back-end tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import etcetera as etc
+from etcetera.backends.base import Backend
+from etcetera.backends.file import FileBackend
+from etcetera.engine.config import TransferConfig
+from etcetera.engine.progress import TransferStats
+from etcetera.engine.transport import RateLimiter, Transport
+from etcetera.errors import AccessDeniedError, ThrottledError, TransientError
+from etcetera.urls import parse_url
+
+pytestmark = pytest.mark.anyio
+
+
+class Flaky:
+    """Delegates to a real back-end; fails the first ``n`` calls of each listed method."""
+
+    def __init__(self, inner: Backend, fail: dict[str, int], error: Exception) -> None:
+        self.inner = inner
+        self.fail = dict(fail)
+        self.error = error
+        self.calls: dict[str, int] = {}
+
+    def _maybe_fail(self, name: str) -> None:
+        self.calls[name] = self.calls.get(name, 0) + 1
+        if self.fail.get(name, 0) > 0:
+            self.fail[name] -= 1
+            raise self.error
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def put(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
+        self._maybe_fail("put")
+        await self.inner.put(key, data, if_absent=if_absent)
+
+    async def stream(
+        self, key: str, offset: int = 0, length: int | None = None
+    ) -> AsyncGenerator[bytes, None]:
+        self._maybe_fail("stream")
+        sent = 0
+        async for block in self.inner.stream(key, offset, length):
+            # Cut the body short once, mid-way, when asked to.
+            if self.fail.get("midbody", 0) > 0 and sent:
+                self.fail["midbody"] -= 1
+                raise TransientError("connection reset mid-body")
+            sent += len(block)
+            yield block
+
+
+def _transport(backend: Any, retries: int = 3) -> Transport:
+    cfg = TransferConfig(retries=retries, retry_delay=0.001, retry_max_delay=0.002)
+    return Transport(backend, cfg, TransferStats())
+
+
+async def test_throttling_is_retried_then_succeeds(tmp_path: Path) -> None:
+    inner = FileBackend(parse_url(f"file://{tmp_path}"))
+    flaky = Flaky(inner, {"put": 2}, ThrottledError("SlowDown"))
+    t = _transport(flaky)
+    await t.put("a/b", b"payload")
+    assert t.stats.retries == 2
+    assert (tmp_path / "a" / "b").read_bytes() == b"payload"
+
+
+async def test_gives_up_after_the_budget_naming_the_object(tmp_path: Path) -> None:
+    inner = FileBackend(parse_url(f"file://{tmp_path}"))
+    flaky = Flaky(inner, {"put": 10}, TransientError("503 from server"))
+    t = _transport(flaky, retries=2)
+    with pytest.raises(TransientError, match=r"gave up on a/b after 3 attempts"):
+        await t.put("a/b", b"payload")
+    assert flaky.calls["put"] == 3
+
+
+async def test_access_denied_is_not_retried(tmp_path: Path) -> None:
+    inner = FileBackend(parse_url(f"file://{tmp_path}"))
+    flaky = Flaky(inner, {"put": 1}, AccessDeniedError("credentials were refused"))
+    t = _transport(flaky)
+    with pytest.raises(AccessDeniedError):
+        await t.put("a/b", b"x")
+    assert flaky.calls["put"] == 1
+
+
+async def test_stream_resumes_mid_body_from_the_last_byte(tmp_path: Path) -> None:
+    data = bytes(range(256)) * 20_000  # 5 MB: several 1 MiB blocks
+    (tmp_path / "obj").write_bytes(data)
+    inner = FileBackend(parse_url(f"file://{tmp_path}"))
+    flaky = Flaky(inner, {"midbody": 2}, TransientError("unused"))
+    t = _transport(flaky)
+    got = b"".join([b async for b in t.stream("obj", 100, len(data) - 100)])
+    assert got == data[100:]
+    assert t.stats.retries == 2
+    # Retries fetch only the remainder: at most one block is received twice per retry.
+    assert t.stats.bytes_received == len(data) - 100
+
+
+async def test_rate_limiter_paces_with_an_injected_clock() -> None:
+    now = 0.0
+    slept: list[float] = []
+
+    def clock() -> float:
+        return now
+
+    async def sleep(seconds: float) -> None:
+        nonlocal now
+        slept.append(seconds)
+        now += seconds
+
+    limiter = RateLimiter(1000, clock=clock, sleep=sleep)
+    for _ in range(5):
+        await limiter.consume(500)
+    assert now == pytest.approx(2.0)
+    assert sum(slept) == pytest.approx(2.0)
+
+
+async def test_pull_survives_flaky_reads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    files = {f"data/train/{i}.txt": bytes([i]) * (i * 2000 + 1) for i in range(120)}
+    from tests.support import snapshot, write_tree
+
+    src = write_tree(tmp_path / "s", files)
+    (tmp_path / "repo").mkdir()
+    cfg = etc.Config(f"file://{tmp_path / 'repo'}", home=tmp_path / "h1", pack_size=4 << 20)
+    etc.register(src, config=cfg)
+    etc.push("s", config=cfg)
+
+    import etcetera.connect as connect
+
+    real_open = connect.open_backend
+    flaky_ref: list[Flaky] = []
+
+    def open_flaky(url: Any, options: Any) -> Any:
+        flaky = Flaky(real_open(url, options), {"stream": 3, "midbody": 3}, TransientError("x"))
+        flaky_ref.append(flaky)
+        return flaky
+
+    monkeypatch.setattr(connect, "open_backend", open_flaky)
+    cfg2 = etc.Config(cfg.url, home=tmp_path / "h2", retry_delay=0.001, retry_max_delay=0.002)
+    pulled = await etc.apull("s", config=cfg2)
+    assert snapshot(pulled.location) == snapshot(src)
+    assert flaky_ref[0].fail["stream"] == 0
+    assert flaky_ref[0].fail["midbody"] == 0
