@@ -135,8 +135,8 @@ async def test_pull_survives_flaky_reads(tmp_path: Path, monkeypatch: pytest.Mon
     etc.push("s", config=cfg)
 
     import etcetera.connect as connect
+    from etcetera.backends.registry import open_backend as real_open
 
-    real_open = connect.open_backend
     flaky_ref: list[Flaky] = []
 
     def open_flaky(url: Any, options: Any) -> Any:
