@@ -1,0 +1,113 @@
+"""What every API module shares: settings, budgets, the open repository, version refs."""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import json
+import os
+import socket
+from collections.abc import AsyncIterator
+
+import anyio
+import anyio.to_thread
+
+from ..backends.base import Backend
+from ..connect import open_repository
+from ..engine import repo
+from ..engine.config import TransferConfig
+from ..engine.transport import Transport
+from ..errors import ConfigError, DatasetNotFoundError, EtceteraError
+from ..format.hashing import sha256_hex
+from ..format.manifest import Manifest
+from ..settings import Config, SettingsError, load_config
+from ..store import Store, valid_name
+
+
+def resolve_config(config: Config | None) -> Config:
+    """The given config, or the one from ``~/.etc.toml`` and ``ETC_*`` variables."""
+    if config is not None:
+        return config
+    try:
+        return load_config()
+    except SettingsError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def transfer_config(config: Config) -> TransferConfig:
+    """The engine's budgets from the settings."""
+    return TransferConfig(
+        concurrency=config.concurrency,
+        io_threads=config.io_threads,
+        part_size=config.part_size,
+        pack_size=config.pack_size,
+        pack_threshold=config.pack_threshold,
+        memory_budget=config.memory_budget,
+        retries=config.retries,
+        retry_delay=config.retry_delay,
+        retry_max_delay=config.retry_max_delay,
+        bandwidth_limit=config.bandwidth_limit,
+    )
+
+
+@contextlib.asynccontextmanager
+async def repository(config: Config) -> AsyncIterator[Backend]:
+    """Open the configured repository for the duration of a block."""
+    backend = open_repository(config)
+    try:
+        yield backend
+    finally:
+        with anyio.CancelScope(shield=True):
+            await backend.aclose()
+
+
+def parse_ref(name: str, version: int | None) -> tuple[str, int | None]:
+    """Split ``NAME@K`` (or ``NAME@latest``) into a checked name and a version."""
+    if "@" in name:
+        base, _, ver = name.partition("@")
+        if ver != "latest":
+            if not ver.isdigit():
+                raise DatasetNotFoundError(f"invalid version {ver!r} in {name!r}: use NAME@K")
+            version = int(ver)
+        name = base
+    return valid_name(name), version
+
+
+async def load_manifest(t: Transport, store: Store, digest: str) -> Manifest:
+    """A manifest from the local cache (checked against its digest) or the repository."""
+    cached = store.manifest_cache(digest)
+    if cached.is_file():
+        data = await anyio.to_thread.run_sync(cached.read_bytes)
+        if sha256_hex(data) == digest:
+            return Manifest.parse(data)
+    manifest, data = await repo.read_manifest(t, digest)
+
+    def keep() -> None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(".tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, cached)
+
+    await anyio.to_thread.run_sync(keep)
+    return manifest
+
+
+def whoami() -> str:
+    """``user@host``, recorded in version records."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for a person."""
+    if isinstance(exc, EtceteraError | OSError):
+        return str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {exc}"
+
+
+def dumps(obj: object) -> str:
+    """JSON for ``--json`` output."""
+    return json.dumps(obj, indent=1, default=str)

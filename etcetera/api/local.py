@@ -1,0 +1,136 @@
+"""The local store: open, register, create, purge and list datasets."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import anyio
+import anyio.to_thread
+
+from ..dataset import Dataset, check_dataset
+from ..engine import repo
+from ..engine.progress import TransferStats
+from ..engine.transport import Transport
+from ..errors import ConfigError, DatasetExistsError, DatasetNotFoundError
+from ..settings import Config
+from ..store import LocalVersion, Store, valid_name
+from ._common import parse_ref, repository, resolve_config, transfer_config
+from .pull import apull
+
+RemoteDataset = repo.RemoteDataset
+
+
+async def adataset(
+    name: str,
+    auto_pull: bool = False,
+    config: Config | None = None,
+    *,
+    version: int | None = None,
+    partitions: Sequence[str] | None = None,
+) -> Dataset:
+    """Open a local dataset; with ``auto_pull``, pull it first if it is not local."""
+    cfg = resolve_config(config)
+    name, version = parse_ref(name, version)
+    store = Store(cfg.home)
+    if version is not None:
+        kept = await anyio.to_thread.run_sync(store.find_version, name, version)
+        if kept is not None:
+            return await anyio.to_thread.run_sync(lambda: Dataset(kept, name, version))
+    local = store.link(name).is_dir()
+    if not local or version is not None:
+        if not auto_pull:
+            raise DatasetNotFoundError(
+                f"dataset {name} is not in {store.home}: etc pull {name}, "
+                "or etc.dataset(name, auto_pull=True)"
+            )
+        await apull(name, config=cfg, version=version, partitions=partitions)
+    location = await anyio.to_thread.run_sync(store.location, name)
+    current = await anyio.to_thread.run_sync(store.current, name)
+    return await anyio.to_thread.run_sync(
+        lambda: Dataset(location, name, current.version if current else None)
+    )
+
+
+async def aregister(
+    path: str | Path,
+    name: str | None = None,
+    *,
+    force: bool = False,
+    config: Config | None = None,
+) -> Dataset:
+    """Register a folder as a local dataset (a link to it, not a copy)."""
+    cfg = resolve_config(config)
+    folder = Path(path).expanduser().resolve()
+    name = valid_name(folder.name if name is None else name)
+    store = Store(cfg.home)
+
+    def run() -> Dataset:
+        check_dataset(folder)
+        store.ensure_home()
+        link = store.link(name)
+        if (link.is_symlink() or link.exists()) and not force:
+            raise DatasetExistsError(
+                f"dataset {name} already exists in {store.home}: etc register {path} {name} --force"
+            )
+        store.swap(name, folder)
+        return Dataset(folder, name)
+
+    return await anyio.to_thread.run_sync(run)
+
+
+async def acreate(
+    name: str,
+    partitions: Sequence[str] = ("train", "test"),
+    *,
+    force: bool = False,
+    config: Config | None = None,
+) -> Dataset:
+    """Create an empty dataset in the store, with the given partition folders."""
+    cfg = resolve_config(config)
+    name = valid_name(name)
+    if not partitions:
+        raise ConfigError("a dataset needs at least one partition")
+    for p in partitions:
+        valid_name(p)
+    store = Store(cfg.home)
+
+    def run() -> Dataset:
+        store.ensure_home()
+        link = store.link(name)
+        if (link.is_symlink() or link.exists()) and not force:
+            raise DatasetExistsError(f"dataset {name} already exists in {store.home}")
+        target = store.new_version_dir(name, None)
+        for p in partitions:
+            (target / "data" / p).mkdir(parents=True, exist_ok=True)
+        store.write_state(target, LocalVersion(name, None, "", None))
+        store.swap(name, target)
+        return Dataset(target, name)
+
+    return await anyio.to_thread.run_sync(run)
+
+
+async def apurge(name: str, *, config: Config | None = None) -> None:
+    """Remove a local dataset: its link, and the copies etcetera made (never a user's folder)."""
+    cfg = resolve_config(config)
+    store = Store(cfg.home)
+    name = valid_name(name)
+    async with store.lock(name):
+        await anyio.to_thread.run_sync(store.purge, name)
+
+
+async def als(*, config: Config | None = None, remote: bool = False) -> list[str]:
+    """Names of the local datasets, or of the repository's with ``remote``."""
+    cfg = resolve_config(config)
+    if not remote:
+        return await anyio.to_thread.run_sync(Store(cfg.home).names)
+    return [d.name for d in await alist_remote(config=cfg)]
+
+
+async def alist_remote(*, config: Config | None = None) -> list[RemoteDataset]:
+    """The repository's datasets with their versions."""
+    cfg = resolve_config(config)
+    async with repository(cfg) as backend:
+        await backend.check()
+        t = Transport(backend, transfer_config(cfg), TransferStats())
+        return await repo.list_datasets(t)

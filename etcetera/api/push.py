@@ -1,0 +1,56 @@
+"""Push: a local dataset as the next version of its name."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import anyio
+import anyio.to_thread
+
+from .._version import __version__
+from ..dataset import check_dataset
+from ..engine import push as engine_push
+from ..engine.progress import ProgressCallback
+from ..engine.scan import HashCache
+from ..settings import Config
+from ..store import Store, valid_name
+from ._common import repository, resolve_config, transfer_config, whoami
+
+PushResult = engine_push.PushResult
+
+
+async def apush(
+    name: str,
+    *,
+    config: Config | None = None,
+    force: bool = False,
+    dry_run: bool = False,
+    progress: ProgressCallback | None = None,
+) -> PushResult:
+    """Push a local dataset to the repository as its next version.
+
+    Pushing the tree that is already the latest version is a no-op. Pushing a
+    different tree under an existing name needs ``force`` and makes version K+1.
+
+    Raises:
+        DatasetNotFoundError: no local dataset of that name.
+        DatasetExistsError: the name exists remotely with other content and no ``force``.
+    """
+    cfg = resolve_config(config)
+    name = valid_name(name)
+    store = Store(cfg.home)
+    root = await anyio.to_thread.run_sync(store.location, name)
+    await anyio.to_thread.run_sync(check_dataset, root)
+    cache = await anyio.to_thread.run_sync(HashCache, store.cache_file(root))
+    options = engine_push.PushOptions(
+        force=force,
+        dry_run=dry_run,
+        ignore=tuple(cfg.ignore),
+        pushed_by=whoami(),
+        tool=f"etcetera {__version__}",
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    async with repository(cfg) as backend:
+        return await engine_push.push(
+            backend, transfer_config(cfg), root, name, options, cache=cache, progress=progress
+        )
