@@ -34,6 +34,10 @@ app.command(
 app.command("etcetera.cli.purge:purge", help="Remove a local dataset.")
 app.command("etcetera.cli.push:push", help="Push a local dataset as its next version.")
 app.command("etcetera.cli.pull:pull", help="Pull a dataset (NAME or NAME@VERSION).")
+app.command("etcetera.cli.info:info", help="Show a dataset's versions, sizes and partitions.")
+app.command("etcetera.cli.verify:verify", help="Re-hash a local dataset against its manifest.")
+app.command("etcetera.cli.rm:rm", help="Delete a dataset or version from the repository.")
+app.command("etcetera.cli.gc:gc", help="Delete unreferenced objects from the repository.")
 app.command("etcetera.cli.config:config", help="Show the effective settings.")
 
 

@@ -1,0 +1,163 @@
+"""Look at datasets: ``info`` (local or remote) and ``verify`` (re-hash against the manifest)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import anyio.to_thread
+
+from ..dataset import Dataset
+from ..engine import repo
+from ..engine.progress import ProgressCallback, TransferStats
+from ..engine.scan import HashCache, hash_files, scan_tree
+from ..engine.transport import Transport
+from ..errors import DatasetNotFoundError
+from ..format.manifest import FileEntry, Manifest
+from ..settings import Config
+from ..store import Store, valid_name
+from ._common import load_manifest, repository, resolve_config, transfer_config
+
+
+def _partition_counts(files: list[tuple[str, int]]) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for path, size in files:
+        part = path.split("/", 2)[1] if path.startswith("data/") else "(outside data/)"
+        entry = out.setdefault(part, {"files": 0, "bytes": 0})
+        entry["files"] += 1
+        entry["bytes"] += size
+    return out
+
+
+async def ainfo(name: str, *, config: Config | None = None, remote: bool = False) -> dict[str, Any]:
+    """What is known of a dataset: versions, who pushed them and when, sizes, partitions, meta.
+
+    Local (default): the folder, its kind (pulled, registered, created), version, per-partition
+    file counts and sizes, meta. ``remote``: every version's record and the latest manifest's
+    per-partition counts.
+    """
+    cfg = resolve_config(config)
+    name = valid_name(name)
+    if not remote:
+        store = Store(cfg.home)
+        location = await anyio.to_thread.run_sync(store.location, name)
+        current = await anyio.to_thread.run_sync(store.current, name)
+        scan = await anyio.to_thread.run_sync(scan_tree, location, tuple(cfg.ignore))
+        ds = await anyio.to_thread.run_sync(lambda: Dataset(location, name))
+        counts = _partition_counts([(f.path, f.size) for f in scan.files])
+        for p in scan.partitions:
+            counts.setdefault(p, {"files": 0, "bytes": 0})
+        kind = (
+            "registered" if current is None else ("created" if not current.manifest else "pulled")
+        )
+        return {
+            "name": name,
+            "location": str(location),
+            "kind": kind,
+            "version": current.version if current else None,
+            "manifest": current.manifest if current else None,
+            "files": len(scan.files),
+            "bytes": sum(f.size for f in scan.files),
+            "partitions": counts,
+            "meta": ds.meta,
+        }
+    async with repository(cfg) as backend:
+        await backend.check()
+        t = Transport(backend, transfer_config(cfg), TransferStats())
+        numbers = await repo.versions(t, name)
+        if not numbers:
+            raise DatasetNotFoundError(f"dataset {name} does not exist in {backend.describe()}")
+        records = [await repo.read_record(t, name, n) for n in numbers]
+        latest = records[-1]
+        manifest = await load_manifest(t, Store(cfg.home), latest.manifest)
+        return {
+            "name": name,
+            "repository": backend.describe(),
+            "versions": [
+                {
+                    "version": r.number,
+                    "created": r.created,
+                    "pushed_by": r.pushed_by,
+                    "files": r.files,
+                    "bytes": r.size,
+                    "manifest": r.manifest,
+                }
+                for r in records
+            ],
+            "latest": latest.number,
+            "partitions": _partition_counts([(f.path, f.size) for f in manifest.files]),
+        }
+
+
+@dataclass
+class VerifyResult:
+    """What ``verify`` found.
+
+    Attributes:
+        name: dataset name.
+        version: the version checked against.
+        checked: files re-hashed.
+        missing: files the manifest has and the folder lacks.
+        changed: files whose bytes or mode differ from the manifest.
+        extra: files the folder has and the manifest does not.
+    """
+
+    name: str
+    version: int | None
+    checked: int = 0
+    missing: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    extra: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Whether the local copy matches its manifest exactly."""
+        return not (self.missing or self.changed or self.extra)
+
+
+async def averify(
+    name: str, *, config: Config | None = None, progress: ProgressCallback | None = None
+) -> VerifyResult:
+    """Re-hash every file of the local copy (no cache) and compare with its manifest.
+
+    A pulled dataset is checked against the manifest of its version; a registered one
+    against the repository's latest version.
+    """
+    cfg = resolve_config(config)
+    name = valid_name(name)
+    store = Store(cfg.home)
+    location = await anyio.to_thread.run_sync(store.location, name)
+    current = await anyio.to_thread.run_sync(store.current, name)
+    async with repository(cfg) as backend:
+        t = Transport(backend, transfer_config(cfg), TransferStats())
+        if current is not None and current.manifest and current.version is not None:
+            digest, number, partitions = current.manifest, current.version, current.partitions
+        else:
+            record = await repo.resolve(t, name, None)
+            digest, number, partitions = record.manifest, record.number, None
+        if digest.startswith("legacy-"):
+            raise DatasetNotFoundError(
+                f"dataset {name} came from an etcetera 0.0.x archive, which has no manifest"
+            )
+        manifest: Manifest = await load_manifest(t, store, digest)
+    scan = await anyio.to_thread.run_sync(scan_tree, location, tuple(cfg.ignore))
+    hashed = await hash_files(
+        scan,
+        HashCache(None),
+        name=name,
+        chunk_size=manifest.chunk_size,
+        threads=cfg.io_threads,
+        progress=progress,
+        verify=True,
+    )
+    expected: dict[str, FileEntry] = {f.path: f for f in manifest.select(partitions)}
+    result = VerifyResult(name, number, checked=len(hashed))
+    for f in hashed:
+        want = expected.pop(f.path, None)
+        if want is None:
+            result.extra.append(f.path)
+        elif want.digest != f.digest or want.mode != f.mode:
+            result.changed.append(f.path)
+    result.missing = sorted(expected)
+    return result

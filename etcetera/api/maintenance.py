@@ -1,0 +1,129 @@
+"""Repository upkeep: remove versions, collect garbage.
+
+``rm`` deletes version records only (the objects become garbage). ``gc`` deletes
+objects and manifests that no version references, unfinished multipart uploads and
+temporary objects, all only when older than a grace period: a push uploads its
+objects before it publishes its version, so a push in progress never loses them.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import anyio
+
+from ..engine import repo
+from ..engine.progress import TransferStats
+from ..engine.transport import Transport
+from ..errors import DatasetNotFoundError, EtceteraError
+from ..format import layout
+from ..settings import Config
+from ..store import Store, valid_name
+from ._common import load_manifest, parse_ref, repository, resolve_config, transfer_config
+
+
+async def arm_remote(name: str, *, config: Config | None = None) -> list[int]:
+    """Delete ``NAME@K`` (or every version of ``NAME``) from the repository.
+
+    Only the version records go; ``etc gc`` later deletes objects nothing references.
+    Returns the version numbers removed.
+    """
+    cfg = resolve_config(config)
+    name, version = parse_ref(name, None)
+    async with repository(cfg) as backend:
+        await backend.check()
+        t = Transport(backend, transfer_config(cfg), TransferStats())
+        numbers = await repo.versions(t, name)
+        if version is not None:
+            if version not in numbers:
+                raise DatasetNotFoundError(
+                    f"dataset {name} has no version {version} in {backend.describe()}"
+                )
+            numbers = [version]
+        if not numbers:
+            raise DatasetNotFoundError(f"dataset {name} does not exist in {backend.describe()}")
+        # Highest first: "latest" never points at a version about to disappear.
+        for number in sorted(numbers, reverse=True):
+            key = layout.ref_key(name, number)
+            await t.call(key, functools.partial(backend.delete, key))
+        return sorted(numbers)
+
+
+@dataclass
+class GcResult:
+    """What ``gc`` deleted (or, with ``dry_run``, would delete)."""
+
+    dry_run: bool
+    objects: list[str] = field(default_factory=list)
+    manifests: list[str] = field(default_factory=list)
+    uploads: list[str] = field(default_factory=list)
+    temporary: list[str] = field(default_factory=list)
+    bytes: int = 0
+    kept_young: int = 0
+
+
+async def agc(
+    *, config: Config | None = None, dry_run: bool = False, grace: timedelta = timedelta(days=1)
+) -> GcResult:
+    """Delete what no version references, if older than ``grace``."""
+    cfg = resolve_config(config)
+    cutoff = datetime.now(UTC) - grace
+    result = GcResult(dry_run)
+    async with repository(cfg) as backend:
+        await backend.check()
+        t = Transport(backend, transfer_config(cfg), TransferStats())
+        store = Store(cfg.home)
+        live_manifests: set[str] = set()
+        for info in await t.list(layout.REFS):
+            parsed = layout.parse_ref_key(info.key)
+            if parsed is None:
+                continue
+            record = await repo.read_record(t, valid_name(parsed[0]), parsed[1])
+            live_manifests.add(record.manifest)
+        live_objects: set[str] = set()
+        for digest in live_manifests:
+            try:
+                manifest = await load_manifest(t, store, digest)
+            except EtceteraError as exc:
+                raise EtceteraError(
+                    f"gc stopped: manifest {digest} of a live version is unreadable ({exc}); "
+                    "nothing was deleted"
+                ) from None
+            live_objects.update(manifest.objects)
+
+        def old(when: datetime | None) -> bool:
+            return when is not None and when < cutoff
+
+        doomed: list[str] = []
+        for info in await t.list(layout.OBJECTS):
+            oid = info.key.rsplit("/", 1)[-1]
+            if oid in live_objects:
+                continue
+            if old(info.modified):
+                doomed.append(info.key)
+                result.objects.append(oid)
+                result.bytes += info.size
+            else:
+                result.kept_young += 1
+        for info in await t.list(layout.MANIFESTS):
+            digest = info.key.rsplit("/", 1)[-1].removesuffix(".json")
+            if digest not in live_manifests and old(info.modified):
+                doomed.append(info.key)
+                result.manifests.append(digest)
+        for info in await t.list(layout.UPLOADS):
+            if old(info.modified):
+                doomed.append(info.key)
+                result.temporary.append(info.key)
+        uploads = [u async for u in backend.list_multipart(layout.ROOT)]
+        stale = [u for u in uploads if old(u.initiated)]
+        result.uploads = [u.key for u in stale]
+        if dry_run:
+            return result
+        async with anyio.create_task_group() as tg:
+            for key in doomed:
+                tg.start_soon(t.call, key, functools.partial(backend.delete, key))
+            for u in stale:
+                tg.start_soon(t.abort_multipart, u.key, u.upload_id)
+    return result

@@ -1,0 +1,50 @@
+"""``etc info``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from cyclopts import Parameter
+
+from ._common import human, settings
+
+
+async def info(
+    name: str,
+    *,
+    remote: Annotated[bool, Parameter(name=["--remote", "-r"], negative="")] = False,
+    json: Annotated[bool, Parameter(name=["--json"], negative="")] = False,
+) -> int:
+    """Show a dataset: versions, who pushed them and when, size, files per partition, meta.
+
+    Parameters
+    ----------
+    name
+        Dataset name.
+    remote
+        Describe the repository's copy instead of the local one.
+    json
+        Print JSON for scripts.
+    """
+    from ..api import ainfo, dumps
+
+    found = await ainfo(name, config=settings(), remote=remote)
+    if json:
+        print(dumps(found))
+        return 0
+    if remote:
+        print(f"{found['name']} in {found['repository']}")
+        for v in found["versions"]:
+            print(
+                f"  v{v['version']}  {v['created'] or '-'}  {v['pushed_by'] or '-'}  "
+                f"{v['files']} files  {human(v['bytes'])}"
+            )
+    else:
+        version = found["version"]
+        print(f"{found['name']} ({found['kind']}{f', version {version}' if version else ''})")
+        print(f"  location: {found['location']}")
+        print(f"  {found['files']} files, {human(found['bytes'])}")
+        print(f"  meta: {found['meta']}")
+    for part, counts in sorted(found["partitions"].items()):
+        print(f"  {part}: {counts['files']} files, {human(counts['bytes'])}")
+    return 0
