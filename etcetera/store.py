@@ -61,6 +61,7 @@ class LocalVersion:
     manifest: str
     partitions: list[str] | None  # None: all of them
     url: str = ""
+    filters: str = ""  # include/exclude patterns the copy was pulled with
 
     def covers(self, manifest: str, partitions: Iterable[str] | None) -> bool:
         """Whether this copy already holds ``partitions`` of ``manifest``."""

@@ -97,3 +97,38 @@ def test_cli_rm_refuses_without_yes_off_terminal(tmp_path: Path) -> None:
     )
     assert run.returncode == 1
     assert "without --yes" in run.stderr
+
+
+async def test_pull_to_folder_dry_run_and_filters(repo: RepoSpec, tmp_path: Path) -> None:
+    cfg = repo.config(home=tmp_path / "home", pack_size=512)
+    root = _tree(tmp_path / "s")
+    (root / "data/train/skip.log").write_bytes(b"log")
+    await etc.aregister(root, config=cfg)
+    dry_push = await etc.apush("s", config=cfg, dry_run=True)
+    assert dry_push.bytes_to_send > 0
+    assert await etc.als(config=cfg, remote=True) == []
+    await etc.apush("s", config=cfg, exclude=["*.log"])
+
+    staged = tmp_path / "ci" / "dataset"
+    cfg2 = repo.config(home=tmp_path / "home2")
+    dry = await etc.apull("s", config=cfg2, to=staged, dry_run=True)
+    assert dry.dry_run and dry.bytes_to_download == dry.size > 0
+    assert not staged.exists()
+    got = await etc.apull("s", config=cfg2, to=staged)
+    assert got.location == staged
+    assert (staged / "meta.json").read_bytes() == b'{"k": 1}'
+    assert not (staged / "data/train/skip.log").exists()
+    assert not (tmp_path / "home2" / "s").exists()
+    with pytest.raises(etc.DatasetExistsError, match="--force"):
+        await etc.apull("s", config=cfg2, to=staged)
+    again = await etc.apull("s", config=cfg2, to=staged, force=True)
+    assert again.location == staged
+    assert sorted(p.name for p in staged.parent.iterdir()) == ["dataset"]
+
+    only = await etc.apull("s", config=cfg2, include=["data/test/*"])
+    names = sorted(p.name for p in (only.location / "data/test").iterdir())
+    assert names == sorted(f"{i}.txt" for i in range(10))
+    assert list((only.location / "data/train").iterdir()) == []
+    assert not (only.location / "meta.json").exists()
+    full = await etc.apull("s", config=cfg2)
+    assert (full.location / "meta.json").exists() and not full.noop

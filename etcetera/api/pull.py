@@ -18,12 +18,12 @@ from ..dataset import check_dataset
 from ..engine import pull as engine_pull
 from ..engine import repo
 from ..engine.progress import ProgressCallback, TransferStats
-from ..engine.scan import HashCache
+from ..engine.scan import HashCache, selected
 from ..engine.transport import Transport
 from ..errors import DatasetExistsError, LocalIOError, PartitionNotFoundError
 from ..format import layout
 from ..format.hashing import sha256_hex
-from ..format.manifest import FileEntry
+from ..format.manifest import FileEntry, Manifest
 from ..settings import Config
 from ..store import LocalVersion, Store, flush_tree
 from ._common import load_manifest, parse_ref, repository, resolve_config, transfer_config
@@ -60,6 +60,7 @@ class PullResult:
     bytes_to_download: int = 0
     seconds: float = 0.0
     stats: TransferStats = field(default_factory=TransferStats)
+    dry_run: bool = False
 
 
 async def apull(
@@ -70,6 +71,10 @@ async def apull(
     partitions: Sequence[str] | None = None,
     force: bool = False,
     progress: ProgressCallback | None = None,
+    to: str | Path | None = None,
+    dry_run: bool = False,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
 ) -> PullResult:
     """Pull a dataset (latest version, or ``version``) into the local store.
 
@@ -77,6 +82,18 @@ async def apull(
     resumes; every byte is verified before the new copy replaces the old one in one
     rename. ``partitions`` pulls only those partitions (and every file outside
     ``data/``). ``name`` may be ``NAME@K``.
+
+    Args:
+        name: ``NAME`` or ``NAME@K``.
+        config: settings (default: ``~/.etc.toml`` and ``ETC_*``).
+        version: version number instead of the latest.
+        partitions: only these partitions.
+        force: pull again, or replace a registered dataset's link (or a non-empty ``to``).
+        progress: called with :class:`~etcetera.api.ProgressEvent` as bytes move.
+        to: a folder of your choosing instead of the local store (CI staging).
+        dry_run: say what would move, move nothing.
+        include: only paths matching one of these glob patterns (``*`` crosses ``/``).
+        exclude: never paths matching one of these.
 
     Raises:
         DatasetNotFoundError: no such dataset or version in the repository.
@@ -107,25 +124,64 @@ async def apull(
                     f"(it has: {', '.join(manifest.partitions)})"
                 )
         current = await anyio.to_thread.run_sync(store.current, name)
+        filters = _filters(include, exclude)
+        if to is not None or dry_run:
+            files = [f for f in manifest.select(wanted) if selected(f.path, include, exclude)]
+            reuse = await anyio.to_thread.run_sync(_reuse_index, store, name, current)
+            if dry_run:
+                missing = [f for f in files if f.size and (reuse is None or reuse(f) is None)]
+                return PullResult(
+                    name,
+                    record.number,
+                    Path(to) if to is not None else store.link(name),
+                    files=len(files),
+                    size=sum(f.size for f in files),
+                    bytes_to_download=sum(f.size for f in missing),
+                    dry_run=True,
+                )
+            assert to is not None
+            return await _pull_to(
+                t,
+                manifest,
+                record.number,
+                record.manifest,
+                files,
+                wanted,
+                Path(to),
+                force,
+                reuse,
+                name,
+                progress,
+                started,
+            )
         link = store.link(name)
         if current is None and (link.is_symlink() or link.exists()) and not force:
             raise DatasetExistsError(
                 f"dataset {name} is a local dataset in {store.home} (registered or created): "
                 f"etc pull {name} --force replaces the link; the folder it points to stays"
             )
-        if current is not None and current.covers(record.manifest, wanted) and not force:
+        if (
+            current is not None
+            and current.covers(record.manifest, wanted)
+            and current.filters == filters
+            and not force
+        ):
             location = store.location(name)
             return PullResult(
                 name, record.number, location, noop=True, seconds=time.monotonic() - started
             )
         # A partial copy of the same version grows: keep what it has.
-        if current is not None and current.manifest == record.manifest and wanted is not None:
+        same = current is not None and current.manifest == record.manifest
+        if current is not None and same and wanted is not None and not filters:
             if current.partitions is None:
                 wanted = None
             else:
                 wanted = sorted(set(wanted) | set(current.partitions))
-        files = list(manifest.select(wanted))
-        selection = "all" if wanted is None else sha256_hex("\0".join(wanted).encode())[:8]
+        files = [f for f in manifest.select(wanted) if selected(f.path, include, exclude)]
+        if wanted is None and not filters:
+            selection = "all"
+        else:
+            selection = sha256_hex("\0".join([*(wanted or ["*"]), filters]).encode())[:8]
         staging = store.staging(name, f"{record.manifest[:24]}-{selection}")
         tmp = staging.with_name(staging.name + ".tmp")
         reuse = await anyio.to_thread.run_sync(_reuse_index, store, name, current)
@@ -141,7 +197,9 @@ async def apull(
             progress=progress,
         )
         parts = manifest.partitions if wanted is None else tuple(wanted)
-        state = LocalVersion(name, record.number, record.manifest, wanted, str(backend.describe()))
+        state = LocalVersion(
+            name, record.number, record.manifest, wanted, str(backend.describe()), filters
+        )
         location = await anyio.to_thread.run_sync(
             _publish_local,
             store,
@@ -167,6 +225,85 @@ async def apull(
             seconds=time.monotonic() - started,
             stats=fetched.stats,
         )
+
+
+def _filters(include: Sequence[str], exclude: Sequence[str]) -> str:
+    if not include and not exclude:
+        return ""
+    return "\0".join(["+", *include, "-", *exclude])
+
+
+async def _pull_to(
+    t: Transport,
+    manifest: Manifest,
+    number: int,
+    digest: str,
+    files: list[FileEntry],
+    wanted: list[str] | None,
+    target: Path,
+    force: bool,
+    reuse: engine_pull.ReuseLookup | None,
+    name: str,
+    progress: ProgressCallback | None,
+    started: float,
+) -> PullResult:
+    """Pull into a folder of the user's choosing (not the store), replaced in one rename."""
+    target = target.expanduser().absolute()
+
+    def occupied() -> bool:
+        return target.exists() and (not target.is_dir() or any(target.iterdir()))
+
+    if await anyio.to_thread.run_sync(occupied) and not force:
+        raise DatasetExistsError(f"{target} exists and is not empty: pull --to it with --force")
+    staging = target.with_name(f".{target.name}.etc-{digest[:16]}")
+    tmp = staging.with_name(staging.name + ".tmp")
+    fetched = await engine_pull.fetch(
+        t.backend,
+        t.config,
+        manifest,
+        files,
+        staging,
+        tmp,
+        name=name,
+        reuse=reuse,
+        progress=progress,
+    )
+    parts = manifest.partitions if wanted is None else tuple(wanted)
+
+    def publish() -> None:
+        for p in parts:
+            (staging / "data" / p).mkdir(parents=True, exist_ok=True)
+        for d in manifest.dirs:
+            (staging / d).mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+        flush_tree(staging)
+        old = None
+        if target.is_dir() and any(target.iterdir()):
+            old = target.with_name(f".{target.name}.etc-old-{digest[:8]}")
+            os.replace(target, old)
+        elif target.is_dir():
+            target.rmdir()
+        os.replace(staging, target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+    try:
+        await anyio.to_thread.run_sync(publish)
+    except OSError as exc:
+        raise LocalIOError(f"cannot publish {name} into {target}: {exc.strerror}") from None
+    return PullResult(
+        name,
+        number,
+        target,
+        files=fetched.files,
+        size=fetched.size,
+        downloaded=fetched.downloaded,
+        reused=fetched.reused,
+        present=fetched.present,
+        bytes_to_download=fetched.bytes_to_download,
+        seconds=time.monotonic() - started,
+        stats=fetched.stats,
+    )
 
 
 async def _pull_legacy(

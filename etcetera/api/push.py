@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import anyio
@@ -26,6 +27,8 @@ async def apush(
     force: bool = False,
     dry_run: bool = False,
     progress: ProgressCallback | None = None,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
 ) -> PushResult:
     """Push a local dataset to the repository as its next version.
 
@@ -46,6 +49,8 @@ async def apush(
         force=force,
         dry_run=dry_run,
         ignore=tuple(cfg.ignore),
+        include=tuple(include),
+        exclude=tuple(exclude),
         pushed_by=whoami(),
         tool=f"etcetera {__version__}",
         created=datetime.now(UTC).isoformat(timespec="seconds"),

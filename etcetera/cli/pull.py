@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 from cyclopts import Parameter
@@ -14,6 +15,10 @@ async def pull(
     *,
     partition: Annotated[list[str] | None, Parameter(name=["--partition", "-p"])] = None,
     force: bool = False,
+    to: Path | None = None,
+    dry_run: bool = False,
+    include: Annotated[list[str] | None, Parameter(name=["--include"])] = None,
+    exclude: Annotated[list[str] | None, Parameter(name=["--exclude"])] = None,
 ) -> int:
     """Pull a dataset (NAME or NAME@VERSION) from the repository.
 
@@ -24,14 +29,37 @@ async def pull(
     partition
         Pull only this partition (repeatable).
     force
-        Pull again, or replace a registered dataset's link.
+        Pull again, replace a registered dataset's link, or replace a non-empty --to folder.
+    to
+        Pull into this folder instead of the local store (CI staging).
+    dry_run
+        Show what would be downloaded, download nothing.
+    include
+        Only paths matching this glob (repeatable; '*' crosses '/').
+    exclude
+        Never paths matching this glob (repeatable).
     """
     from ..api import apull
 
     with display(f"pull {name}") as progress:
         result = await apull(
-            name, config=settings(), partitions=partition, force=force, progress=progress
+            name,
+            config=settings(),
+            partitions=partition,
+            force=force,
+            progress=progress,
+            to=to,
+            dry_run=dry_run,
+            include=include or (),
+            exclude=exclude or (),
         )
+    if result.dry_run:
+        say(
+            f"{name}: would pull version {result.version} into {result.location}: "
+            f"{result.files} files, {human(result.size)}; "
+            f"{human(result.bytes_to_download)} to download"
+        )
+        return 0
     if result.noop:
         say(f"{name}: version {result.version} is already local at {result.location}")
         return 0

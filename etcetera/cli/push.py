@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import time
+from typing import Annotated
+
+from cyclopts import Parameter
 
 from ._common import display, human, say, settings
 
 
-async def push(name: str, *, force: bool = False, dry_run: bool = False) -> int:
+async def push(
+    name: str,
+    *,
+    force: bool = False,
+    dry_run: bool = False,
+    include: Annotated[list[str] | None, Parameter(name=["--include"])] = None,
+    exclude: Annotated[list[str] | None, Parameter(name=["--exclude"])] = None,
+) -> int:
     """Push a local dataset to the repository as its next version.
 
     Parameters
@@ -18,13 +28,23 @@ async def push(name: str, *, force: bool = False, dry_run: bool = False) -> int:
         Publish a new version when the repository's latest differs.
     dry_run
         Show what would be sent, send nothing.
+    include
+        Only paths matching this glob (repeatable; '*' crosses '/').
+    exclude
+        Never paths matching this glob (repeatable).
     """
     from ..api import apush
 
     started = time.monotonic()
     with display(f"push {name}") as progress:
         result = await apush(
-            name, config=settings(), force=force, dry_run=dry_run, progress=progress
+            name,
+            config=settings(),
+            force=force,
+            dry_run=dry_run,
+            progress=progress,
+            include=include or (),
+            exclude=exclude or (),
         )
     seconds = time.monotonic() - started
     if result.noop:

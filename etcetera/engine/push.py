@@ -20,7 +20,7 @@ from ..format.packing import build_manifest
 from . import repo
 from .config import TransferConfig
 from .progress import ProgressCallback, ProgressTracker, TransferStats
-from .scan import HashCache, ScannedFile, hash_files, scan_tree
+from .scan import HashCache, ScannedFile, hash_files, scan_tree, selected
 from .transport import Transport
 
 
@@ -58,6 +58,8 @@ class PushOptions:
     force: bool = False
     dry_run: bool = False
     ignore: tuple[str, ...] = ()
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
     pushed_by: str = ""
     tool: str = ""
     created: str = ""
@@ -211,6 +213,8 @@ async def push(
     t = Transport(backend, config, stats)
     await backend.check()
     scan = await anyio.to_thread.run_sync(scan_tree, root, options.ignore)
+    if options.include or options.exclude:
+        scan.files = [f for f in scan.files if selected(f.path, options.include, options.exclude)]
     files = await hash_files(
         scan,
         cache,

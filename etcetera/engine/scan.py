@@ -14,7 +14,7 @@ import json
 import os
 import stat
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,6 +52,13 @@ class Scan:
     partitions: list[str]
     warnings: list[str] = field(default_factory=list)
     dirs: list[str] = field(default_factory=list)
+
+
+def selected(path: str, include: Sequence[str], exclude: Sequence[str]) -> bool:
+    """Whether a dataset path passes include/exclude glob patterns (``*`` crosses ``/``)."""
+    if include and not any(fnmatch.fnmatchcase(path, p) for p in include):
+        return False
+    return not any(fnmatch.fnmatchcase(path, p) for p in exclude)
 
 
 def _ignored(name: str, patterns: tuple[str, ...]) -> bool:
