@@ -178,3 +178,19 @@ async def test_large_and_many_small_files(repo: RepoSpec, tmp_path: Path) -> Non
     )
     assert down[-1].bytes_done == down[-1].bytes_total == pulled.bytes_to_download
     assert snapshot(pulled.location) == snapshot(src)
+
+
+async def test_progress_events_can_be_iterated(file_repo: RepoSpec, tmp_path: Path) -> None:
+    from etcetera.api import watch
+
+    src = _dataset(tmp_path / "sample", n_small=100)
+    cfg = file_repo.config(home=tmp_path / "home1", pack_size=1024)
+    await etc.aregister(src, config=cfg)
+    await etc.apush("sample", config=cfg)
+    seen: list[ProgressEvent] = []
+    async with watch(etc.apull, "sample", config=file_repo.config(home=tmp_path / "h2")) as w:
+        async for event in w:
+            seen.append(event)
+    assert w.result.version == 1
+    assert seen[-1].phase == "download"
+    assert seen[-1].bytes_done == seen[-1].bytes_total == w.result.bytes_to_download

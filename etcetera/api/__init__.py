@@ -7,6 +7,7 @@ from .local import RemoteDataset, acreate, adataset, alist_remote, als, apurge, 
 from .maintenance import GcResult, agc, arm_remote
 from .pull import PullResult, apull
 from .push import PushResult, apush
+from .watch import Watch, watch
 
 __all__ = [
     "GcResult",
@@ -17,6 +18,7 @@ __all__ = [
     "RemoteDataset",
     "TransferStats",
     "VerifyResult",
+    "Watch",
     "acreate",
     "adataset",
     "agc",
@@ -33,4 +35,5 @@ __all__ = [
     "dumps",
     "resolve_config",
     "transfer_config",
+    "watch",
 ]

@@ -41,6 +41,9 @@ app.command("etcetera.cli.gc:gc", help="Delete unreferenced objects from the rep
 app.command("etcetera.cli.config:config", help="Show the effective settings.")
 
 
+app.register_install_completion_command()
+
+
 @app.meta.default
 def _launcher(
     *tokens: Annotated[str, Parameter(show=False, allow_leading_hyphen=True)],
