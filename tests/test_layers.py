@@ -59,3 +59,19 @@ def test_configuration_page_lists_every_key() -> None:
     assert page == gen.render(), "run python docs/gen_configuration.py"
     for key in etcetera.Config.model_fields:
         assert f"`ETC_{key.upper()}`" in page
+
+
+def test_architecture_page_matches_the_tree() -> None:
+    import re
+
+    page = (ROOT / "docs" / "architecture.md").read_text()
+    named = set(re.findall(r"`((?:[a-z_]+/)*[a-z_]+\.py)`", page))
+    assert named, "the page names no modules"
+    for rel in named:
+        assert (ROOT / "etcetera" / rel).is_file(), f"architecture.md names missing {rel}"
+    for path in (ROOT / "etcetera").rglob("*.py"):
+        rel = path.relative_to(ROOT / "etcetera").as_posix()
+        if path.name in ("__init__.py", "__main__.py", "_version.py", "demo.py"):
+            continue
+        stem = rel.removesuffix(".py")
+        assert rel in page or stem in page or path.stem in page, f"architecture.md omits {rel}"
