@@ -26,6 +26,7 @@ def backend_options(config: Config) -> BackendOptions:
     return BackendOptions(
         concurrency=config.concurrency,
         timeout=config.timeout,
+        connect_timeout=config.connect_timeout,
         endpoint_url=config.endpoint_url,
         region=config.region,
         aws_access_key_id=config.aws_access_key_id,

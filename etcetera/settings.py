@@ -111,6 +111,7 @@ class Config(BaseSettings):
         default=256 * MiB, ge=MiB, description="Bytes a transfer may hold in memory."
     )
     timeout: float = Field(default=60.0, gt=0, description="Seconds per request.")
+    connect_timeout: float = Field(default=10.0, gt=0, description="Seconds to connect.")
     retries: int = Field(default=5, ge=0, le=50, description="Retries of a failed request.")
     retry_delay: float = Field(default=0.2, ge=0, description="First retry delay, seconds.")
     retry_max_delay: float = Field(default=10.0, ge=0, description="Longest retry delay, seconds.")
