@@ -56,9 +56,30 @@ async def repository(config: Config) -> AsyncIterator[Backend]:
     backend = open_repository(config)
     try:
         yield backend
+    except BaseExceptionGroup as group:
+        # The engine's task groups wrap a failure; callers catch etcetera's errors.
+        error = first_error(group)
+        if error is None:
+            raise
+        raise error from error.__cause__
     finally:
         with anyio.CancelScope(shield=True):
             await backend.aclose()
+
+
+def first_error(group: BaseExceptionGroup[BaseException]) -> EtceteraError | None:
+    """The first etcetera error in a (nested) group whose errors are all plain exceptions."""
+    leaves: list[BaseException] = []
+    stack: list[BaseException] = [group]
+    while stack:
+        exc = stack.pop()
+        if isinstance(exc, BaseExceptionGroup):
+            stack.extend(reversed(exc.exceptions))
+        else:
+            leaves.append(exc)
+    if not all(isinstance(e, Exception) for e in leaves):
+        return None  # a cancellation or an interrupt goes up as it is
+    return next((e for e in leaves if isinstance(e, EtceteraError)), None)
 
 
 def parse_ref(name: str, version: int | None) -> tuple[str, int | None]:

@@ -154,12 +154,7 @@ async def apull(
                 progress,
                 started,
             )
-        link = store.link(name)
-        if current is None and (link.is_symlink() or link.exists()) and not force:
-            raise DatasetExistsError(
-                f"dataset {name} is a local dataset in {store.home} (registered or created): "
-                f"etc pull {name} --force replaces the link; the folder it points to stays"
-            )
+        _refuse_local(store, name, current, force)
         if (
             current is not None
             and current.covers(record.manifest, wanted)
@@ -224,6 +219,16 @@ async def apull(
             bytes_to_download=fetched.bytes_to_download,
             seconds=time.monotonic() - started,
             stats=fetched.stats,
+        )
+
+
+def _refuse_local(store: Store, name: str, current: LocalVersion | None, force: bool) -> None:
+    """A registered or created dataset is replaced only with ``force`` (its folder stays)."""
+    link = store.link(name)
+    if current is None and (link.is_symlink() or link.exists()) and not force:
+        raise DatasetExistsError(
+            f"dataset {name} is a local dataset in {store.home} (registered or created): "
+            f"etc pull {name} --force replaces the link; the folder it points to stays"
         )
 
 
@@ -312,12 +317,7 @@ async def _pull_legacy(
     """Pull a dataset of etcetera 0.0.x (one tgz) as version 0."""
     marker = f"legacy-tgz:{size}"
     current = await anyio.to_thread.run_sync(store.current, name)
-    link = store.link(name)
-    if current is None and (link.is_symlink() or link.exists()) and not force:
-        raise DatasetExistsError(
-            f"dataset {name} is a local dataset in {store.home}: etc pull {name} --force "
-            "replaces the link; the folder it points to stays"
-        )
+    _refuse_local(store, name, current, force)
     if current is not None and current.manifest == marker and not force:
         return PullResult(name, 0, store.location(name), noop=True)
     staging = store.staging(name, f"legacy-{size}")

@@ -65,42 +65,47 @@ class PushOptions:
     created: str = ""
 
 
+def _changed(src: ScannedFile) -> LocalIOError:
+    return LocalIOError(f"{src.source} changed while it was pushed: push again")
+
+
+def _open_unchanged(src: ScannedFile) -> int:
+    """Open a scanned file, refusing one whose size or mtime moved since the scan."""
+    try:
+        fd = os.open(src.source, os.O_RDONLY)
+    except OSError as exc:
+        raise LocalIOError(f"cannot read {src.source}: {exc.strerror}") from None
+    st = os.fstat(fd)
+    if st.st_size != src.size or st.st_mtime_ns != src.mtime_ns:
+        os.close(fd)
+        raise _changed(src)
+    return fd
+
+
 def _read_members(members: Sequence[tuple[FileEntry, ScannedFile]], total: int) -> bytes:
     buf = bytearray(total)
     view = memoryview(buf)
     pos = 0
     for entry, src in members:
-        try:
-            fd = os.open(src.source, os.O_RDONLY)
-        except OSError as exc:
-            raise LocalIOError(f"cannot read {src.source}: {exc.strerror}") from None
-        try:
-            st = os.fstat(fd)
-            if st.st_size != entry.size or st.st_mtime_ns != src.mtime_ns:
-                raise LocalIOError(f"{src.source} changed while it was pushed: push again")
-            got = os.readv(fd, [view[pos : pos + entry.size]]) if entry.size else 0
-            if got != entry.size:
-                raise LocalIOError(f"{src.source} changed while it was pushed: push again")
-        finally:
-            os.close(fd)
+        if entry.size:
+            fd = _open_unchanged(src)
+            try:
+                if os.readv(fd, [view[pos : pos + entry.size]]) != entry.size:
+                    raise _changed(src)
+            finally:
+                os.close(fd)
         pos += entry.size
     return bytes(buf)
 
 
 def _read_part(src: ScannedFile, offset: int, length: int) -> bytes:
+    fd = _open_unchanged(src)
     try:
-        fd = os.open(src.source, os.O_RDONLY)
-    except OSError as exc:
-        raise LocalIOError(f"cannot read {src.source}: {exc.strerror}") from None
-    try:
-        st = os.fstat(fd)
-        if st.st_size != src.size or st.st_mtime_ns != src.mtime_ns:
-            raise LocalIOError(f"{src.source} changed while it was pushed: push again")
         data = os.pread(fd, length, offset)
     finally:
         os.close(fd)
     if len(data) != length:
-        raise LocalIOError(f"{src.source} changed while it was pushed: push again")
+        raise _changed(src)
     return data
 
 

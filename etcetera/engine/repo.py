@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from ..errors import (
     ConcurrentPushError,
     DatasetNotFoundError,
+    EtceteraError,
     IntegrityError,
     ManifestError,
     ObjectNotFoundError,
@@ -99,9 +100,16 @@ async def read_manifest(t: Transport, digest: str) -> tuple[Manifest, bytes]:
 async def publish(t: Transport, record: VersionRecord) -> None:
     """Write the version record, create-only: the last write of a push."""
     key = layout.ref_key(record.name, record.number)
+    data = record.to_json()
     try:
-        await t.put(key, record.to_json(), if_absent=True)
+        await t.put(key, data, if_absent=True)
     except PreconditionFailedError:
+        # A retry whose first attempt landed (its answer was lost) finds its own record.
+        try:
+            if await t.read(key, MAX_RECORD) == data:
+                return
+        except EtceteraError:
+            pass
         raise ConcurrentPushError(
             f"another push published {record.name}@{record.number} first: "
             f"pull it, then push again with --force"
