@@ -17,11 +17,11 @@ from pathlib import Path
 import anyio
 import anyio.to_thread
 
-from .dataset import check_dataset
 from .engine.transport import Transport
 from .errors import ManifestError, NotADatasetError
 from .format import layout
 from .format.manifest import check_path
+from .model import check_dataset
 
 _COPY_BLOCK = 1024 * 1024
 

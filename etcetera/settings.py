@@ -134,7 +134,8 @@ class Config(BaseSettings):
     @field_validator("home", "gcs_credentials_file", mode="after")
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
-        return value.expanduser() if value is not None else None
+        # Absolute, so that links made in home stay valid whatever the working folder.
+        return value.expanduser().absolute() if value is not None else None
 
     @classmethod
     def settings_customise_sources(
@@ -201,6 +202,32 @@ def load_config(
         raise SettingsError(_describe(exc, path)) from None
     finally:
         _config_file.reset(token)
+
+
+def sources(
+    config_file: str | Path | None = None, overrides: Mapping[str, Any] | None = None
+) -> dict[str, str]:
+    """Where each setting's effective value comes from: argument, environment, file, default."""
+    path = Path(config_file).expanduser() if config_file is not None else default_config_file()
+    in_file: dict[str, Any] = {}
+    if path.is_file():
+        try:
+            with path.open("rb") as fh:
+                in_file = tomllib.load(fh)
+        except (OSError, tomllib.TOMLDecodeError):
+            in_file = {}
+    env = {k.upper() for k in os.environ}
+    out: dict[str, str] = {}
+    for key in Config.model_fields:
+        if (overrides or {}).get(key) is not None:
+            out[key] = "argument"
+        elif f"ETC_{key.upper()}" in env:
+            out[key] = f"environment ETC_{key.upper()}"
+        elif key in in_file:
+            out[key] = f"file {path}"
+        else:
+            out[key] = "default"
+    return out
 
 
 def _describe(exc: ValidationError, path: Path) -> str:

@@ -16,7 +16,7 @@ from anyio.from_thread import start_blocking_portal
 
 from . import api
 from .api import ProgressCallback
-from .dataset import Dataset
+from .model import Dataset
 from .settings import Config
 
 P = ParamSpec("P")
@@ -85,7 +85,14 @@ def push(
 def register(
     path: str | Path, name: str | None = None, *, force: bool = False, config: Config | None = None
 ) -> Dataset:
-    """Register a folder as a local dataset (a link, not a copy)."""
+    """Register a folder as a local dataset (a link, not a copy).
+
+    Args:
+        path: the dataset folder.
+        name: name to register it under (default: the folder's name).
+        force: replace an existing dataset of that name (only its link).
+        config: settings (default: ``~/.etc.toml`` and ``ETC_*`` variables).
+    """
     return run(api.aregister, path, name, force=force, config=config)
 
 
@@ -96,15 +103,32 @@ def create(
     force: bool = False,
     config: Config | None = None,
 ) -> Dataset:
-    """Create an empty dataset in the local store."""
+    """Create an empty dataset in the local store.
+
+    Args:
+        name: dataset name.
+        partitions: partition folders to create.
+        force: replace an existing dataset of that name.
+        config: settings (default: ``~/.etc.toml`` and ``ETC_*`` variables).
+    """
     return run(api.acreate, name, partitions, force=force, config=config)
 
 
 def purge(name: str, *, config: Config | None = None) -> None:
-    """Remove a local dataset (never a registered user's folder)."""
+    """Remove a local dataset (never a registered user's folder).
+
+    Args:
+        name: dataset name.
+        config: settings (default: ``~/.etc.toml`` and ``ETC_*`` variables).
+    """
     run(api.apurge, name, config=config)
 
 
 def ls(*, config: Config | None = None, remote: bool = False) -> list[str]:
-    """Names of local datasets, or of the repository's with ``remote``."""
+    """Names of local datasets, or of the repository's with ``remote``.
+
+    Args:
+        config: settings (default: ``~/.etc.toml`` and ``ETC_*`` variables).
+        remote: list the repository instead of the local store.
+    """
     return run(api.als, config=config, remote=remote)

@@ -273,3 +273,12 @@ def test_symlinks_are_followed_and_fifos_skipped(tmp_path: Path) -> None:
     link = pulled.location / "data/train/link.txt"
     assert link.read_bytes() == b"shared" and not link.is_symlink()
     assert not (pulled.location / "data/train/pipe").exists()
+
+
+def test_relative_home_is_made_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    cfg = etc.Config(home="relative-home")
+    assert cfg.home == tmp_path / "relative-home"
+    etc.register(_sample(tmp_path / "s"), config=cfg)
+    monkeypatch.chdir("/")
+    assert etc.dataset("s", config=cfg).partitions() == ["train"]

@@ -66,8 +66,11 @@ def test_everyday_commands(tmp_path: Path) -> None:
 
     config = _etc(tmp_path, "config", "--json")
     values = json.loads(config.stdout)
-    assert values["pack_size"] == 1024
-    assert values["url"].startswith("file://")
+    assert values["pack_size"] == {"value": 1024, "source": "environment ETC_PACK_SIZE"}
+    assert values["url"]["value"].startswith("file://")
+    assert values["timeout"]["source"] == "default"
+    flagged = _etc(tmp_path, "--url", "file:///elsewhere", "config")
+    assert "url = 'file:///elsewhere'  (argument)" in flagged.stdout
 
     assert _etc(tmp_path, "purge", "sample").returncode == 0
     assert (tmp_path / "sample" / "data" / "train" / "1.txt").exists()
@@ -85,4 +88,4 @@ def test_secrets_are_masked(tmp_path: Path) -> None:
     )
     assert run.returncode == 0
     assert "s3cr3t-value" not in run.stdout
-    assert "aws_secret_access_key = '****'" in run.stdout
+    assert "aws_secret_access_key = '****'  (environment ETC_AWS_SECRET_ACCESS_KEY)" in run.stdout

@@ -8,13 +8,13 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
-from ..dataset import Dataset
 from ..engine import repo
 from ..engine.progress import ProgressCallback, TransferStats
 from ..engine.scan import HashCache, hash_files, scan_tree
 from ..engine.transport import Transport
 from ..errors import DatasetNotFoundError
 from ..format.manifest import FileEntry, Manifest
+from ..model import Dataset
 from ..settings import Config
 from ..store import Store, valid_name
 from ._common import load_manifest, repository, resolve_config, transfer_config

@@ -8,11 +8,11 @@ from pathlib import Path
 import anyio
 import anyio.to_thread
 
-from ..dataset import Dataset, check_dataset
 from ..engine import repo
 from ..engine.progress import TransferStats
 from ..engine.transport import Transport
 from ..errors import ConfigError, DatasetExistsError, DatasetNotFoundError
+from ..model import Dataset, check_dataset
 from ..settings import Config
 from ..store import LocalVersion, Store, valid_name
 from ._common import parse_ref, repository, resolve_config, transfer_config

@@ -53,7 +53,17 @@ async def arm_remote(name: str, *, config: Config | None = None) -> list[int]:
 
 @dataclass
 class GcResult:
-    """What ``gc`` deleted (or, with ``dry_run``, would delete)."""
+    """What ``gc`` deleted (or, with ``dry_run``, would delete).
+
+    Attributes:
+        dry_run: nothing was deleted.
+        objects: ids of packs and blobs no version references.
+        manifests: digests of manifests no version references.
+        uploads: keys of unfinished multipart uploads that were aborted.
+        temporary: keys of temporary objects (composite parts) deleted.
+        bytes: bytes of the deleted objects.
+        kept_young: unreferenced objects kept because they are within the grace period.
+    """
 
     dry_run: bool
     objects: list[str] = field(default_factory=list)

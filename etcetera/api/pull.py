@@ -14,7 +14,6 @@ import anyio
 import anyio.to_thread
 
 from .. import legacy
-from ..dataset import check_dataset
 from ..engine import pull as engine_pull
 from ..engine import repo
 from ..engine.progress import ProgressCallback, TransferStats
@@ -24,6 +23,7 @@ from ..errors import DatasetExistsError, LocalIOError, PartitionNotFoundError
 from ..format import layout
 from ..format.hashing import sha256_hex
 from ..format.manifest import FileEntry, Manifest
+from ..model import check_dataset
 from ..settings import Config
 from ..store import LocalVersion, Store, flush_tree
 from ._common import load_manifest, parse_ref, repository, resolve_config, transfer_config
@@ -46,6 +46,7 @@ class PullResult:
         bytes_to_download: bytes that had to be downloaded.
         seconds: wall time.
         stats: request-level counters.
+        dry_run: nothing was moved; the figures say what would have been.
     """
 
     name: str

@@ -9,10 +9,10 @@ import anyio
 import anyio.to_thread
 
 from .._version import __version__
-from ..dataset import check_dataset
 from ..engine import push as engine_push
 from ..engine.progress import ProgressCallback
 from ..engine.scan import HashCache
+from ..model import check_dataset
 from ..settings import Config
 from ..store import Store, valid_name
 from ._common import repository, resolve_config, transfer_config, whoami

@@ -9,9 +9,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..settings import Config, SettingsError, load_config
+if TYPE_CHECKING:
+    from ..settings import Config
 
 
 @dataclass
@@ -28,6 +29,7 @@ STATE = _State()
 def settings() -> Config:
     """The effective settings: --config file, ETC_* variables, --url."""
     from ..errors import ConfigError
+    from ..settings import SettingsError, load_config
 
     try:
         return load_config(STATE.config_file, {"url": STATE.url})
@@ -52,7 +54,7 @@ def fail(exc: BaseException) -> int:
     else:
         text = f"{type(exc).__name__}: {exc}"
     print(f"etc: error: {text.splitlines()[0] if text else text}", file=sys.stderr)
-    return 2 if isinstance(exc, SettingsError) else 1
+    return 1
 
 
 def human(n: float) -> str:

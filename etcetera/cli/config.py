@@ -6,23 +6,25 @@ from typing import Annotated
 
 from cyclopts import Parameter
 
-from ._common import settings
+from ._common import STATE, settings
 
 
 async def config(*, json: Annotated[bool, Parameter(name=["--json"], negative="")] = False) -> int:
-    """Show the effective settings (secrets masked).
+    """Show the effective settings and where each came from (secrets masked).
 
     Parameters
     ----------
     json
-        Print JSON for scripts.
+        Print JSON for scripts: {key: {"value": ..., "source": ...}}.
     """
     from ..api import dumps
+    from ..settings import sources
 
     values = settings().masked()
+    origin = sources(STATE.config_file, {"url": STATE.url})
     if json:
-        print(dumps(values))
+        print(dumps({k: {"value": v, "source": origin[k]} for k, v in values.items()}))
     else:
         for key, value in values.items():
-            print(f"{key} = {value!r}")
+            print(f"{key} = {value!r}  ({origin[key]})")
     return 0
