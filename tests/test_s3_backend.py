@@ -224,7 +224,7 @@ async def test_client_configuration(s3_repo: RepoSpec) -> None:
         assert config.max_pool_connections == 7
         assert config.read_timeout == 12.5
         assert config.retries["total_max_attempts"] == 1
-        assert config.s3 == {"addressing_style": "path"}
+        assert config.s3 == {"addressing_style": "path", "payload_signing_enabled": False}
         assert config.request_checksum_calculation == "when_required"
         assert config.signature_version is not UNSIGNED
     async with opened(s3_repo, anonymous=True) as backend:
