@@ -200,10 +200,13 @@ class _BlobFile:
 
     def write(self, offset: int, data: bytes) -> None:
         view = memoryview(data)
-        while view:
-            n = os.pwrite(self.fd, view, offset)
-            view = view[n:]
-            offset += n
+        try:
+            while view:
+                n = os.pwrite(self.fd, view, offset)
+                view = view[n:]
+                offset += n
+        except OSError as exc:
+            raise _local_error(exc, self.entry.path) from None
 
     def close(self) -> None:
         if self.fd >= 0:

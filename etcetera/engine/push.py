@@ -14,7 +14,7 @@ import anyio.to_thread
 from ..backends.base import Backend, PartRef
 from ..errors import DatasetExistsError, EtceteraError, LocalIOError, PreconditionFailedError
 from ..format import layout
-from ..format.hashing import sha256_hex
+from ..format.hashing import digest_bytes, sha256_hex
 from ..format.manifest import FileEntry, Manifest, ObjectEntry, VersionRecord
 from ..format.packing import build_manifest
 from . import repo
@@ -65,8 +65,22 @@ class PushOptions:
     created: str = ""
 
 
+class _ChangedError(LocalIOError):
+    """A file's bytes no longer match what was scanned and hashed."""
+
+    def __init__(self, source: str) -> None:
+        super().__init__(f"{source} changed while it was pushed: push again")
+        self.source = source
+
+
 def _changed(src: ScannedFile) -> LocalIOError:
-    return LocalIOError(f"{src.source} changed while it was pushed: push again")
+    return _ChangedError(src.source)
+
+
+def _changed_sources(exc: BaseException) -> list[str]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [s for e in exc.exceptions for s in _changed_sources(e)]
+    return [exc.source] if isinstance(exc, _ChangedError) else []
 
 
 def _open_unchanged(src: ScannedFile) -> int:
@@ -82,7 +96,9 @@ def _open_unchanged(src: ScannedFile) -> int:
     return fd
 
 
-def _read_members(members: Sequence[tuple[FileEntry, ScannedFile]], total: int) -> bytes:
+def _read_members(
+    members: Sequence[tuple[FileEntry, ScannedFile]], total: int, chunk_size: int
+) -> bytes:
     buf = bytearray(total)
     view = memoryview(buf)
     pos = 0
@@ -94,11 +110,16 @@ def _read_members(members: Sequence[tuple[FileEntry, ScannedFile]], total: int) 
                     raise _changed(src)
             finally:
                 os.close(fd)
+            # Size and mtime miss a rewrite within one tick of the clock: the bytes tell.
+            if digest_bytes(view[pos : pos + entry.size], chunk_size).hex != entry.digest:
+                raise _changed(src)
         pos += entry.size
     return bytes(buf)
 
 
-def _read_part(src: ScannedFile, offset: int, length: int) -> bytes:
+def _read_part(
+    src: ScannedFile, entry: FileEntry, offset: int, length: int, chunk_size: int
+) -> bytes:
     fd = _open_unchanged(src)
     try:
         data = os.pread(fd, length, offset)
@@ -106,6 +127,12 @@ def _read_part(src: ScannedFile, offset: int, length: int) -> bytes:
         os.close(fd)
     if len(data) != length:
         raise _changed(src)
+    # Parts are whole chunks: each must still hash to the manifest's chunk digest.
+    view = memoryview(data)
+    first = offset // chunk_size
+    for i, start in enumerate(range(0, length, chunk_size)):
+        if sha256_hex(view[start : start + chunk_size]) != entry.chunks[first + i]:
+            raise _changed(src)
     return data
 
 
@@ -139,26 +166,28 @@ class _Uploader:
         caps = self.t.backend.capabilities
         part = self.t.config.part_size_for(obj.size, caps.min_part_size, caps.max_parts)
         if obj.kind == "blob" and obj.size > part:
-            await self._multipart(key, self.sources[members[0].path], obj.size, part)
+            await self._multipart(key, members[0], obj.size, part)
             self.tracker.advance(0, len(members))
         else:
             pairs = [(m, self.sources[m.path]) for m in members]
             async with self.t.budget.hold(obj.size):
                 data = await anyio.to_thread.run_sync(
-                    _read_members, pairs, obj.size, limiter=self.io
+                    _read_members, pairs, obj.size, self.t.config.chunk_size, limiter=self.io
                 )
                 await self.t.put(key, data)
             self.tracker.advance(obj.size, len(members))
         self.t.stats.objects_sent += 1
 
-    async def _multipart(self, key: str, src: ScannedFile, size: int, part: int) -> None:
+    async def _multipart(self, key: str, entry: FileEntry, size: int, part: int) -> None:
+        src = self.sources[entry.path]
+        chunk = self.t.config.chunk_size
         upload_id = await self.t.create_multipart(key)
         refs: dict[int, PartRef] = {}
 
         async def send(number: int, offset: int, length: int) -> None:
             async with self.t.budget.hold(length):
                 data = await anyio.to_thread.run_sync(
-                    _read_part, src, offset, length, limiter=self.io
+                    _read_part, src, entry, offset, length, chunk, limiter=self.io
                 )
                 refs[number] = await self.t.upload_part(key, upload_id, number, data)
             self.tracker.advance(length)
@@ -278,7 +307,17 @@ async def push(
     up = _Uploader(t, manifest, sources, tracker, anyio.CapacityLimiter(config.io_threads))
     # Large blobs first so that their parts overlap with the many small packs.
     missing.sort(key=lambda o: -o.size)
-    await _run_pool(missing, config.concurrency, up)
+    try:
+        await _run_pool(missing, config.concurrency, up)
+    except BaseException as exc:
+        # The cache vouched for bytes that are gone: "push again" must hash them again.
+        changed = _changed_sources(exc)
+        for source in changed:
+            cache.forget(source)
+        if changed:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(cache.save)
+        raise
     tracker.finish()
     # Content-addressed: when it is already there, it holds the same bytes.
     with contextlib.suppress(PreconditionFailedError):

@@ -184,6 +184,11 @@ class HashCache:
         self._entries[f.source] = [f.size, f.mtime_ns, f.ino, d.hex, list(d.chunks)]
         self.dirty = True
 
+    def forget(self, source: str) -> None:
+        """Drop the digest of a file found to differ from it (hashed again next time)."""
+        if self._entries.pop(source, None) is not None:
+            self.dirty = True
+
     def items(self) -> list[tuple[str, list[object]]]:
         """``(absolute path, [size, mtime_ns, inode, digest, chunks])`` of every entry."""
         return list(self._entries.items())
