@@ -215,8 +215,12 @@ class Store:
         return self.versions_dir(name) / f"{label}.{secrets.token_hex(4)}"
 
     def write_state(self, folder: Path, state: LocalVersion) -> None:
-        """Record what a version folder holds."""
-        folder.with_name(folder.name + ".json").write_text(json.dumps(asdict(state)))
+        """Record what a version folder holds (written and flushed before it is used)."""
+        path = folder.with_name(folder.name + ".json")
+        with open(path, "w") as fh:
+            fh.write(json.dumps(asdict(state)))
+            fh.flush()
+            os.fsync(fh.fileno())
 
     def prune(self, name: str, keep: Path) -> None:
         """Remove version folders but the current one and the one before it."""

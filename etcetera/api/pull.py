@@ -25,7 +25,7 @@ from ..format.hashing import sha256_hex
 from ..format.manifest import FileEntry, Manifest
 from ..model import check_dataset
 from ..settings import Config
-from ..store import LocalVersion, Store, flush_tree
+from ..store import LocalVersion, Store, flush_tree, fsync_dir
 from ._common import load_manifest, parse_ref, repository, resolve_config, transfer_config
 
 
@@ -399,6 +399,8 @@ def _publish_local(
         with contextlib.suppress(OSError):
             staging.parent.rmdir()
         store.write_state(target, state)
+        # The rename and the state file must be durable before the link points at them.
+        fsync_dir(target.parent)
         store.swap(name, target)
     except OSError as exc:
         raise LocalIOError(f"cannot publish {name} in {store.home}: {exc.strerror}") from None

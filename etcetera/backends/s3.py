@@ -73,6 +73,11 @@ def _session(profile: str | None) -> AioSession:
     return session
 
 
+_CORRUPTED = frozenset(
+    {"BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch", "XAmzContentChecksumMismatch"}
+)
+
+
 def _translate(exc: BaseException, what: str, bucket: str, key: str | None) -> EtceteraError:
     """Map one botocore, aiohttp or socket error to the etcetera error a caller expects.
 
@@ -117,6 +122,9 @@ def _translate(exc: BaseException, what: str, bucket: str, key: str | None) -> E
             return ThrottledError(f"the server asked to slow down ({on}, {detail})")
         if code in _TRANSIENT or status >= 500:
             return TransientError(f"server error ({on}, {detail})")
+        if code in _CORRUPTED:
+            # The body was damaged on its way up; sending it again may well succeed.
+            return TransientError(f"the server received damaged bytes ({on}, {detail})")
         return BackendError(f"{on} failed ({detail})")
     if isinstance(exc, bx.NoCredentialsError | bx.PartialCredentialsError):
         return AccessDeniedError(
