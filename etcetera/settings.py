@@ -108,7 +108,9 @@ class Config(BaseSettings):
         default=4 * MiB, ge=0, description="Files smaller than this are packed."
     )
     memory_budget: int = Field(
-        default=256 * MiB, ge=MiB, description="Bytes a transfer may hold in memory."
+        default=160 * MiB,
+        ge=MiB,
+        description="Bytes of file data a transfer may hold in memory, whatever the concurrency.",
     )
     timeout: float = Field(default=60.0, gt=0, description="Seconds per request.")
     connect_timeout: float = Field(default=10.0, gt=0, description="Seconds to connect.")

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import random
 import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 import etcetera as etc
-from tests.support import snapshot, write_tree
+from etcetera.api import agc
+from etcetera.backends.base import Backend
+from etcetera.format import layout
+from tests.fixtures_s3 import MotoServer
+from tests.support import RepoSpec, snapshot, write_tree
 
 
 def test_sigkilled_pull_resumes_with_only_the_remainder(tmp_path: Path) -> None:
@@ -60,3 +69,83 @@ def test_sigkilled_pull_resumes_with_only_the_remainder(tmp_path: Path) -> None:
     assert resumed.stats.bytes_received <= (total - moved) + 2 * pack + 64 * 1024
     assert snapshot(resumed.location) == snapshot(root)
     assert not staging.exists() or not any(staging.iterdir())
+
+
+def _env_for(spec: RepoSpec, home: Path) -> dict[str, str]:
+    env = {**os.environ, "ETC_HOME": str(home), "ETC_URL": spec.url}
+    for key, value in spec.settings.items():
+        env[f"ETC_{key.upper()}"] = str(value)
+    return env
+
+
+def _stored_objects(spec: RepoSpec, moto: MotoServer | None) -> list[str]:
+    if spec.url.startswith("file://"):
+        root = Path(spec.url.removeprefix("file://")) / layout.OBJECTS
+        return [p.name for p in root.rglob("*") if p.is_file()] if root.exists() else []
+    assert moto is not None
+    listed = moto.client().list_objects_v2(
+        Bucket=spec.url.removeprefix("s3://"), Prefix=layout.OBJECTS
+    )
+    return [o["Key"] for o in listed.get("Contents", [])]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["file", "s3"])
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_sigkilled_push_publishes_nothing_and_resumes(
+    request: pytest.FixtureRequest, tmp_path: Path, kind: str, seed: int
+) -> None:
+    """Kill `etc push` at a seeded point; the next push sends only what is missing."""
+    spec: RepoSpec = request.getfixturevalue(f"{kind}_repo")
+    moto: MotoServer | None = request.getfixturevalue("moto_server") if kind == "s3" else None
+    rng = random.Random(seed)
+    files = {f"data/train/f{i:04d}.bin": rng.randbytes(1500 + i) for i in range(300)}
+    files["data/test/big.bin"] = rng.randbytes(12 * 1024 * 1024)
+    root = write_tree(tmp_path / "sample", files)
+    home = tmp_path / "home"
+    cfg = spec.config(home=home, pack_size=4096, part_size=8 * 1024 * 1024)
+    etc.register(root, config=cfg)
+    env = _env_for(spec, home)
+    env.update({"ETC_PACK_SIZE": "4096", "ETC_CONCURRENCY": "2", "ETC_PART_SIZE": str(8 << 20)})
+    env["ETC_BANDWIDTH_LIMIT"] = str(6 * 1024 * 1024)  # about 2.5 s for the whole push
+    kill_after = rng.randint(10, 120)  # objects stored before the kill
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "etcetera", "-q", "push", "sample"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if len(_stored_objects(spec, moto)) >= kill_after:
+                break
+            time.sleep(0.02)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the push finished before the kill landed"
+    stored = _stored_objects(spec, moto)
+    assert stored, "the kill landed before anything was sent"
+    assert etc.ls(config=cfg, remote=True) == []  # nothing published
+
+    resumed = etc.push("sample", config=cfg)
+    assert resumed.version == 1
+    assert resumed.stats.objects_skipped >= len(stored) - 1
+    assert resumed.stats.objects_sent + resumed.stats.objects_skipped == len(
+        _stored_objects(spec, moto)
+    )
+    swept = asyncio.run(agc(config=cfg, grace=timedelta(0)))
+    assert swept.objects == []  # everything stored is referenced by version 1
+    backend = spec.backend()
+    try:
+        leftovers = asyncio.run(_uploads(backend))
+    finally:
+        asyncio.run(backend.aclose())
+    assert leftovers == []
+    pulled = etc.pull("sample", config=spec.config(home=tmp_path / "home2"))
+    assert snapshot(pulled.location) == snapshot(root)
+
+
+async def _uploads(backend: Backend) -> list[str]:
+    return [u.key async for u in backend.list_multipart("")]

@@ -136,7 +136,8 @@ async def test_cancelled_pull_resumes_with_only_the_remainder(
     resumed = await etc.apull("sample", config=slow)
     part = max(5 * MiB, 8 * MiB)  # a range is whole chunks of 8 MiB
     assert resumed.stats.bytes_received <= (total - seen) + part + 64 * 1024
-    assert resumed.present > 0
+    # What the first run verified and wrote (files, or chunks of the large blob) is kept.
+    assert resumed.stats.bytes_received < total
     assert snapshot(resumed.location) == snapshot(src)
 
 

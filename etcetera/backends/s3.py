@@ -20,6 +20,7 @@ import aiohttp
 import anyio
 import anyio.to_thread
 import botocore.exceptions as bx
+import botocore.handlers
 from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession
 from botocore import UNSIGNED, xform_name
@@ -239,7 +240,16 @@ class S3Backend:
                     aws_session_token=opts.aws_session_token if keys else None,
                     config=self._config(),
                 )
-                self._client = await self._stack.enter_async_context(creator)
+                client = await self._stack.enter_async_context(creator)
+                # botocore wraps a bytes Body in BytesIO, and aiohttp's getbuffer() on it
+                # unshares it: a second copy of every part in memory. Bodies are sent as
+                # the bytes they are (our CRC32 header stands in for botocore's checksum).
+                for op in ("PutObject", "UploadPart"):
+                    client.meta.events.unregister(
+                        f"before-parameter-build.s3.{op}",
+                        botocore.handlers.convert_body_to_file_like_object,
+                    )
+                self._client = client
             return self._client
 
     async def _call(self, what: str, key: str | None, **params: Any) -> Any:

@@ -73,8 +73,32 @@ def _launcher(
     return result if isinstance(result, int) else 0
 
 
+def _return_freed_buffers_to_the_os() -> None:
+    """Serve every allocation of 1 MiB or more with mmap, and unmap it when freed.
+
+    glibc raises its mmap threshold as large blocks are freed (up to 32 MiB), after
+    which 16 MiB part buffers come from per-thread arenas that keep freed memory:
+    measured here, a 512 MiB push at a 160 MiB budget peaked at 310 MiB of RSS with the
+    default and at 210 MiB with a fixed threshold. Only the ``etc`` process is changed;
+    a library user's process keeps its own allocator settings.
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if not name or "libc" not in name:
+        return
+    try:
+        mallopt = ctypes.CDLL(name).mallopt
+    except (OSError, AttributeError):
+        return  # not glibc
+    m_mmap_threshold = -3
+    mallopt(ctypes.c_int(m_mmap_threshold), ctypes.c_int(1 << 20))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of ``etc``: one line on stderr and a non-zero exit on any error."""
+    _return_freed_buffers_to_the_os()
     args = sys.argv[1:] if argv is None else argv
     try:
         code = app.meta(args)

@@ -33,7 +33,7 @@ class TransferConfig:
     part_size: int = 16 * MiB
     pack_size: int = 32 * MiB
     pack_threshold: int = 4 * MiB
-    memory_budget: int = 256 * MiB
+    memory_budget: int = 160 * MiB
     retries: int = 5
     retry_delay: float = 0.2
     retry_max_delay: float = 10.0

@@ -136,6 +136,12 @@ def _read_part(
     return data
 
 
+#: A body being sent is in memory twice: our bytes, and the socket transport's buffer of
+#: what the server has not taken yet (asyncio copies the unsent rest). The byte budget
+#: charges both, so that ``memory_budget`` bounds the real footprint.
+SEND_COPIES = 2
+
+
 class _Uploader:
     def __init__(
         self,
@@ -170,7 +176,7 @@ class _Uploader:
             self.tracker.advance(0, len(members))
         else:
             pairs = [(m, self.sources[m.path]) for m in members]
-            async with self.t.budget.hold(obj.size):
+            async with self.t.budget.hold(obj.size * SEND_COPIES):
                 data = await anyio.to_thread.run_sync(
                     _read_members, pairs, obj.size, self.t.config.chunk_size, limiter=self.io
                 )
@@ -185,7 +191,7 @@ class _Uploader:
         refs: dict[int, PartRef] = {}
 
         async def send(number: int, offset: int, length: int) -> None:
-            async with self.t.budget.hold(length):
+            async with self.t.budget.hold(length * SEND_COPIES):
                 data = await anyio.to_thread.run_sync(
                     _read_part, src, entry, offset, length, chunk, limiter=self.io
                 )
