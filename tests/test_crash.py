@@ -81,7 +81,9 @@ def _env_for(spec: RepoSpec, home: Path) -> dict[str, str]:
 def _stored_objects(spec: RepoSpec, moto: MotoServer | None) -> list[str]:
     if spec.url.startswith("file://"):
         root = Path(spec.url.removeprefix("file://")) / layout.OBJECTS
-        return [p.name for p in root.rglob("*") if p.is_file()] if root.exists() else []
+        if not root.exists():
+            return []
+        return [p.name for p in root.rglob("*") if p.is_file() and not p.name.endswith(".tmp")]
     assert moto is not None
     listed = moto.client().list_objects_v2(
         Bucket=spec.url.removeprefix("s3://"), Prefix=layout.OBJECTS

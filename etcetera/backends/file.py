@@ -33,6 +33,7 @@ from .base import BackendOptions, Capabilities, ObjectInfo, PartRef, UploadInfo
 
 _READ_BLOCK = 1024 * 1024
 _UPLOADS = ".uploads"
+_TMP_UPLOAD = "tmp:"
 
 
 def _translate(exc: OSError, key: str) -> BackendError:
@@ -218,7 +219,12 @@ class FileBackend:
             raise _translate(exc, key) from exc
 
     async def abort_multipart(self, key: str, upload_id: str) -> None:
-        """Drop the parts."""
+        """Drop the parts (or the temporary file of an interrupted single write)."""
+        if upload_id.startswith(_TMP_UPLOAD):
+            tmp = self._path(upload_id.removeprefix(_TMP_UPLOAD))
+            if tmp.name.startswith(".") and tmp.name.endswith(".tmp"):
+                await anyio.to_thread.run_sync(lambda: tmp.unlink(missing_ok=True))
+            return
         d = self._upload_dir(upload_id)
         await anyio.to_thread.run_sync(lambda: shutil.rmtree(d, ignore_errors=True))
 
@@ -236,6 +242,19 @@ class FileBackend:
                     if key.startswith(prefix):
                         mtime = datetime.fromtimestamp(d.stat().st_mtime, UTC)
                         out.append(UploadInfo(key, d.name, mtime))
+            # A writer killed between writing its temporary file and renaming it leaves
+            # ".NAME.TOKEN.tmp" beside the object: an unfinished upload too.
+            for dirpath, dirnames, filenames in os.walk(self._root):
+                dirnames[:] = [n for n in dirnames if n != _UPLOADS]
+                for fn in filenames:
+                    if fn.startswith(".") and fn.endswith(".tmp"):
+                        full = os.path.join(dirpath, fn)
+                        rel = os.path.relpath(full, self._root).replace(os.sep, "/")
+                        target = f"{os.path.dirname(rel)}/{fn[1:].rsplit('.', 2)[0]}".lstrip("/")
+                        if target.startswith(prefix):
+                            with contextlib.suppress(OSError):
+                                mtime = datetime.fromtimestamp(os.stat(full).st_mtime, UTC)
+                                out.append(UploadInfo(target, _TMP_UPLOAD + rel, mtime))
             return out
 
         for item in await anyio.to_thread.run_sync(scan):
