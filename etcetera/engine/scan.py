@@ -41,6 +41,8 @@ class ScannedFile:
     mode: int
     mtime_ns: int
     ino: int
+    #: CRC32 of each chunk when the file was hashed in this run (see ``Digest.crcs``).
+    crcs: tuple[int, ...] = ()
 
 
 @dataclass
@@ -271,6 +273,7 @@ async def hash_files(
             if size != f.size:
                 raise LocalIOError(f"{f.source} changed while it was read: try again")
             digests[f.path] = d
+            f.crcs = d.crcs
             cache.put(f, d)
         tracker.advance(sum(f.size for f in batch), len(batch))
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import zlib
 from dataclasses import dataclass
 
 CHUNK_SIZE = 8 * 1024 * 1024
@@ -19,10 +20,16 @@ READ_BLOCK = 1024 * 1024
 
 @dataclass(frozen=True, slots=True)
 class Digest:
-    """The digest of one file and, for multi-chunk files, of each chunk (hex)."""
+    """The digest of one file and, for multi-chunk files, of each chunk (hex).
+
+    ``crcs`` (CRC32 of each chunk, from :func:`digest_file`) is not part of the format:
+    a push uses it to check, eight times cheaper than SHA-256, that the bytes it reads
+    to send are still the bytes it hashed.
+    """
 
     hex: str
     chunks: tuple[str, ...] = ()
+    crcs: tuple[int, ...] = ()
 
 
 def combine(chunk_digests: list[bytes] | tuple[bytes, ...]) -> str:
@@ -48,27 +55,33 @@ def digest_file(path: str | os.PathLike[str], chunk_size: int = CHUNK_SIZE) -> t
     changed between ``stat`` and hashing.
     """
     raw: list[bytes] = []
+    crcs: list[int] = []
     size = 0
     block_size = min(READ_BLOCK, chunk_size)
     with open(path, "rb", buffering=0) as fh:
         h = hashlib.sha256()
+        crc = 0
         in_chunk = 0
         while True:
             block = fh.read(min(block_size, chunk_size - in_chunk))
             if not block:
                 break
             h.update(block)
+            crc = zlib.crc32(block, crc)
             in_chunk += len(block)
             size += len(block)
             if in_chunk == chunk_size:
                 raw.append(h.digest())
+                crcs.append(crc)
                 h = hashlib.sha256()
+                crc = 0
                 in_chunk = 0
         if in_chunk or not raw:
             raw.append(h.digest())
+            crcs.append(crc)
     if len(raw) == 1:
-        return Digest(raw[0].hex()), size
-    return Digest(combine(raw), tuple(d.hex() for d in raw)), size
+        return Digest(raw[0].hex(), (), tuple(crcs)), size
+    return Digest(combine(raw), tuple(d.hex() for d in raw), tuple(crcs)), size
 
 
 def sha256_hex(data: bytes | memoryview) -> str:
