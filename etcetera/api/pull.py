@@ -208,19 +208,25 @@ async def apull(
             manifest.dirs,
             state,
         )
-        return PullResult(
-            name,
-            record.number,
-            location,
-            files=fetched.files,
-            size=fetched.size,
-            downloaded=fetched.downloaded,
-            reused=fetched.reused,
-            present=fetched.present,
-            bytes_to_download=fetched.bytes_to_download,
-            seconds=time.monotonic() - started,
-            stats=fetched.stats,
-        )
+        return _result(name, record.number, location, fetched, started)
+
+
+def _result(
+    name: str, number: int, location: Path, fetched: engine_pull.FetchResult, started: float
+) -> PullResult:
+    return PullResult(
+        name,
+        number,
+        location,
+        files=fetched.files,
+        size=fetched.size,
+        downloaded=fetched.downloaded,
+        reused=fetched.reused,
+        present=fetched.present,
+        bytes_to_download=fetched.bytes_to_download,
+        seconds=time.monotonic() - started,
+        stats=fetched.stats,
+    )
 
 
 def _refuse_local(store: Store, name: str, current: LocalVersion | None, force: bool) -> None:
@@ -297,19 +303,7 @@ async def _pull_to(
         await anyio.to_thread.run_sync(publish)
     except OSError as exc:
         raise LocalIOError(f"cannot publish {name} into {target}: {exc.strerror}") from None
-    return PullResult(
-        name,
-        number,
-        target,
-        files=fetched.files,
-        size=fetched.size,
-        downloaded=fetched.downloaded,
-        reused=fetched.reused,
-        present=fetched.present,
-        bytes_to_download=fetched.bytes_to_download,
-        seconds=time.monotonic() - started,
-        stats=fetched.stats,
-    )
+    return _result(name, number, target, fetched, started)
 
 
 async def _pull_legacy(
