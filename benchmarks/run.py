@@ -63,8 +63,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--peer-cap",
         type=float,
-        help="seconds before a peer run is killed and its partial work counted "
-        "(default 45; quick 40)",
+        help="seconds before a peer run is killed and its partial work counted (default 20)",
     )
     p.add_argument("--no-noop", action="store_true", help="skip the no-op push and pull")
     p.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temp dir)")
@@ -91,7 +90,7 @@ class Bench:
             if n
         ]
         self.etc_rounds: int = args.rounds or (1 if args.quick else 3)
-        self.cap: float = args.peer_cap or (40.0 if args.quick else 45.0)
+        self.cap: float = args.peer_cap or 20.0
 
     # -- servers -------------------------------------------------------------------------
     def start(self, kind: str) -> Server | None:
