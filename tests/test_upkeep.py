@@ -132,3 +132,31 @@ async def test_pull_to_folder_dry_run_and_filters(repo: RepoSpec, tmp_path: Path
     assert not (only.location / "meta.json").exists()
     full = await etc.apull("s", config=cfg2)
     assert (full.location / "meta.json").exists() and not full.noop
+
+
+def test_os_litter_is_never_pushed_and_the_ignore_list_is_a_setting(
+    file_repo: RepoSpec, tmp_path: Path
+) -> None:
+    root = _tree(tmp_path / "s", n=3)
+    write_tree(
+        root,
+        {
+            ".DS_Store": b"x",
+            "data/train/Thumbs.db": b"x",
+            "assets/__pycache__/m.cpython-311.pyc": b"x",
+            "assets/run.log": b"log",
+        },
+    )
+    cfg = file_repo.config(home=tmp_path / "home")
+    etc.register(root, config=cfg)
+    etc.push("s", config=cfg)
+    pulled = etc.pull("s", config=file_repo.config(home=tmp_path / "h2"))
+    names = {p.name for p in pulled.location.rglob("*")}
+    assert {".DS_Store", "Thumbs.db", "__pycache__"}.isdisjoint(names)
+    assert "run.log" in names and "meta.json" in names
+
+    strict = file_repo.config(home=tmp_path / "home", ignore=("*.log", ".DS_Store"))
+    etc.push("s", config=strict, force=True)
+    again = etc.pull("s", config=file_repo.config(home=tmp_path / "h3"))
+    names = {p.name for p in again.location.rglob("*")}
+    assert "run.log" not in names and "Thumbs.db" in names

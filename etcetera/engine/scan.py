@@ -10,11 +10,13 @@ microseconds.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import json
 import os
+import re
 import stat
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,8 +65,19 @@ def selected(path: str, include: Sequence[str], exclude: Sequence[str]) -> bool:
     return not any(fnmatch.fnmatchcase(path, p) for p in exclude)
 
 
+@functools.lru_cache(maxsize=8)
+def _ignore_matcher(patterns: tuple[str, ...]) -> Callable[[str], bool]:
+    """One set lookup and at most one regex per name, not a glob match per pattern."""
+    literal = frozenset(p for p in patterns if not any(c in p for c in "*?["))
+    globs = [fnmatch.translate(p) for p in patterns if p not in literal]
+    regex = re.compile("|".join(globs)) if globs else None
+    if regex is None:
+        return literal.__contains__
+    return lambda name: name in literal or regex.match(name) is not None
+
+
 def _ignored(name: str, patterns: tuple[str, ...]) -> bool:
-    return any(fnmatch.fnmatchcase(name, p) for p in patterns)
+    return _ignore_matcher(patterns)(name)
 
 
 def scan_tree(root: Path, ignore: tuple[str, ...] = ()) -> Scan:
@@ -115,11 +128,12 @@ def _walk(
         entries = list(os.scandir(directory))
     except OSError as exc:
         raise LocalIOError(f"cannot read folder {directory}: {exc.strerror}") from None
+    ignored = _ignore_matcher(ignore)
     for entry in entries:
         name = entry.name
-        if _ignored(name, ignore):
+        if ignored(name):
             continue
-        rel_path = f"{rel}{unicodedata.normalize('NFC', name)}"
+        rel_path = f"{rel}{name if name.isascii() else unicodedata.normalize('NFC', name)}"
         try:
             st = entry.stat(follow_symlinks=True)
         except FileNotFoundError:
