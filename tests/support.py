@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,4 +54,48 @@ def snapshot(root: Path) -> dict[str, tuple[str, int]]:
                 rel = os.path.relpath(full, root).replace(os.sep, "/")
                 with open(full, "rb") as fh:
                     out[rel] = (hashlib.sha256(fh.read()).hexdigest(), stat.S_IMODE(st.st_mode))
+    return out
+
+
+def cli_env(spec: RepoSpec, home: Path, **extra: Any) -> dict[str, str]:
+    """Environment for an ``etc`` subprocess: the repository's settings as ``ETC_*``."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ETC_")}
+    env["ETC_CONFIG"] = str(home / "no-such.toml")
+    env["ETC_URL"] = spec.url
+    env["ETC_HOME"] = str(home)
+    for key, value in {**spec.settings, **extra}.items():
+        env[f"ETC_{key.upper()}"] = str(value)
+    return env
+
+
+def run_etc_together(
+    jobs: list[tuple[list[str], dict[str, str]]], timeout: float = 120
+) -> list[subprocess.CompletedProcess[str]]:
+    """Start one ``python -m etcetera ARGS`` per job at once; wait for all (kill on timeout)."""
+    import sys
+    import time
+
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "etcetera", *args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for args, env in jobs
+    ]
+    out = []
+    deadline = time.monotonic() + timeout
+    try:
+        for proc in procs:
+            stdout, stderr = proc.communicate(timeout=max(1.0, deadline - time.monotonic()))
+            out.append(subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
     return out

@@ -10,13 +10,11 @@
 
 from __future__ import annotations
 
-import os
 import random
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import anyio
 import pytest
@@ -27,7 +25,7 @@ from etcetera.engine import repo as engine_repo
 from etcetera.engine.progress import TransferStats
 from etcetera.engine.transport import Transport
 from etcetera.format.manifest import VersionRecord
-from tests.support import RepoSpec, snapshot, write_tree
+from tests.support import RepoSpec, cli_env, run_etc_together, snapshot, write_tree
 
 NAME = "sample"
 KiB = 1024
@@ -51,43 +49,11 @@ def any_repo(request: pytest.FixtureRequest) -> RepoSpec:
     return spec
 
 
-def cli_env(spec: RepoSpec, home: Path, **extra: Any) -> dict[str, str]:
-    """Environment for an ``etc`` subprocess: the repository's settings as ``ETC_*``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ETC_")}
-    env["ETC_CONFIG"] = str(home / "no-such.toml")
-    env["ETC_URL"] = spec.url
-    env["ETC_HOME"] = str(home)
-    for key, value in {**spec.settings, **extra}.items():
-        env[f"ETC_{key.upper()}"] = str(value)
-    return env
-
-
 def run_together(
     args: list[str], envs: list[dict[str, str]], timeout: float = 90
 ) -> list[subprocess.CompletedProcess[str]]:
     """Start one ``python -m etcetera ARGS`` per environment at once; wait for all."""
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "etcetera", *args],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for env in envs
-    ]
-    out = []
-    deadline = time.monotonic() + timeout
-    try:
-        for proc in procs:
-            stdout, stderr = proc.communicate(timeout=max(1.0, deadline - time.monotonic()))
-            out.append(subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr))
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    return out
+    return run_etc_together([(args, env) for env in envs], timeout)
 
 
 def remote_versions(spec: RepoSpec, tmp: Path) -> dict[int, Snapshot]:

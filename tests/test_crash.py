@@ -19,7 +19,7 @@ from etcetera.api import agc
 from etcetera.backends.base import Backend
 from etcetera.format import layout
 from tests.fixtures_s3 import MotoServer
-from tests.support import RepoSpec, snapshot, write_tree
+from tests.support import RepoSpec, cli_env, snapshot, write_tree
 
 
 def test_sigkilled_pull_resumes_with_only_the_remainder(tmp_path: Path) -> None:
@@ -71,13 +71,6 @@ def test_sigkilled_pull_resumes_with_only_the_remainder(tmp_path: Path) -> None:
     assert not staging.exists() or not any(staging.iterdir())
 
 
-def _env_for(spec: RepoSpec, home: Path) -> dict[str, str]:
-    env = {**os.environ, "ETC_HOME": str(home), "ETC_URL": spec.url}
-    for key, value in spec.settings.items():
-        env[f"ETC_{key.upper()}"] = str(value)
-    return env
-
-
 def _stored_objects(spec: RepoSpec, moto: MotoServer | None) -> list[str]:
     if spec.url.startswith("file://"):
         root = Path(spec.url.removeprefix("file://")) / layout.OBJECTS
@@ -107,7 +100,7 @@ def test_sigkilled_push_publishes_nothing_and_resumes(
     home = tmp_path / "home"
     cfg = spec.config(home=home, pack_size=4096, part_size=8 * 1024 * 1024)
     etc.register(root, config=cfg)
-    env = _env_for(spec, home)
+    env = cli_env(spec, home)
     env.update({"ETC_PACK_SIZE": "4096", "ETC_CONCURRENCY": "2", "ETC_PART_SIZE": str(8 << 20)})
     env["ETC_BANDWIDTH_LIMIT"] = str(6 * 1024 * 1024)  # about 2.5 s for the whole push
     kill_after = rng.randint(10, 120)  # objects stored before the kill

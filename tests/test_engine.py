@@ -197,3 +197,40 @@ async def test_progress_events_can_be_iterated(file_repo: RepoSpec, tmp_path: Pa
     assert w.result.version == 1
     assert seen[-1].phase == "download"
     assert seen[-1].bytes_done == seen[-1].bytes_total == w.result.bytes_to_download
+
+
+async def test_a_local_file_edited_since_it_was_pulled_is_not_reused(
+    file_repo: RepoSpec, tmp_path: Path
+) -> None:
+    src = _dataset(tmp_path / "sample", n_small=40)
+    cfg = file_repo.config(home=tmp_path / "home1", pack_size=1024)
+    await etc.aregister(src, config=cfg)
+    await etc.apush("sample", config=cfg)
+    cfg2 = file_repo.config(home=tmp_path / "home2")
+    first = await etc.apull("sample", config=cfg2)
+    # Edited in place (the same bytes length): the hash cache no longer vouches for it.
+    edited = first.location / "data/train/f0003.txt"
+    edited.chmod(0o644)
+    edited.write_bytes(b"X" * edited.stat().st_size)
+    (src / "data/train/new.txt").write_bytes(b"new")
+    await etc.apush("sample", config=cfg, force=True)
+    second = await etc.apull("sample", config=cfg2)
+    assert snapshot(second.location) == snapshot(src)
+    assert second.downloaded >= 2  # the new file and the edited one
+
+
+async def test_pruned_versions_take_their_hash_cache_along(
+    file_repo: RepoSpec, tmp_path: Path
+) -> None:
+    src = _dataset(tmp_path / "sample", n_small=10)
+    cfg = file_repo.config(home=tmp_path / "home1")
+    await etc.aregister(src, config=cfg)
+    cfg2 = file_repo.config(home=tmp_path / "home2")
+    for i in range(4):
+        (src / "data/train/v.txt").write_bytes(b"v%d" % i)
+        await etc.apush("sample", config=cfg, force=True)
+        await etc.apull("sample", config=cfg2)
+    caches = list((tmp_path / "home2" / ".cache" / "hashes").iterdir())
+    kept = [p for p in (tmp_path / "home2" / ".versions" / "sample").iterdir() if p.is_dir()]
+    assert len(kept) == 2
+    assert len(caches) == 2

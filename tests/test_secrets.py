@@ -12,8 +12,6 @@ import logging
 import os
 import secrets
 import subprocess
-import sys
-import time
 import traceback
 from pathlib import Path
 
@@ -22,7 +20,7 @@ import pytest
 import etcetera as etc
 from etcetera.connect import backend_options
 from tests.fixtures_s3 import MotoServer, free_port
-from tests.support import RepoSpec, write_tree
+from tests.support import RepoSpec, run_etc_together, write_tree
 
 NAME = "sample"
 SECRET = f"SeCrEtKeY{secrets.token_hex(12)}"
@@ -65,28 +63,7 @@ def _env(home: Path, url: str, endpoint: str, **extra: str) -> dict[str, str]:
 
 def run_all(jobs: list[tuple[list[str], dict[str, str]]]) -> list[subprocess.CompletedProcess[str]]:
     """Run ``etc`` commands side by side (each start costs a second of imports)."""
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "etcetera", *args],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for args, env in jobs
-    ]
-    out = []
-    deadline = time.monotonic() + 120
-    try:
-        for proc in procs:
-            stdout, stderr = proc.communicate(timeout=max(1.0, deadline - time.monotonic()))
-            out.append(subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr))
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    return out
+    return run_etc_together(jobs)
 
 
 @pytest.mark.slow  # six `etc` processes

@@ -348,21 +348,17 @@ async def _pull_legacy(
 def _reuse_index(
     store: Store, name: str, current: LocalVersion | None
 ) -> engine_pull.ReuseLookup | None:
-    """Files of the current local copy that the hash cache vouches for, by digest."""
+    """Files of the current local copy the hash cache knows, by digest (checked when used)."""
     if current is None:
         return None
     root = store.location(name)
-    cache = HashCache(store.cache_file(root))
-    by_digest: dict[str, str] = {}
-    for path, entry in cache.items():
-        try:
-            st = os.stat(path)
-        except OSError:
-            continue
-        if entry[0] == st.st_size and entry[1] == st.st_mtime_ns and entry[2] == st.st_ino:
-            by_digest.setdefault(str(entry[3]), path)
+    by_digest: dict[str, engine_pull.LocalCopy] = {}
+    for path, entry in HashCache(store.cache_file(root)).items():
+        mtime_ns, ino = entry[1], entry[2]
+        if isinstance(mtime_ns, int) and isinstance(ino, int):
+            by_digest.setdefault(str(entry[3]), engine_pull.LocalCopy(path, mtime_ns, ino))
 
-    def lookup(f: FileEntry) -> str | None:
+    def lookup(f: FileEntry) -> engine_pull.LocalCopy | None:
         return by_digest.get(f.digest)
 
     return lookup

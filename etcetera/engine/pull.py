@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import anyio
 import anyio.to_thread
@@ -40,8 +41,20 @@ from .transport import Transport
 _BATCH = 4 * 1024 * 1024
 _STREAM_HOLD = 2 * 1024 * 1024
 
-#: Returns a local file holding exactly the entry's bytes, or ``None``.
-ReuseLookup = Callable[[FileEntry], str | None]
+
+class LocalCopy(NamedTuple):
+    """A local file said to hold an entry's bytes, and the stat that vouched for it.
+
+    The stat is checked once, when the copy is used (``None``: a file this fetch wrote).
+    """
+
+    path: str
+    mtime_ns: int | None = None
+    ino: int | None = None
+
+
+#: Returns a local copy of the entry's bytes, or ``None``.
+ReuseLookup = Callable[[FileEntry], LocalCopy | None]
 
 
 @dataclass
@@ -136,14 +149,22 @@ class _Writer:
 
     chunk_size = CHUNK_SIZE
 
-    def reuse(self, items: list[tuple[FileEntry, str]]) -> list[FileEntry]:
-        """Hard-link (or copy) local copies into place; return the entries that failed."""
+    def reuse(self, items: list[tuple[FileEntry, LocalCopy]]) -> list[FileEntry]:
+        """Hard-link (or copy) local copies into place; return the entries that failed.
+
+        One ``stat`` a file: a copy whose size, mtime or inode moved since it was hashed
+        is not trusted (it is downloaded instead).
+        """
         failed = []
-        for entry, source in items:
+        for entry, copy in items:
+            source = copy.path
             target = self._target(entry.path)
             try:
                 st = os.stat(source)
-                if st.st_size != entry.size:
+                if st.st_size != entry.size or (
+                    copy.mtime_ns is not None
+                    and (st.st_mtime_ns != copy.mtime_ns or st.st_ino != copy.ino)
+                ):
                     failed.append(entry)
                     continue
                 if (st.st_mode & 0o777) == entry.mode:
@@ -469,7 +490,7 @@ async def fetch(
     if duplicates:
         by_digest = {b.digest: str(dest / b.path) for b in blobs}
         failed = await anyio.to_thread.run_sync(
-            writer.reuse, [(d, by_digest[d.digest]) for d in duplicates], limiter=io
+            writer.reuse, [(d, LocalCopy(by_digest[d.digest])) for d in duplicates], limiter=io
         )
         if failed:
             raise LocalIOError(f"cannot copy {failed[0].path} from its duplicate")
