@@ -18,7 +18,6 @@ from ..engine import repo
 from ..engine.config import TransferConfig
 from ..engine.transport import Transport
 from ..errors import ConfigError, DatasetNotFoundError, EtceteraError
-from ..format.hashing import sha256_hex
 from ..format.manifest import Manifest
 from ..settings import Config, SettingsError, load_config
 from ..store import Store, valid_name
@@ -94,23 +93,37 @@ def parse_ref(name: str, version: int | None) -> tuple[str, int | None]:
     return valid_name(name), version
 
 
-async def load_manifest(t: Transport, store: Store, digest: str) -> Manifest:
-    """A manifest from the local cache (checked against its digest) or the repository."""
-    cached = store.manifest_cache(digest)
-    if cached.is_file():
-        data = await anyio.to_thread.run_sync(cached.read_bytes)
-        if sha256_hex(data) == digest:
-            return Manifest.parse(data)
-    manifest, data = await repo.read_manifest(t, digest)
+class _HomeCache:
+    """Manifest roots and pieces kept in ``home/.cache/manifests/`` (see ``repo.ManifestCache``)."""
 
-    def keep() -> None:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(".tmp")
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def get(self, name: str) -> bytes | None:
+        try:
+            return self.store.manifest_cache(name).read_bytes()
+        except OSError:
+            return None
+
+    def put(self, name: str, data: bytes) -> None:
+        path = self.store.manifest_cache(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
         tmp.write_bytes(data)
-        os.replace(tmp, cached)
+        os.replace(tmp, path)
 
-    await anyio.to_thread.run_sync(keep)
-    return manifest
+    def drop(self, name: str) -> None:
+        self.store.manifest_cache(name).unlink(missing_ok=True)
+
+
+async def load_manifest(t: Transport, store: Store, digest: str) -> Manifest:
+    """A manifest from the local cache (every byte checked against its name) or the repository."""
+    return await repo.read_manifest(t, digest, _HomeCache(store))
+
+
+def home_cache(store: Store) -> repo.ManifestCache:
+    """The manifest cache of a local home."""
+    return _HomeCache(store)
 
 
 def whoami() -> str:

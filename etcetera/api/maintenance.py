@@ -21,7 +21,14 @@ from ..errors import DatasetNotFoundError, EtceteraError
 from ..format import layout
 from ..settings import Config
 from ..store import Store, valid_name
-from ._common import load_manifest, parse_ref, repository, resolve_config, transfer_config
+from ._common import (
+    home_cache,
+    load_manifest,
+    parse_ref,
+    repository,
+    resolve_config,
+    transfer_config,
+)
 
 
 async def arm_remote(name: str, *, config: Config | None = None) -> list[int]:
@@ -93,6 +100,7 @@ async def agc(
             record = await repo.read_record(t, valid_name(parsed[0]), parsed[1])
             live_manifests.add(record.manifest)
         live_objects: set[str] = set()
+        live_pieces: set[str] = set()
         for digest in live_manifests:
             try:
                 manifest = await load_manifest(t, store, digest)
@@ -102,6 +110,8 @@ async def agc(
                     "nothing was deleted"
                 ) from None
             live_objects.update(manifest.objects)
+            root = await repo.read_root(t, digest, home_cache(store))
+            live_pieces.update(ref.id for ref in root.pieces)
 
         def old(when: datetime | None) -> bool:
             return when is not None and when < cutoff
@@ -118,8 +128,8 @@ async def agc(
             else:
                 result.kept_young += 1
         for info in await t.list(layout.MANIFESTS):
-            digest = info.key.rsplit("/", 1)[-1].removesuffix(".json")
-            if digest not in live_manifests and old(info.modified):
+            digest = info.key.rsplit("/", 1)[-1].removesuffix(".json").removesuffix(".piece")
+            if digest not in live_manifests | live_pieces and old(info.modified):
                 doomed.append(info.key)
                 result.manifests.append(digest)
         for info in await t.list(layout.UPLOADS):

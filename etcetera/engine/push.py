@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import zlib
 from collections.abc import Sequence
@@ -13,10 +12,10 @@ import anyio
 import anyio.to_thread
 
 from ..backends.base import Backend, PartRef
-from ..errors import DatasetExistsError, EtceteraError, LocalIOError, PreconditionFailedError
+from ..errors import DatasetExistsError, EtceteraError, LocalIOError
 from ..format import layout
 from ..format.hashing import sha256_hex
-from ..format.manifest import FileEntry, Manifest, ObjectEntry, VersionRecord
+from ..format.manifest import FileEntry, Manifest, ObjectEntry, VersionRecord, encode_manifest
 from ..format.packing import build_manifest
 from . import repo
 from .config import TransferConfig
@@ -286,8 +285,8 @@ async def push(
         chunk_size=config.chunk_size,
         dirs=scan.dirs,
     )
-    data = manifest.to_json()
-    digest = sha256_hex(data)
+    encoded = await anyio.to_thread.run_sync(encode_manifest, manifest)
+    digest = encoded.digest
     result = PushResult(
         name, 0, digest, False, len(files), manifest.total_size, stats=stats, warnings=scan.warnings
     )
@@ -298,17 +297,20 @@ async def push(
         if latest.manifest == digest:
             result.version, result.noop = latest.number, True
             return result
+        try:
+            previous: Manifest | None = await repo.read_manifest(t, latest.manifest)
+        except EtceteraError:
+            previous = None
+        if previous == manifest:  # the same tree, published in an older format
+            result.version, result.noop = latest.number, True
+            return result
         if not options.force:
             raise DatasetExistsError(
                 f"dataset {name} already exists in {backend.describe()} as version "
                 f"{latest.number} with other content: etc push {name} --force publishes "
                 f"version {latest.number + 1}"
             )
-        try:
-            previous, _ = await repo.read_manifest(t, latest.manifest)
-            known = set(previous.objects)
-        except EtceteraError:
-            known = set()
+        known = set(previous.objects) if previous is not None else set()
     candidates = [o for o in manifest.objects.values() if o.id not in known]
     missing = await _missing(t, candidates)
     stats.objects_skipped = len(manifest.objects) - len(missing)
@@ -339,9 +341,7 @@ async def push(
                 await anyio.to_thread.run_sync(cache.save)
         raise
     tracker.finish()
-    # Content-addressed: when it is already there, it holds the same bytes.
-    with contextlib.suppress(PreconditionFailedError):
-        await t.put(layout.manifest_key(digest), data, if_absent=True)
+    await repo.write_manifest(t, encoded)
     await repo.publish(
         t,
         VersionRecord(

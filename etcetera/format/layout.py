@@ -1,4 +1,4 @@
-"""Where format-v1 objects live in a repository (keys relative to its root)."""
+"""Where the objects of formats v1 and v2 live in a repository (keys relative to its root)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,11 @@ def object_key(object_id: str) -> str:
 def manifest_key(digest: str) -> str:
     """Key of a manifest, named by the SHA-256 of its bytes."""
     return f"{MANIFESTS}{digest}.json"
+
+
+def piece_key(piece_id: str) -> str:
+    """Key of a manifest piece (format v2), named by the SHA-256 of its uncompressed bytes."""
+    return f"{MANIFESTS}{piece_id}.piece"
 
 
 def refs_prefix(name: str) -> str:
