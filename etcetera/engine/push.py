@@ -15,12 +15,19 @@ from ..backends.base import Backend, PartRef
 from ..errors import DatasetExistsError, EtceteraError, LocalIOError
 from ..format import layout
 from ..format.hashing import sha256_hex
-from ..format.manifest import FileEntry, Manifest, ObjectEntry, VersionRecord, encode_manifest
-from ..format.packing import build_manifest
+from ..format.manifest import (
+    EncodedManifest,
+    FileEntry,
+    Manifest,
+    ObjectEntry,
+    VersionRecord,
+    encode_manifest,
+)
+from ..format.packing import LocalFile, build_manifest
 from . import repo
 from .config import TransferConfig
 from .progress import ProgressCallback, ProgressTracker, TransferStats
-from .scan import HashCache, ScannedFile, hash_files, scan_tree, selected
+from .scan import HashCache, Scan, ScannedFile, hash_files, scan_tree, selected
 from .transport import Transport
 
 
@@ -247,6 +254,112 @@ async def _run_pool(jobs: list[ObjectEntry], workers: int, up: _Uploader) -> Non
             tg.start_soon(worker)
 
 
+@dataclass
+class Prepared:
+    """A tree scanned, hashed and laid out: what a push would publish.
+
+    Attributes:
+        scan: what the walk found.
+        files: the hashed files.
+        manifest: the file table.
+        encoded: the manifest as stored (its root's digest names the version's tree).
+    """
+
+    scan: Scan
+    files: list[LocalFile]
+    manifest: Manifest
+    encoded: EncodedManifest
+
+
+async def prepare(
+    config: TransferConfig,
+    root: Path,
+    name: str,
+    options: PushOptions,
+    *,
+    cache: HashCache,
+    progress: ProgressCallback | None = None,
+    group: str | None = None,
+) -> Prepared:
+    """Scan, hash (cached) and lay out the tree at ``root``, or one ``group`` of it.
+
+    ``group`` is a partition name, or ``""`` for the files outside ``data/``: the pieces
+    of a group are the same whether the group is laid out alone or with the whole tree.
+    """
+    scan = await anyio.to_thread.run_sync(scan_tree, root, options.ignore, group)
+    if options.include or options.exclude:
+        scan.files = [f for f in scan.files if selected(f.path, options.include, options.exclude)]
+    files = await hash_files(
+        scan,
+        cache,
+        name=name,
+        chunk_size=config.chunk_size,
+        threads=config.io_threads,
+        progress=progress,
+    )
+    await anyio.to_thread.run_sync(cache.save)
+    manifest = build_manifest(
+        files,
+        scan.partitions if group is None else [group] if group else [],
+        pack_size=config.pack_size,
+        pack_threshold=config.pack_threshold,
+        chunk_size=config.chunk_size,
+        dirs=scan.dirs,
+    )
+    encoded = await anyio.to_thread.run_sync(encode_manifest, manifest)
+    return Prepared(scan, files, manifest, encoded)
+
+
+async def missing_objects(
+    t: Transport,
+    manifest: Manifest,
+    known: set[str] = frozenset(),  # type: ignore[assignment]
+) -> list[ObjectEntry]:
+    """Objects of ``manifest`` the repository lacks (``known`` ones are not asked about)."""
+    candidates = [o for o in manifest.objects.values() if o.id not in known]
+    missing = await _missing(t, candidates)
+    t.stats.objects_skipped += len(manifest.objects) - len(missing)
+    return missing
+
+
+async def send(
+    t: Transport,
+    prepared: Prepared,
+    missing: list[ObjectEntry],
+    *,
+    name: str,
+    cache: HashCache,
+    progress: ProgressCallback | None = None,
+) -> None:
+    """Upload ``missing`` objects of a prepared tree through a pool of workers."""
+    config = t.config
+    manifest = prepared.manifest
+    sources = {f.path: f for f in prepared.scan.files}
+    wanted = {o.id for o in missing}
+    tracker = ProgressTracker(
+        "upload",
+        name,
+        sum(o.size for o in missing),
+        sum(len(v) for k, v in _members(manifest).items() if k in wanted),
+        progress,
+    )
+    up = _Uploader(t, manifest, sources, tracker, anyio.CapacityLimiter(config.io_threads))
+    # Large blobs first so that their parts overlap with the many small packs.
+    missing = sorted(missing, key=lambda o: -o.size)
+    try:
+        await _run_pool(missing, config.concurrency, up)
+    except BaseException as exc:
+        # The cache vouched for bytes that are gone: "push again" must hash them again.
+        changed = _changed_sources(exc)
+        for source in changed:
+            cache.forget(source)
+        if changed:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(cache.save)
+        raise
+    tracker.finish()
+
+
 async def push(
     backend: Backend,
     config: TransferConfig,
@@ -265,30 +378,18 @@ async def push(
     stats = TransferStats()
     t = Transport(backend, config, stats)
     await backend.check()
-    scan = await anyio.to_thread.run_sync(scan_tree, root, options.ignore)
-    if options.include or options.exclude:
-        scan.files = [f for f in scan.files if selected(f.path, options.include, options.exclude)]
-    files = await hash_files(
-        scan,
-        cache,
-        name=name,
-        chunk_size=config.chunk_size,
-        threads=config.io_threads,
-        progress=progress,
-    )
-    await anyio.to_thread.run_sync(cache.save)
-    manifest = build_manifest(
-        files,
-        scan.partitions,
-        pack_size=config.pack_size,
-        pack_threshold=config.pack_threshold,
-        chunk_size=config.chunk_size,
-        dirs=scan.dirs,
-    )
-    encoded = await anyio.to_thread.run_sync(encode_manifest, manifest)
+    prepared = await prepare(config, root, name, options, cache=cache, progress=progress)
+    manifest, encoded = prepared.manifest, prepared.encoded
     digest = encoded.digest
     result = PushResult(
-        name, 0, digest, False, len(files), manifest.total_size, stats=stats, warnings=scan.warnings
+        name,
+        0,
+        digest,
+        False,
+        len(prepared.files),
+        manifest.total_size,
+        stats=stats,
+        warnings=prepared.scan.warnings,
     )
     existing = await repo.versions(t, name)
     known: set[str] = set()
@@ -305,42 +406,14 @@ async def push(
             result.version, result.noop = latest.number, True
             return result
         if not options.force:
-            raise DatasetExistsError(
-                f"dataset {name} already exists in {backend.describe()} as version "
-                f"{latest.number} with other content: etc push {name} --force publishes "
-                f"version {latest.number + 1}"
-            )
+            raise exists_error(name, backend, latest.number)
         known = set(previous.objects) if previous is not None else set()
-    candidates = [o for o in manifest.objects.values() if o.id not in known]
-    missing = await _missing(t, candidates)
-    stats.objects_skipped = len(manifest.objects) - len(missing)
+    missing = await missing_objects(t, manifest, known)
     result.bytes_to_send = sum(o.size for o in missing)
     result.version = (existing[-1] if existing else 0) + 1
     if options.dry_run:
         return result
-    sources = {f.path: f for f in scan.files}
-    tracker = ProgressTracker(
-        "upload",
-        name,
-        result.bytes_to_send,
-        sum(len(v) for k, v in _members(manifest).items() if k in {o.id for o in missing}),
-        progress,
-    )
-    up = _Uploader(t, manifest, sources, tracker, anyio.CapacityLimiter(config.io_threads))
-    # Large blobs first so that their parts overlap with the many small packs.
-    missing.sort(key=lambda o: -o.size)
-    try:
-        await _run_pool(missing, config.concurrency, up)
-    except BaseException as exc:
-        # The cache vouched for bytes that are gone: "push again" must hash them again.
-        changed = _changed_sources(exc)
-        for source in changed:
-            cache.forget(source)
-        if changed:
-            with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(cache.save)
-        raise
-    tracker.finish()
+    await send(t, prepared, missing, name=name, cache=cache, progress=progress)
     await repo.write_manifest(t, encoded)
     await repo.publish(
         t,
@@ -351,12 +424,21 @@ async def push(
             options.created,
             options.pushed_by,
             options.tool,
-            len(files),
+            len(prepared.files),
             manifest.total_size,
         ),
     )
     stats.peak_memory = t.budget.peak
     return result
+
+
+def exists_error(name: str, backend: Backend, latest: int) -> DatasetExistsError:
+    """The error of a push of other content under an existing name, without --force."""
+    return DatasetExistsError(
+        f"dataset {name} already exists in {backend.describe()} as version "
+        f"{latest} with other content: etc push {name} --force publishes "
+        f"version {latest + 1}"
+    )
 
 
 def _members(manifest: Manifest) -> dict[str, list[str]]:

@@ -173,18 +173,28 @@ async def _read_root(t: Transport, digest: str, cache: ManifestCache | None) -> 
     return data, False
 
 
-async def write_manifest(t: Transport, encoded: EncodedManifest) -> None:
-    """Upload a manifest's pieces, then its root (content-addressed: existing ones stay)."""
-
-    async def put(key: str, data: bytes) -> None:
-        # Content-addressed: when it is already there, it holds the same bytes.
-        with contextlib.suppress(PreconditionFailedError):
-            await t.put(key, data, if_absent=True)
-
+async def write_pieces(t: Transport, encoded: EncodedManifest) -> None:
+    """Upload a manifest's pieces (content-addressed: existing ones stay)."""
     async with anyio.create_task_group() as tg:
         for pid, data in encoded.pieces.items():
-            tg.start_soon(put, layout.piece_key(pid), data)
-    await put(layout.manifest_key(encoded.digest), encoded.root)
+            tg.start_soon(_put_once, t, layout.piece_key(pid), data)
+
+
+async def write_root(t: Transport, digest: str, root: bytes) -> None:
+    """Upload a manifest's root, after its pieces."""
+    await _put_once(t, layout.manifest_key(digest), root)
+
+
+async def write_manifest(t: Transport, encoded: EncodedManifest) -> None:
+    """Upload a manifest's pieces, then its root."""
+    await write_pieces(t, encoded)
+    await write_root(t, encoded.digest, encoded.root)
+
+
+async def _put_once(t: Transport, key: str, data: bytes) -> None:
+    # Content-addressed: when it is already there, it holds the same bytes.
+    with contextlib.suppress(PreconditionFailedError):
+        await t.put(key, data, if_absent=True)
 
 
 async def publish(t: Transport, record: VersionRecord) -> None:

@@ -80,13 +80,18 @@ def _ignored(name: str, patterns: tuple[str, ...]) -> bool:
     return _ignore_matcher(patterns)(name)
 
 
-def scan_tree(root: Path, ignore: tuple[str, ...] = ()) -> Scan:
-    """Walk ``root`` (blocking: run it in a thread) and check the dataset rules."""
+def scan_tree(root: Path, ignore: tuple[str, ...] = (), group: str | None = None) -> Scan:
+    """Walk ``root`` (blocking: run it in a thread) and check the dataset rules.
+
+    With ``group``, walk only that partition's folder (``""``: only what lies outside
+    ``data/``); ``partitions`` still lists them all.
+    """
     root = root.resolve()
     data = root / "data"
     if not data.is_dir():
         raise NotADatasetError(f"{root} is not a dataset: it has no data/ folder")
     partitions: list[str] = []
+    folders: dict[str, str] = {}
     for entry in os.scandir(data):
         if _ignored(entry.name, ignore):
             continue
@@ -96,13 +101,22 @@ def scan_tree(root: Path, ignore: tuple[str, ...] = ()) -> Scan:
                 f"but data/{entry.name} is not a folder"
             )
         partitions.append(unicodedata.normalize("NFC", entry.name))
+        folders[partitions[-1]] = entry.path
     if not partitions:
         raise NotADatasetError(f"{root} is not a dataset: data/ has no partition folder")
     files: list[ScannedFile] = []
     warnings: list[str] = []
     dirs: list[str] = []
     st_root = os.stat(root)
-    _walk(str(root), "", {(st_root.st_dev, st_root.st_ino)}, ignore, files, warnings, dirs)
+    seen = {(st_root.st_dev, st_root.st_ino)}
+    if group is None:
+        _walk(str(root), "", seen, ignore, files, warnings, dirs)
+    elif group:
+        if group not in folders:
+            raise NotADatasetError(f"{root} has no partition folder data/{group}")
+        _walk(folders[group], f"data/{group}/", seen, ignore, files, warnings, dirs)
+    else:
+        _walk(str(root), "", seen, ignore, files, warnings, dirs, skip="data")
     clashes = find_clashes(f.path for f in files)
     if clashes:
         a, b = clashes[0]
@@ -123,9 +137,10 @@ def _walk(
     files: list[ScannedFile],
     warnings: list[str],
     empty_dirs: list[str],
+    skip: str = "",
 ) -> None:
     try:
-        entries = list(os.scandir(directory))
+        entries = [e for e in os.scandir(directory) if e.name != skip]
     except OSError as exc:
         raise LocalIOError(f"cannot read folder {directory}: {exc.strerror}") from None
     ignored = _ignore_matcher(ignore)

@@ -341,12 +341,14 @@ class EncodedManifest:
         digest: SHA-256 (hex) of ``root``.
         pieces: stored (zstd-compressed) bytes of each piece, by piece id.
         refs: the pieces as the root lists them.
+        starts: the first path of each piece (what orders pieces laid out apart).
     """
 
     root: bytes
     digest: str
     pieces: dict[str, bytes]
     refs: tuple[PieceRef, ...]
+    starts: tuple[str, ...]
 
 
 def encode_manifest(manifest: Manifest, *, level: int = 3) -> EncodedManifest:
@@ -360,6 +362,7 @@ def encode_manifest(manifest: Manifest, *, level: int = 3) -> EncodedManifest:
     files = manifest.files
     compressor = zstandard.ZstdCompressor(level=level, write_content_size=True)
     refs: list[PieceRef] = []
+    starts: list[str] = []
     stored: dict[str, bytes] = {}
     for group, lo, hi in _group_runs(files, manifest.partitions):
         for a, b in _piece_cuts(files, lo, hi):
@@ -367,19 +370,27 @@ def encode_manifest(manifest: Manifest, *, level: int = 3) -> EncodedManifest:
             pid = sha256_hex(raw)
             size = sum(f.size for f in files[a:b])
             refs.append(PieceRef(pid, group, b - a, size, len(raw)))
+            starts.append(files[a].path)
             stored[pid] = compressor.compress(raw)
+    root = manifest_root(manifest.chunk_size, manifest.partitions, manifest.dirs, refs)
+    return EncodedManifest(root, sha256_hex(root), stored, tuple(refs), tuple(starts))
+
+
+def manifest_root(
+    chunk_size: int, partitions: Iterable[str], dirs: Iterable[str], refs: Sequence[PieceRef]
+) -> bytes:
+    """Canonical bytes of a v2 root listing ``refs`` (already in path order)."""
     doc = {
         "format": MANIFEST_KIND,
         "version": FORMAT_VERSION,
-        "chunk_size": manifest.chunk_size,
-        "partitions": list(manifest.partitions),
-        "dirs": list(manifest.dirs),
-        "files": len(files),
-        "size": manifest.total_size,
+        "chunk_size": chunk_size,
+        "partitions": sorted(set(partitions)),
+        "dirs": sorted(set(dirs)),
+        "files": sum(r.files for r in refs),
+        "size": sum(r.size for r in refs),
         "pieces": [[r.id, r.group, r.files, r.size, r.length] for r in refs],
     }
-    root = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
-    return EncodedManifest(root, sha256_hex(root), stored, tuple(refs))
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def decode_manifest(root: bytes, stored: Mapping[str, bytes]) -> Manifest:

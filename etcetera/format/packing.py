@@ -1,7 +1,7 @@
-"""Deterministic packing of small files (format v1).
+"""Deterministic packing of small files (see ``docs/format.md``).
 
-Files are grouped per partition (files outside ``data/`` form their own group) and
-walked in path order. A pack is cut after a file when a hash of the file's *path*
+Files are grouped per partition (files outside ``data/`` form two groups: those sorting
+before ``data/`` and those after it) and walked in path order. A pack is cut after a file when a hash of the file's *path*
 falls under a threshold proportional to the file's size, so cut points depend on
 paths, not on contents or on what came before: a changed file re-sends its own
 pack, an added or removed file changes at most the pack it lands in and the next.
@@ -51,9 +51,13 @@ _entry = tuple.__new__  # NamedTuple's own __new__ is Python-level: 10^5 calls p
 
 
 def _group(path: str) -> str:
+    """Packs never span groups: each partition; outside data/, what sorts before and after it.
+
+    So a group laid out alone (by a worker of a distributed push) packs as in the whole tree.
+    """
     if path.startswith("data/"):
         return path.split("/", 2)[1]
-    return ""
+    return "" if path < "data/" else "/after"
 
 
 def build_manifest(

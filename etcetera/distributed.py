@@ -1,0 +1,452 @@
+"""Push and pull across the workers of a Dask cluster (``pip install 'etcetera[dask]'``).
+
+- :func:`push`: a dataset built on many machines (each worker holding some partition
+  folders, or all of them on a shared file system) goes up as **one** version. Each
+  partition is scanned, hashed and uploaded by a worker that holds it; the driver only
+  sees piece lists, writes the manifest root and publishes the version record last.
+- :func:`pull`: the packs and blobs of a version are spread over the workers by shard
+  (``etc pull --shard K/N``). Into a shared folder, every worker stages its shard in
+  the same staging folder and one task then publishes the whole, verified and atomic;
+  with ``per_worker=True`` each worker pulls its own shard into its own home.
+
+Tasks are idempotent (objects are content-addressed, staged files are verified before
+they are renamed into place), so Dask re-runs the task of a worker that died, and the
+version is published only after every task succeeded. See ``docs/cluster.md``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.to_thread
+from distributed import Client, get_worker, wait
+
+from ._version import __version__
+from .api import apull
+from .api._common import repository, resolve_config, transfer_config, whoami
+from .api.pull import PullResult
+from .engine import push as engine_push
+from .engine import repo
+from .engine.progress import TransferStats
+from .engine.scan import HashCache
+from .engine.transport import Transport
+from .errors import EtceteraError, LocalIOError
+from .format.hashing import sha256_hex
+from .format.manifest import ManifestRoot, PieceRef, VersionRecord, manifest_root
+from .format.sharding import check_shard
+from .model import check_dataset
+from .settings import Config
+from .store import Store, valid_name
+
+__all__ = ["GroupPlan", "PushResult", "pull", "push"]
+
+PushResult = engine_push.PushResult
+#: A folder for every worker alike, or one per worker, keyed by worker address or name.
+Paths = str | os.PathLike[str] | Mapping[Any, str | os.PathLike[str]]
+
+
+@dataclass(frozen=True)
+class _Holding:
+    """What one worker's dataset folder holds (the answer to discovery)."""
+
+    partitions: tuple[str, ...]
+    filled: tuple[str, ...]  # partitions with at least one entry
+    top: bool  # anything outside data/
+
+
+@dataclass
+class GroupPlan:
+    """One group (a partition, or ``""`` for files outside ``data/``) as a worker laid it out.
+
+    Attributes:
+        group: partition name, or ``""``.
+        refs: its manifest pieces.
+        starts: the first path of each piece.
+        dirs: empty folders outside ``data/`` (the ``""`` group only).
+        missing: bytes of objects the repository lacked (after sending: sent).
+        warnings: files skipped and why.
+        worker: address of the worker that did it.
+    """
+
+    group: str
+    refs: tuple[PieceRef, ...]
+    starts: tuple[str, ...]
+    dirs: tuple[str, ...] = ()
+    missing: int = 0
+    warnings: list[str] = field(default_factory=list)
+    worker: str = ""
+
+
+def _mine(paths: Paths | None, default: Path, worker: Any = None) -> Path | None:
+    """The current worker's entry of ``paths`` (``None``: it has no folder)."""
+    if paths is None:
+        return default
+    if isinstance(paths, Mapping):
+        worker = worker or get_worker()
+        for key in (worker.address, worker.name, str(worker.name)):
+            if key in paths:
+                return Path(paths[key])
+        return None
+    return Path(paths)
+
+
+def _discover(roots: Paths, ignore: tuple[str, ...], dask_worker: Any = None) -> _Holding | None:
+    root = _mine(roots, Path(), dask_worker)
+    if root is None:
+        return None
+    root = root.resolve()
+    check_dataset(root)
+    data = root / "data"
+    parts, filled = [], []
+    for entry in sorted(os.scandir(data), key=lambda e: e.name):
+        if entry.name in ignore or not entry.is_dir():
+            continue
+        parts.append(entry.name)
+        if any(e.name not in ignore for e in os.scandir(entry.path)):
+            filled.append(entry.name)
+    top = any(e.name != "data" and e.name not in ignore for e in os.scandir(root))
+    return _Holding(tuple(parts), tuple(filled), top)
+
+
+def _group_cache(store: Store, root: Path, group: str) -> HashCache:
+    # One cache file per group: groups of one folder may be hashed at once.
+    return HashCache(store.cache_file(root / "data" / group if group else root / "data" / ""))
+
+
+def _options(cfg: Config, force: bool) -> engine_push.PushOptions:
+    return engine_push.PushOptions(
+        force=force,
+        ignore=tuple(cfg.ignore),
+        pushed_by=whoami(),
+        tool=f"etcetera {__version__}",
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+
+
+def _push_group(
+    cfg: Config,
+    name: str,
+    roots: Paths,
+    group: str,
+    expected: tuple[PieceRef, ...] | None,
+) -> GroupPlan:
+    """Worker task: lay out ``group``; with ``expected`` (phase two), upload it too."""
+    root = _mine(roots, Path())
+    if root is None:
+        raise EtceteraError(f"worker {get_worker().address} holds no folder of {name}")
+    return anyio.run(_apush_group, cfg, name, root.resolve(), group, expected)
+
+
+async def _apush_group(
+    cfg: Config, name: str, root: Path, group: str, expected: tuple[PieceRef, ...] | None
+) -> GroupPlan:
+    store = Store(cfg.home)
+    cache = await anyio.to_thread.run_sync(_group_cache, store, root, group)
+    config = transfer_config(cfg)
+    prepared = await engine_push.prepare(
+        config, root, name, _options(cfg, False), cache=cache, group=group
+    )
+    encoded = prepared.encoded
+    plan = GroupPlan(
+        group,
+        encoded.refs,
+        encoded.starts,
+        tuple(prepared.manifest.dirs),
+        warnings=prepared.scan.warnings,
+        worker=get_worker().address,
+    )
+    if expected is None:
+        return plan
+    if encoded.refs != expected:
+        raise LocalIOError(
+            f"{root}: {'data/' + group if group else 'files outside data/'} changed "
+            "while it was pushed: push again"
+        )
+    async with repository(cfg) as backend:
+        t = Transport(backend, config, TransferStats())
+        missing = await engine_push.missing_objects(t, prepared.manifest)
+        await engine_push.send(t, prepared, missing, name=name, cache=cache)
+        await repo.write_pieces(t, encoded)
+    plan.missing = sum(o.size for o in missing)
+    return plan
+
+
+def _ordered(plans: Sequence[GroupPlan]) -> list[PieceRef]:
+    """All pieces in path order (each group's are already in order)."""
+    pairs = [(start, ref) for p in plans for start, ref in zip(p.starts, p.refs, strict=True)]
+    return [ref for _, ref in sorted(pairs, key=lambda pair: pair[0])]
+
+
+def _run_tasks(
+    client: Client, calls: list[tuple[list[str], tuple[Any, ...]]], fn: Any, retries: int
+) -> list[Any]:
+    """Run ``fn(*args)`` on one of ``workers`` per call; Dask re-runs a dead worker's task."""
+    futures = [
+        client.submit(
+            fn, *args, workers=workers, allow_other_workers=False, retries=retries, pure=False
+        )
+        for workers, args in calls
+    ]
+    wait(futures)
+    return client.gather(futures)  # type: ignore[no-any-return]
+
+
+def push(
+    name: str,
+    client: Client,
+    roots: Paths | None = None,
+    *,
+    config: Config | None = None,
+    force: bool = False,
+    retries: int = 2,
+) -> PushResult:
+    """Push a dataset whose files are spread over the workers of ``client`` as one version.
+
+    Args:
+        name: dataset name.
+        client: a connected ``dask.distributed.Client``.
+        roots: the dataset folder on the workers: one path (the same on every worker,
+            e.g. a shared file system or the same scratch folder on each node) or a
+            mapping of worker address or name to its folder. Default: the folder of the
+            local dataset ``name`` on the driver, on every worker.
+        config: settings for the driver and every worker (default: ``~/.etc.toml``
+            and ``ETC_*`` variables on the driver).
+        force: publish a new version even if ``name`` exists with other content.
+        retries: times Dask re-runs a group's task whose worker failed or died.
+
+    A partition held by several workers must hold the same files on each (one of them
+    sends it). A worker that dies costs a re-run of its groups, never a half version:
+    the version record is written by the driver, last, after every group's objects and
+    manifest pieces are in the repository.
+
+    Raises:
+        DatasetExistsError: ``name`` exists with other content and no ``force``.
+        NotADatasetError: no worker holds any partition, or a worker's folder breaks
+            the dataset rules.
+    """
+    cfg = resolve_config(config)
+    name = valid_name(name)
+    if roots is None:
+        roots = str(Store(cfg.home).location(name))
+    holdings: dict[str, _Holding | None] = client.run(_discover, roots, tuple(cfg.ignore))
+    partitions = sorted({p for h in holdings.values() if h for p in h.partitions})
+    holders: dict[str, list[str]] = {}
+    for address, held in sorted(holdings.items()):
+        if held is None:
+            continue
+        for group in held.filled:
+            holders.setdefault(group, []).append(address)
+        if held.top:
+            holders.setdefault("", []).append(address)
+    if not partitions:
+        raise EtceteraError(f"no worker holds a folder of dataset {name}")
+    groups = sorted(holders)
+    plans: list[GroupPlan] = _run_tasks(
+        client, [(holders[g], (cfg, name, roots, g, None)) for g in groups], _push_group, retries
+    )
+    refs = _ordered(plans)
+    chunk_size = transfer_config(cfg).chunk_size
+    dirs = [d for p in plans for d in p.dirs]
+    root = manifest_root(chunk_size, partitions, dirs, refs)
+    return anyio.run(_commit, cfg, name, client, roots, plans, holders, root, force, retries)
+
+
+async def _commit(
+    cfg: Config,
+    name: str,
+    client: Client,
+    roots: Paths,
+    plans: list[GroupPlan],
+    holders: dict[str, list[str]],
+    root: bytes,
+    force: bool,
+    retries: int,
+) -> PushResult:
+    digest = sha256_hex(root)
+    head = ManifestRoot.parse(root)
+    files, size = head.doc["files"], head.doc["size"]
+    stats = TransferStats()
+    result = PushResult(name, 0, digest, False, files, size, stats=stats)
+    result.warnings = [w for p in plans for w in p.warnings]
+    options = _options(cfg, force)
+    async with repository(cfg) as backend:
+        await backend.check()
+        t = Transport(backend, transfer_config(cfg), stats)
+        existing = await repo.versions(t, name)
+        if existing:
+            latest = await repo.read_record(t, name, existing[-1])
+            if latest.manifest == digest:
+                result.version, result.noop = latest.number, True
+                return result
+            if not force:
+                raise engine_push.exists_error(name, backend, latest.number)
+        result.version = (existing[-1] if existing else 0) + 1
+
+        def send_all() -> list[GroupPlan]:
+            calls = [(holders[p.group], (cfg, name, roots, p.group, p.refs)) for p in plans]
+            return _run_tasks(client, calls, _push_group, retries)
+
+        sent = await anyio.to_thread.run_sync(send_all)
+        result.bytes_to_send = sum(p.missing for p in sent)
+        await repo.write_root(t, digest, root)
+        await repo.publish(
+            t,
+            VersionRecord(
+                name,
+                result.version,
+                digest,
+                options.created,
+                options.pushed_by,
+                options.tool,
+                files,
+                size,
+            ),
+        )
+    return result
+
+
+def _home_config(cfg: Config, homes: Paths | None) -> Config:
+    home = _mine(homes, Path(cfg.home))
+    if home is None:
+        raise EtceteraError(f"no home folder given for worker {get_worker().address}")
+    return cfg.model_copy(update={"home": home.resolve()})
+
+
+def _pull_shard(
+    cfg: Config,
+    homes: Paths | None,
+    name: str,
+    version: int,
+    partitions: Sequence[str] | None,
+    shard: tuple[int, int],
+    force: bool,
+) -> PullResult:
+    """Worker task: pull shard ``shard`` into this worker's own home."""
+    mine = _home_config(cfg, homes)
+    return anyio.run(
+        lambda: apull(
+            name, config=mine, version=version, partitions=partitions, shard=shard, force=force
+        )
+    )
+
+
+def _stage_shard(
+    cfg: Config,
+    name: str,
+    version: int,
+    partitions: Sequence[str] | None,
+    shard: tuple[int, int],
+) -> int:
+    """Worker task: download shard ``shard`` into the shared staging folder; files written."""
+    from .api.pull import astage
+
+    return anyio.run(
+        lambda: astage(name, config=cfg, version=version, partitions=partitions, shard=shard)
+    )
+
+
+def _finish(
+    cfg: Config, name: str, version: int, partitions: Sequence[str] | None, force: bool
+) -> PullResult:
+    """Worker task: fetch whatever no shard task left, verify, publish atomically."""
+    return anyio.run(
+        lambda: apull(name, config=cfg, version=version, partitions=partitions, force=force)
+    )
+
+
+def pull(
+    name: str,
+    client: Client,
+    *,
+    version: int | None = None,
+    partitions: Sequence[str] | None = None,
+    config: Config | None = None,
+    per_worker: bool = False,
+    homes: Paths | None = None,
+    force: bool = False,
+    retries: int = 2,
+) -> PullResult | dict[str, PullResult]:
+    """Pull a version with the workers of ``client`` sharing the downloads.
+
+    Args:
+        name: dataset name (``NAME@K`` works too).
+        client: a connected ``dask.distributed.Client``.
+        version: the version (default: the latest, resolved once by the driver).
+        partitions: only these partitions (and every file outside ``data/``).
+        config: settings (default: ``~/.etc.toml`` and ``ETC_*`` variables).
+        per_worker: each worker pulls shard K/N into its own home (a training
+            cluster's nodes); otherwise all workers fill one shared home.
+        homes: with ``per_worker``, each worker's home by address or name (default:
+            ``config.home`` on every worker, which is then local to each node).
+        force: as ``etc pull --force``.
+        retries: times Dask re-runs the task of a worker that failed or died.
+
+    Returns:
+        The result of the publishing task, or with ``per_worker`` each worker's result
+        by address.
+    """
+    cfg = resolve_config(config)
+    if "@" in name:
+        name, _, ver = name.partition("@")
+        version = int(ver) if ver.isdigit() else version
+    name = valid_name(name)
+    number = anyio.run(_resolve, cfg, name, version)
+    workers = sorted(client.scheduler_info()["workers"])
+    n = len(workers)
+    if not n:
+        raise EtceteraError("the Dask cluster has no workers")
+    check_shard((0, n))
+    parts = list(partitions) if partitions is not None else None
+    if per_worker:
+        futures = [
+            client.submit(
+                _pull_shard,
+                cfg,
+                homes,
+                name,
+                number,
+                parts,
+                (k, n),
+                force,
+                workers=[address],
+                allow_other_workers=False,
+                retries=retries,
+                pure=False,
+            )
+            for k, address in enumerate(workers)
+        ]
+        wait(futures)
+        return dict(zip(workers, client.gather(futures), strict=True))
+    staged = [
+        client.submit(
+            _stage_shard,
+            cfg,
+            name,
+            number,
+            parts,
+            (k, n),
+            workers=[address],
+            allow_other_workers=True,
+            retries=retries,
+            pure=False,
+        )
+        for k, address in enumerate(workers)
+    ]
+    wait(staged)
+    client.gather(staged)
+    final = client.submit(_finish, cfg, name, number, parts, force, retries=retries, pure=False)
+    result: PullResult = final.result()
+    return result
+
+
+async def _resolve(cfg: Config, name: str, version: int | None) -> int:
+    async with repository(cfg) as backend:
+        t = Transport(backend, transfer_config(cfg), TransferStats())
+        record = await repo.resolve(t, name, version)
+    return record.number

@@ -1,0 +1,198 @@
+"""Distributed push and pull on a real Dask LocalCluster (worker processes on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from distributed import Client, LocalCluster
+
+import etcetera as etc
+from etcetera import distributed as etc_dask
+from tests.support import RepoSpec, snapshot, write_tree
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Client]:
+    """Two worker processes (named 0 and 1), each with a nanny that restarts it if it dies."""
+    with (
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=2,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            worker_dashboard_address=None,
+        ) as cluster,
+        Client(cluster) as c,
+    ):
+        yield c
+
+
+def _tree(seed: int = 0) -> dict[str, bytes]:
+    files = {
+        "meta.json": b'{"source": "test"}',
+        "README.md": b"readme",
+        "assets/logo.txt": b"logo",
+    }
+    for i in range(40):
+        files[f"data/train/{i:03d}.txt"] = f"train {i} {seed}".encode() * (i + 1)
+    for i in range(25):
+        files[f"data/test/{i:03d}.bin"] = os.urandom(200 + i)
+    files["data/test/big.bin"] = bytes(range(256)) * 4096  # 1 MiB: a blob
+    return files
+
+
+def _split(tmp: Path, files: dict[str, bytes]) -> dict[int, str]:
+    """Worker 0 holds train and the files outside data/; worker 1 holds test and val."""
+    w0 = {k: v for k, v in files.items() if not k.startswith("data/test/")}
+    w1 = {k: v for k, v in files.items() if k.startswith("data/test/")}
+    write_tree(tmp / "w0", w0)
+    write_tree(tmp / "w1", w1)
+    (tmp / "w1" / "data" / "val").mkdir(parents=True)  # an empty partition
+    return {0: str(tmp / "w0"), 1: str(tmp / "w1")}
+
+
+def _local_push(spec: RepoSpec, tmp: Path, files: dict[str, bytes], name: str, **conf: int) -> str:
+    root = write_tree(tmp / "whole", files)
+    if any(k.startswith("data/test/") for k in files):
+        (root / "data" / "val").mkdir()
+    conf = conf or {"pack_size": 4096, "pack_threshold": 65536}
+    cfg = spec.config(home=tmp / "local-home", **conf)
+    etc.register(root, name=name, config=cfg)
+    return etc.push(name, config=cfg).manifest
+
+
+def test_distributed_push_equals_a_local_push(
+    repo: RepoSpec, client: Client, tmp_path: Path
+) -> None:
+    files = _tree()
+    roots = _split(tmp_path, files)
+    cfg = repo.config(home=tmp_path / "home", pack_size=4096, pack_threshold=65536)
+    result = etc_dask.push("ds", client, roots, config=cfg)
+    assert result.version == 1 and not result.noop
+    assert result.files == len(files)
+    # Same tree, same manifest: the driver's root equals a local push's byte for byte.
+    assert result.manifest == _local_push(repo, tmp_path, files, "copy")
+    pulled = etc.pull("ds", config=repo.config(home=tmp_path / "h2"))
+    assert snapshot(pulled.location) == snapshot(tmp_path / "whole")
+    assert (pulled.location / "data" / "val").is_dir()
+    assert etc.dataset("ds", config=repo.config(home=tmp_path / "h2")).partitions() == [
+        "test",
+        "train",
+        "val",
+    ]
+    again = etc_dask.push("ds", client, roots, config=cfg)
+    assert again.noop and again.version == 1
+
+
+def test_changed_tree_needs_force_and_a_partial_push_publishes_nothing(
+    file_repo: RepoSpec, client: Client, tmp_path: Path
+) -> None:
+    roots = _split(tmp_path, _tree())
+    cfg = file_repo.config(home=tmp_path / "home")
+    etc_dask.push("ds", client, roots, config=cfg)
+    (Path(roots[1]) / "data" / "test" / "new.txt").write_bytes(b"new")
+    with pytest.raises(etc.DatasetExistsError):
+        etc_dask.push("ds", client, roots, config=cfg)
+    # A worker without its folder fails the push: nothing is published.
+    broken = {0: roots[0], 1: str(tmp_path / "missing")}
+    with pytest.raises(etc.EtceteraError):
+        etc_dask.push("ds", client, broken, config=cfg, force=True)
+    refs = Path(file_repo.url.removeprefix("file://")) / "etc-v1" / "refs" / "ds"
+    assert sorted(p.name for p in refs.iterdir()) == ["1"]
+    forced = etc_dask.push("ds", client, roots, config=cfg, force=True)
+    assert forced.version == 2
+
+
+def test_a_killed_worker_costs_a_retry_not_a_half_version(
+    s3_repo: RepoSpec, client: Client, tmp_path: Path
+) -> None:
+    files = {f"data/p{i}/blob.bin": os.urandom(3 << 20) for i in range(4)}
+    files["meta.json"] = b"{}"
+    shared = write_tree(tmp_path / "shared", files)
+    # Slow uploads, so that a worker is surely killed in the middle of one.
+    cfg = s3_repo.config(home=tmp_path / "home", bandwidth_limit=2 << 20, pack_threshold=1 << 20)
+    pids: dict[str, int] = client.run(os.getpid)
+    killed: list[str] = []
+
+    def killer() -> None:
+        # Planning a group takes milliseconds; uploading one takes over a second. Kill
+        # the first worker seen uploading (busy with a group for half a second).
+        since: dict[str, float] = {}
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            now = time.monotonic()
+            for address, keys in client.processing().items():
+                if any("_push_group" in str(k) for k in keys) and address in pids:
+                    since.setdefault(address, now)
+                    if now - since[address] > 0.5:
+                        os.kill(pids[address], signal.SIGKILL)
+                        killed.append(address)
+                        return
+                else:
+                    since.pop(address, None)
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=killer)
+    thread.start()
+    try:
+        result = etc_dask.push("big", client, str(shared), config=cfg)
+    finally:
+        thread.join()
+    assert killed, "no worker was killed: the test proved nothing"
+    assert result.version == 1
+    assert result.manifest == _local_push(s3_repo, tmp_path, files, "big2", pack_threshold=1 << 20)
+    pulled = etc.pull("big", config=s3_repo.config(home=tmp_path / "h2"))
+    assert snapshot(pulled.location) == snapshot(shared)
+    client.wait_for_workers(2, timeout=60)
+
+
+def test_distributed_pull_into_a_shared_home(
+    repo: RepoSpec, client: Client, tmp_path: Path
+) -> None:
+    files = _tree(seed=1)
+    src = write_tree(tmp_path / "src", files)
+    cfg = repo.config(home=tmp_path / "home", pack_size=4096, pack_threshold=65536)
+    etc.register(src, name="ds", config=cfg)
+    etc.push("ds", config=cfg)
+    shared = repo.config(home=tmp_path / "shared-home", pack_size=4096, pack_threshold=65536)
+    result = etc_dask.pull("ds", client, config=shared)
+    assert isinstance(result, etc.PullResult)
+    assert result.version == 1
+    assert snapshot(result.location) == snapshot(src)
+    # The shard tasks downloaded everything: the publishing task only moved it into place.
+    assert result.downloaded == 0 and result.present == len(files)
+    assert etc.dataset("ds", config=shared).shard is None
+
+
+def test_distributed_pull_per_worker_gives_each_node_its_shard(
+    repo: RepoSpec, client: Client, tmp_path: Path
+) -> None:
+    files = _tree(seed=2)
+    src = write_tree(tmp_path / "src", files)
+    cfg = repo.config(home=tmp_path / "home", pack_size=4096, pack_threshold=65536)
+    etc.register(src, name="ds", config=cfg)
+    etc.push("ds", config=cfg)
+    homes = {0: str(tmp_path / "node0"), 1: str(tmp_path / "node1")}
+    results = etc_dask.pull("ds", client, config=cfg, per_worker=True, homes=homes)
+    assert isinstance(results, dict) and len(results) == 2
+    shards = [snapshot(r.location) for r in results.values()]
+    data = [{k for k in s if k.startswith("data/")} for s in shards]
+    assert not data[0] & data[1]
+    assert data[0] | data[1] == {k for k in files if k.startswith("data/")}
+    for s in shards:
+        assert {k for k in s if not k.startswith("data/")} == {
+            k for k in files if not k.startswith("data/")
+        }
+    used = sorted(
+        h for r in results.values() for h in homes.values() if str(r.location).startswith(h)
+    )
+    assert used == sorted(homes.values())
