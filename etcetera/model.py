@@ -45,14 +45,31 @@ class Dataset:
         location: the dataset folder.
         name: its name (default: the folder name).
         version: the pulled version number, if it came from a repository.
+        shard: ``(k, n)`` when the folder holds shard ``k`` of ``n`` of that version.
+
+    Attributes:
+        location: the dataset folder, resolved.
+        name: the dataset name.
+        version: the pulled version number, ``None`` for a registered or created dataset.
+        shard: ``(k, n)`` when this copy is shard ``k`` of ``n`` (``k`` 0-based, like a
+            rank: ``(0, 4)`` .. ``(3, 4)``), pulled with ``etc pull NAME --shard K/N`` or
+            ``shard=(k, n)``: its share of the files under ``data/``, with every
+            partition folder and every file outside ``data/``. ``None``: not a shard.
     """
 
-    def __init__(self, location: str | Path, name: str | None = None, version: int | None = None):
+    def __init__(
+        self,
+        location: str | Path,
+        name: str | None = None,
+        version: int | None = None,
+        shard: tuple[int, int] | None = None,
+    ):
         path = Path(location).resolve()
         check_dataset(path)
         self.location: Path = path
         self.name: str = name or path.name
         self.version: int | None = version
+        self.shard: tuple[int, int] | None = shard
         self._meta: Any = None
 
     @property
@@ -113,4 +130,5 @@ class Dataset:
         return self._meta
 
     def __repr__(self) -> str:
-        return f"Dataset({self.name!r}, location={str(self.location)!r})"
+        shard = f", shard={self.shard!r}" if self.shard is not None else ""
+        return f"Dataset({self.name!r}, location={str(self.location)!r}{shard})"

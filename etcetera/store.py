@@ -5,7 +5,7 @@ Layout::
     home/NAME                         symlink: to the user's folder (registered) or to
                                       .versions/NAME/<K>.<token> (pulled or created)
     home/.versions/NAME/<K>.<token>/  a pulled version, never modified after it appears
-    home/.versions/NAME/<K>.<token>.json   what it is: version, manifest, partitions, url
+    home/.versions/NAME/<K>.<token>.json   what it is: version, manifest, partitions, shard, url
     home/.staging/NAME/<id>/          a pull in progress (resumed by the next pull)
     home/.cache/                      hash cache and manifests
     home/.locks/NAME.lock             one pull or push of NAME at a time
@@ -54,7 +54,17 @@ def valid_name(name: str) -> str:
 
 @dataclass(frozen=True)
 class LocalVersion:
-    """What a pulled (or created) version folder holds."""
+    """What a pulled (or created) version folder holds.
+
+    Attributes:
+        name: dataset name.
+        version: version number (``None``: created locally).
+        manifest: digest of the version's manifest (``""``: created locally).
+        partitions: the partitions pulled, ``None`` for all of them.
+        url: the repository it came from.
+        filters: include/exclude patterns the copy was pulled with.
+        shard: ``(k, n)`` when the copy is shard ``k`` of ``n`` (0-based), else ``None``.
+    """
 
     name: str
     version: int | None
@@ -62,10 +72,26 @@ class LocalVersion:
     partitions: list[str] | None  # None: all of them
     url: str = ""
     filters: str = ""  # include/exclude patterns the copy was pulled with
+    shard: tuple[int, int] | None = None
 
-    def covers(self, manifest: str, partitions: Iterable[str] | None) -> bool:
-        """Whether this copy already holds ``partitions`` of ``manifest``."""
-        if manifest != self.manifest:
+    def __post_init__(self) -> None:
+        # JSON gives the shard back as a list.
+        if self.shard is not None:
+            object.__setattr__(self, "shard", (int(self.shard[0]), int(self.shard[1])))
+
+    def covers(
+        self,
+        manifest: str,
+        partitions: Iterable[str] | None,
+        shard: tuple[int, int] | None = None,
+    ) -> bool:
+        """Whether this copy already holds ``partitions`` of ``manifest``, as ``shard``.
+
+        A shard covers only the same shard (of the same selection), and a whole copy
+        covers no shard: a node that asked for its shard is not left holding, or
+        reading, the whole dataset.
+        """
+        if manifest != self.manifest or shard != self.shard:
             return False
         if self.partitions is None:
             return True
@@ -168,15 +194,27 @@ class Store:
         target = link.resolve()
         if target.parent != self.versions_dir(name).resolve():
             return None
-        state = target.with_name(target.name + ".json")
+        return self.read_state(target)
+
+    def read_state(self, folder: Path) -> LocalVersion | None:
+        """What a version folder holds (its ``.json`` record), ``None`` when unreadable."""
+        state = folder.with_name(folder.name + ".json")
         try:
             doc = json.loads(state.read_text())
             return LocalVersion(**doc)
-        except (OSError, ValueError, TypeError):
+        except (OSError, ValueError, TypeError, IndexError):
             return None
 
-    def find_version(self, name: str, version: int) -> Path | None:
-        """A complete local folder of ``name@version`` (current or kept), if any."""
+    def find_version(
+        self, name: str, version: int, shard: tuple[int, int] | None = None
+    ) -> Path | None:
+        """A complete local folder of ``name@version`` (current or kept), if any.
+
+        Args:
+            name: dataset name.
+            version: version number.
+            shard: only a copy of this shard ``(k, n)``; ``None``: any copy.
+        """
         base = self.versions_dir(name)
         if not base.is_dir():
             return None
@@ -185,6 +223,8 @@ class Store:
             for p in base.glob(f"{version}.*")
             if p.is_dir() and p.with_name(p.name + ".json").is_file()
         ]
+        if shard is not None:
+            found = [p for p in found if (s := self.read_state(p)) and s.shard == shard]
         return max(found, key=lambda p: p.stat().st_mtime) if found else None
 
     def is_registered(self, name: str) -> bool:

@@ -36,6 +36,7 @@ def dataset(
     *,
     version: int | None = None,
     partitions: Sequence[str] | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> Dataset:
     """Open a local dataset; with ``auto_pull``, pull it first if it is not local.
 
@@ -45,8 +46,20 @@ def dataset(
         config: settings (default: ``~/.etc.toml`` and ``ETC_*`` variables).
         version: a version number instead of the latest.
         partitions: with ``auto_pull``, pull only these partitions.
+        shard: ``(k, n)``: shard ``k`` of ``n`` (``k`` 0-based, e.g. the rank and world
+            size of a training job). The local copy must be that shard; with
+            ``auto_pull`` it is pulled when it is not (see :func:`etcetera.apull`).
+            ``None``: whatever copy is local (the whole dataset when it pulls).
     """
-    return run(api.adataset, name, auto_pull, config, version=version, partitions=partitions)
+    return run(
+        api.adataset,
+        name,
+        auto_pull,
+        config,
+        version=version,
+        partitions=partitions,
+        shard=shard,
+    )
 
 
 def pull(
@@ -57,8 +70,12 @@ def pull(
     partitions: Sequence[str] | None = None,
     force: bool = False,
     progress: ProgressCallback | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> api.PullResult:
-    """Pull a dataset into the local store (see :func:`etcetera.api.apull`)."""
+    """Pull a dataset into the local store (see :func:`etcetera.api.apull`).
+
+    ``shard=(k, n)`` pulls only shard ``k`` of ``n`` (``k`` 0-based).
+    """
     return run(
         api.apull,
         name,
@@ -67,6 +84,7 @@ def pull(
         partitions=partitions,
         force=force,
         progress=progress,
+        shard=shard,
     )
 
 

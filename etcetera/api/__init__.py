@@ -1,6 +1,7 @@
 """The async API: the one implementation behind the CLI and the sync facade."""
 
 from ..engine.progress import ProgressCallback, ProgressEvent, TransferStats
+from ..format.sharding import parse_shard
 from ._common import describe_error, dumps, resolve_config, transfer_config
 from .inspect import VerifyResult, ainfo, averify
 from .local import RemoteDataset, acreate, adataset, alist_remote, als, apurge, aregister
@@ -33,6 +34,7 @@ __all__ = [
     "averify",
     "describe_error",
     "dumps",
+    "parse_shard",
     "resolve_config",
     "transfer_config",
     "watch",

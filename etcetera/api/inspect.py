@@ -18,6 +18,7 @@ from ..model import Dataset
 from ..settings import Config
 from ..store import Store, valid_name
 from ._common import load_manifest, repository, resolve_config, transfer_config
+from .pull import local_files
 
 
 def _partition_counts(files: list[tuple[str, int]]) -> dict[str, dict[str, int]]:
@@ -33,9 +34,10 @@ def _partition_counts(files: list[tuple[str, int]]) -> dict[str, dict[str, int]]
 async def ainfo(name: str, *, config: Config | None = None, remote: bool = False) -> dict[str, Any]:
     """What is known of a dataset: versions, who pushed them and when, sizes, partitions, meta.
 
-    Local (default): the folder, its kind (pulled, registered, created), version, per-partition
-    file counts and sizes, meta. ``remote``: every version's record and the latest manifest's
-    per-partition counts.
+    Local (default): the folder, its kind (pulled, registered, created), version, shard
+    (``[k, n]``, or ``None`` when the copy is not a shard), per-partition file counts and
+    sizes, meta. ``remote``: every version's record and the latest manifest's per-partition
+    counts.
     """
     cfg = resolve_config(config)
     name = valid_name(name)
@@ -57,6 +59,7 @@ async def ainfo(name: str, *, config: Config | None = None, remote: bool = False
             "kind": kind,
             "version": current.version if current else None,
             "manifest": current.manifest if current else None,
+            "shard": list(current.shard) if current and current.shard else None,
             "files": len(scan.files),
             "bytes": sum(f.size for f in scan.files),
             "partitions": counts,
@@ -121,8 +124,9 @@ async def averify(
 ) -> VerifyResult:
     """Re-hash every file of the local copy (no cache) and compare with its manifest.
 
-    A pulled dataset is checked against the manifest of its version; a registered one
-    against the repository's latest version.
+    A pulled dataset is checked against the manifest of its version, and only against
+    the files it was pulled with (its partitions, include/exclude patterns and shard); a
+    registered one against the repository's latest version, whole.
     """
     cfg = resolve_config(config)
     name = valid_name(name)
@@ -131,11 +135,12 @@ async def averify(
     current = await anyio.to_thread.run_sync(store.current, name)
     async with repository(cfg) as backend:
         t = Transport(backend, transfer_config(cfg), TransferStats())
-        if current is not None and current.manifest and current.version is not None:
-            digest, number, partitions = current.manifest, current.version, current.partitions
+        pulled = current if current and current.manifest and current.version is not None else None
+        if pulled is not None:
+            digest, number = pulled.manifest, pulled.version
         else:
             record = await repo.resolve(t, name, None)
-            digest, number, partitions = record.manifest, record.number, None
+            digest, number = record.manifest, record.number
         if digest.startswith("legacy-"):
             raise DatasetNotFoundError(
                 f"dataset {name} came from an etcetera 0.0.x archive, which has no manifest"
@@ -151,7 +156,8 @@ async def averify(
         progress=progress,
         verify=True,
     )
-    expected: dict[str, FileEntry] = {f.path: f for f in manifest.select(partitions)}
+    wanted = manifest.files if pulled is None else local_files(manifest, pulled)
+    expected: dict[str, FileEntry] = {f.path: f for f in wanted}
     result = VerifyResult(name, number, checked=len(hashed))
     for f in hashed:
         want = expected.pop(f.path, None)

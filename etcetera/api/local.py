@@ -16,7 +16,7 @@ from ..model import Dataset, check_dataset
 from ..settings import Config
 from ..store import LocalVersion, Store, valid_name
 from ._common import parse_ref, repository, resolve_config, transfer_config
-from .pull import apull
+from .pull import apull, normal_shard
 
 RemoteDataset = repo.RemoteDataset
 
@@ -28,27 +28,52 @@ async def adataset(
     *,
     version: int | None = None,
     partitions: Sequence[str] | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> Dataset:
-    """Open a local dataset; with ``auto_pull``, pull it first if it is not local."""
+    """Open a local dataset; with ``auto_pull``, pull it first if it is not local.
+
+    ``shard=(k, n)`` asks for shard ``k`` of ``n`` (``k`` 0-based): the local copy must
+    be that shard, and with ``auto_pull`` it is pulled when it is not (the whole
+    dataset, or another shard, being local is not enough). ``shard=None`` opens
+    whatever copy is local. See :func:`etcetera.dataset` for the arguments.
+    """
     cfg = resolve_config(config)
     name, version = parse_ref(name, version)
+    shard = normal_shard(shard)
     store = Store(cfg.home)
     if version is not None:
-        kept = await anyio.to_thread.run_sync(store.find_version, name, version)
+        kept = await anyio.to_thread.run_sync(store.find_version, name, version, shard)
         if kept is not None:
-            return await anyio.to_thread.run_sync(lambda: Dataset(kept, name, version))
+            state = await anyio.to_thread.run_sync(store.read_state, kept)
+            kept_shard = state.shard if state is not None else None
+            return await anyio.to_thread.run_sync(lambda: Dataset(kept, name, version, kept_shard))
     local = store.link(name).is_dir()
-    if not local or version is not None:
+    current = await anyio.to_thread.run_sync(store.current, name)
+    other_shard = shard is not None and (current is None or current.shard != shard)
+    if not local or version is not None or other_shard:
         if not auto_pull:
+            flag = "" if shard is None else f" --shard {shard[0]}/{shard[1]}"
+            if local and other_shard:
+                held = current.shard if current is not None else None
+                have = "the whole dataset" if held is None else f"shard {held[0]}/{held[1]}"
+                raise DatasetNotFoundError(
+                    f"dataset {name} in {store.home} is {have}, not the shard asked for: "
+                    f"etc pull {name}{flag}, or auto_pull=True"
+                )
             raise DatasetNotFoundError(
-                f"dataset {name} is not in {store.home}: etc pull {name}, "
+                f"dataset {name} is not in {store.home}: etc pull {name}{flag}, "
                 "or etc.dataset(name, auto_pull=True)"
             )
-        await apull(name, config=cfg, version=version, partitions=partitions)
+        await apull(name, config=cfg, version=version, partitions=partitions, shard=shard)
+        current = await anyio.to_thread.run_sync(store.current, name)
     location = await anyio.to_thread.run_sync(store.location, name)
-    current = await anyio.to_thread.run_sync(store.current, name)
     return await anyio.to_thread.run_sync(
-        lambda: Dataset(location, name, current.version if current else None)
+        lambda: Dataset(
+            location,
+            name,
+            current.version if current else None,
+            current.shard if current else None,
+        )
     )
 
 

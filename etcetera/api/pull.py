@@ -19,10 +19,11 @@ from ..engine import repo
 from ..engine.progress import ProgressCallback, TransferStats
 from ..engine.scan import HashCache, selected
 from ..engine.transport import Transport
-from ..errors import DatasetExistsError, LocalIOError, PartitionNotFoundError
+from ..errors import ConfigError, DatasetExistsError, LocalIOError, PartitionNotFoundError
 from ..format import layout
 from ..format.hashing import sha256_hex
 from ..format.manifest import FileEntry, Manifest
+from ..format.sharding import check_shard, select_shard
 from ..model import check_dataset
 from ..settings import Config
 from ..store import LocalVersion, Store, flush_tree, fsync_dir
@@ -47,6 +48,7 @@ class PullResult:
         seconds: wall time.
         stats: request-level counters.
         dry_run: nothing was moved; the figures say what would have been.
+        shard: ``(k, n)`` when shard ``k`` of ``n`` was pulled, else ``None``.
     """
 
     name: str
@@ -62,6 +64,7 @@ class PullResult:
     seconds: float = 0.0
     stats: TransferStats = field(default_factory=TransferStats)
     dry_run: bool = False
+    shard: tuple[int, int] | None = None
 
 
 async def apull(
@@ -76,6 +79,7 @@ async def apull(
     dry_run: bool = False,
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
+    shard: tuple[int, int] | None = None,
 ) -> PullResult:
     """Pull a dataset (latest version, or ``version``) into the local store.
 
@@ -83,6 +87,16 @@ async def apull(
     resumes; every byte is verified before the new copy replaces the old one in one
     rename. ``partitions`` pulls only those partitions (and every file outside
     ``data/``). ``name`` may be ``NAME@K``.
+
+    ``shard=(k, n)`` pulls shard ``k`` of ``n`` (``k`` 0-based, like a rank:
+    ``(0, 4)`` .. ``(3, 4)``): a deterministic share of the selection's files under
+    ``data/``, byte-balanced by whole packs and blobs, plus every file outside
+    ``data/`` and every partition folder (see :mod:`etcetera.format.sharding`). The
+    ``n`` shards are disjoint and together are the whole selection; ``(0, 1)`` is the
+    whole selection. The local copy records its shard (:attr:`Dataset.shard
+    <etcetera.Dataset.shard>`), and is current only for that same shard: pulling a
+    shard where the whole dataset (or another shard) is local makes a new local copy
+    of just that shard, reusing the local files.
 
     Args:
         name: ``NAME`` or ``NAME@K``.
@@ -95,15 +109,19 @@ async def apull(
         dry_run: say what would move, move nothing.
         include: only paths matching one of these glob patterns (``*`` crosses ``/``).
         exclude: never paths matching one of these.
+        shard: ``(k, n)``: only shard ``k`` of ``n``, ``0 <= k < n``.
 
     Raises:
         DatasetNotFoundError: no such dataset or version in the repository.
         DatasetExistsError: ``NAME`` is a registered or created local dataset and
             ``force`` is not set.
+        ConfigError: ``shard`` is not ``(k, n)`` with ``0 <= k < n``, or the dataset
+            is an etcetera 0.0.x archive (which cannot be split).
     """
     started = time.monotonic()
     cfg = resolve_config(config)
     name, version = parse_ref(name, version)
+    shard = normal_shard(shard)
     store = Store(cfg.home)
     await anyio.to_thread.run_sync(store.ensure_home)
     tcfg = transfer_config(cfg)
@@ -113,6 +131,11 @@ async def apull(
         if version is None and not await repo.versions(t, name):
             legacy_info = await t.head(layout.legacy_key(name))
             if legacy_info is not None:
+                if shard is not None:
+                    raise ConfigError(
+                        f"dataset {name} is an etcetera 0.0.x archive, which cannot be "
+                        f"split into shards: etc pull {name} without --shard"
+                    )
                 return await _pull_legacy(t, store, name, legacy_info.size, force, started)
         record = await repo.resolve(t, name, version)
         manifest = await load_manifest(t, store, record.manifest)
@@ -127,7 +150,7 @@ async def apull(
         current = await anyio.to_thread.run_sync(store.current, name)
         filters = _filters(include, exclude)
         if to is not None or dry_run:
-            files = [f for f in manifest.select(wanted) if selected(f.path, include, exclude)]
+            files = selection(manifest, wanted, include, exclude, shard)
             reuse = await anyio.to_thread.run_sync(_reuse_index, store, name, current)
             if dry_run:
                 missing = [f for f in files if f.size and (reuse is None or reuse(f) is None)]
@@ -139,6 +162,7 @@ async def apull(
                     size=sum(f.size for f in files),
                     bytes_to_download=sum(f.size for f in missing),
                     dry_run=True,
+                    shard=shard,
                 )
             assert to is not None
             return await _pull_to(
@@ -148,37 +172,44 @@ async def apull(
                 record.manifest,
                 files,
                 wanted,
+                _selection_key(wanted, filters, shard),
                 Path(to),
                 force,
                 reuse,
                 name,
                 progress,
                 started,
+                shard,
             )
         _refuse_local(store, name, current, force)
         if (
             current is not None
-            and current.covers(record.manifest, wanted)
+            and current.covers(record.manifest, wanted, shard)
             and current.filters == filters
             and not force
         ):
             location = store.location(name)
             return PullResult(
-                name, record.number, location, noop=True, seconds=time.monotonic() - started
+                name,
+                record.number,
+                location,
+                noop=True,
+                seconds=time.monotonic() - started,
+                shard=shard,
             )
-        # A partial copy of the same version grows: keep what it has.
-        same = current is not None and current.manifest == record.manifest
+        # A partial copy of the same version grows: keep what it has. (The same shard
+        # too: it is then that shard of the grown selection.)
+        same = (
+            current is not None and current.manifest == record.manifest and current.shard == shard
+        )
         if current is not None and same and wanted is not None and not filters:
             if current.partitions is None:
                 wanted = None
             else:
                 wanted = sorted(set(wanted) | set(current.partitions))
-        files = [f for f in manifest.select(wanted) if selected(f.path, include, exclude)]
-        if wanted is None and not filters:
-            selection = "all"
-        else:
-            selection = sha256_hex("\0".join([*(wanted or ["*"]), filters]).encode())[:8]
-        staging = store.staging(name, f"{record.manifest[:24]}-{selection}")
+        files = selection(manifest, wanted, include, exclude, shard)
+        key = _selection_key(wanted, filters, shard)
+        staging = store.staging(name, f"{record.manifest[:24]}-{key}")
         tmp = staging.with_name(staging.name + ".tmp")
         reuse = await anyio.to_thread.run_sync(_reuse_index, store, name, current)
         fetched = await engine_pull.fetch(
@@ -194,7 +225,7 @@ async def apull(
         )
         parts = manifest.partitions if wanted is None else tuple(wanted)
         state = LocalVersion(
-            name, record.number, record.manifest, wanted, str(backend.describe()), filters
+            name, record.number, record.manifest, wanted, str(backend.describe()), filters, shard
         )
         location = await anyio.to_thread.run_sync(
             _publish_local,
@@ -208,11 +239,61 @@ async def apull(
             manifest.dirs,
             state,
         )
-        return _result(name, record.number, location, fetched, started)
+        return _result(name, record.number, location, fetched, started, shard)
+
+
+def normal_shard(shard: object) -> tuple[int, int] | None:
+    """``shard`` checked (:class:`ConfigError` unless ``0 <= k < n``); ``(0, 1)`` is ``None``."""
+    if shard is None:
+        return None
+    k, n = check_shard(shard)
+    return None if n == 1 else (k, n)
+
+
+def selection(
+    manifest: Manifest,
+    partitions: Iterable[str] | None,
+    include: Sequence[str],
+    exclude: Sequence[str],
+    shard: tuple[int, int] | None,
+) -> list[FileEntry]:
+    """The files a pull of this selection holds: partitions, include/exclude, then the shard.
+
+    The shard is a share of the files the other options select, so ``verify`` (and a
+    resumed pull) computes the same files from the same options.
+    """
+    files = [f for f in manifest.select(partitions) if selected(f.path, include, exclude)]
+    if shard is not None:
+        files = select_shard(files, *shard)
+    return files
+
+
+def local_files(manifest: Manifest, state: LocalVersion) -> list[FileEntry]:
+    """The files a pulled local copy must hold, from what its record says was pulled."""
+    include, exclude = _unfilters(state.filters)
+    return selection(manifest, state.partitions, include, exclude, state.shard)
+
+
+def _selection_key(
+    wanted: Sequence[str] | None, filters: str, shard: tuple[int, int] | None
+) -> str:
+    """Names a pull's staging folder: only the same selection resumes into it."""
+    if wanted is None and not filters:
+        key = "all"
+    else:
+        key = sha256_hex("\0".join([*(wanted or ["*"]), filters]).encode())[:8]
+    if shard is not None:
+        key += f"-shard{shard[0]}of{shard[1]}"
+    return key
 
 
 def _result(
-    name: str, number: int, location: Path, fetched: engine_pull.FetchResult, started: float
+    name: str,
+    number: int,
+    location: Path,
+    fetched: engine_pull.FetchResult,
+    started: float,
+    shard: tuple[int, int] | None = None,
 ) -> PullResult:
     return PullResult(
         name,
@@ -226,6 +307,7 @@ def _result(
         bytes_to_download=fetched.bytes_to_download,
         seconds=time.monotonic() - started,
         stats=fetched.stats,
+        shard=shard,
     )
 
 
@@ -245,6 +327,15 @@ def _filters(include: Sequence[str], exclude: Sequence[str]) -> str:
     return "\0".join(["+", *include, "-", *exclude])
 
 
+def _unfilters(filters: str) -> tuple[list[str], list[str]]:
+    """``(include, exclude)`` back from :func:`_filters` (a ``-`` pattern reads as the cut)."""
+    if not filters:
+        return [], []
+    parts = filters.split("\0")
+    cut = parts.index("-", 1)
+    return parts[1:cut], parts[cut + 1 :]
+
+
 async def _pull_to(
     t: Transport,
     manifest: Manifest,
@@ -252,12 +343,14 @@ async def _pull_to(
     digest: str,
     files: list[FileEntry],
     wanted: list[str] | None,
+    key: str,
     target: Path,
     force: bool,
     reuse: engine_pull.ReuseLookup | None,
     name: str,
     progress: ProgressCallback | None,
     started: float,
+    shard: tuple[int, int] | None,
 ) -> PullResult:
     """Pull into a folder of the user's choosing (not the store), replaced in one rename."""
     target = target.expanduser().absolute()
@@ -267,7 +360,10 @@ async def _pull_to(
 
     if await anyio.to_thread.run_sync(occupied) and not force:
         raise DatasetExistsError(f"{target} exists and is not empty: pull --to it with --force")
-    staging = target.with_name(f".{target.name}.etc-{digest[:16]}")
+    # Keyed by the selection too: a --to pull of other partitions or another shard must
+    # not resume into (and publish) this one's files.
+    suffix = "" if key == "all" else f"-{key}"
+    staging = target.with_name(f".{target.name}.etc-{digest[:16]}{suffix}")
     tmp = staging.with_name(staging.name + ".tmp")
     fetched = await engine_pull.fetch(
         t.backend,
@@ -303,7 +399,7 @@ async def _pull_to(
         await anyio.to_thread.run_sync(publish)
     except OSError as exc:
         raise LocalIOError(f"cannot publish {name} into {target}: {exc.strerror}") from None
-    return _result(name, number, target, fetched, started)
+    return _result(name, number, target, fetched, started, shard)
 
 
 async def _pull_legacy(

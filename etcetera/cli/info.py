@@ -40,8 +40,11 @@ async def info(
                 f"{v['files']} files  {human(v['bytes'])}"
             )
     else:
-        version = found["version"]
-        print(f"{found['name']} ({found['kind']}{f', version {version}' if version else ''})")
+        version, shard = found["version"], found["shard"]
+        what = found["kind"] + (f", version {version}" if version else "")
+        if shard:
+            what += f", shard {shard[0]}/{shard[1]}"
+        print(f"{found['name']} ({what})")
         print(f"  location: {found['location']}")
         print(f"  {found['files']} files, {human(found['bytes'])}")
         print(f"  meta: {found['meta']}")

@@ -19,6 +19,7 @@ async def pull(
     dry_run: bool = False,
     include: Annotated[list[str] | None, Parameter(name=["--include"])] = None,
     exclude: Annotated[list[str] | None, Parameter(name=["--exclude"])] = None,
+    shard: Annotated[str | None, Parameter(name=["--shard"])] = None,
 ) -> int:
     """Pull a dataset (NAME or NAME@VERSION) from the repository.
 
@@ -38,9 +39,15 @@ async def pull(
         Only paths matching this glob (repeatable; '*' crosses '/').
     exclude
         Never paths matching this glob (repeatable).
+    shard
+        Only shard K of N, as K/N with K the 0-based rank (0/4, 1/4, 2/4, 3/4): a
+        byte-balanced share of the files under data/ (whole packs and blobs), with every
+        partition folder and every file outside data/. The N shards are disjoint and
+        together are the whole selection.
     """
-    from ..api import apull
+    from ..api import apull, parse_shard
 
+    part = None if shard is None else parse_shard(shard)
     with display(f"pull {name}") as progress:
         result = await apull(
             name,
@@ -52,21 +59,25 @@ async def pull(
             dry_run=dry_run,
             include=include or (),
             exclude=exclude or (),
+            shard=part,
         )
+    what = f"version {result.version}"
+    if result.shard is not None:
+        what += f" shard {result.shard[0]}/{result.shard[1]}"
     if result.dry_run:
         say(
-            f"{name}: would pull version {result.version} into {result.location}: "
+            f"{name}: would pull {what} into {result.location}: "
             f"{result.files} files, {human(result.size)}; "
             f"{human(result.bytes_to_download)} to download"
         )
         return 0
     if result.noop:
-        say(f"{name}: version {result.version} is already local at {result.location}")
+        say(f"{name}: {what} is already local at {result.location}")
         return 0
     s = result.stats
     rate = human(s.bytes_received / result.seconds) if result.seconds else "-"
     say(
-        f"pulled {name} version {result.version}: {result.files} files, {human(result.size)}; "
+        f"pulled {name} {what}: {result.files} files, {human(result.size)}; "
         f"downloaded {human(s.bytes_received)} ({result.downloaded} files), "
         f"reused {result.reused + result.present} local files; "
         f"{result.seconds:.1f} s, {rate}/s"
