@@ -16,7 +16,12 @@ import etcetera
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBPACKAGES = ("api", "cli", "engine", "backends", "format")
-EXTRAS = {"s3": "aiobotocore", "gcs": "gcloud-aio-storage", "all": "etcetera[gcs,s3]"}
+EXTRAS = {
+    "s3": "aiobotocore",
+    "gcs": "gcloud-aio-storage",
+    "dask": "distributed",
+    "all": "etcetera[dask,gcs,s3]",
+}
 # pip could not fetch the build back-end (setuptools, wheel): no index reachable.
 _OFFLINE = re.compile(r"No matching distribution found|Could not find a version|NewConnection")
 
@@ -74,7 +79,7 @@ def test_wheel_metadata_declares_extras_and_the_command(wheel: Path) -> None:
     assert meta["Version"] == etcetera.__version__
     assert meta["Requires-Python"] == ">=3.11"
     extras = set(meta.get_all("Provides-Extra") or [])
-    assert {"s3", "gcs", "all", "docs"} <= extras
+    assert {"s3", "gcs", "dask", "all", "docs"} <= extras
     requires = meta.get_all("Requires-Dist") or []
     for extra, package in EXTRAS.items():
         assert any(r.startswith(package) and f'extra == "{extra}"' in r for r in requires), (
@@ -82,7 +87,8 @@ def test_wheel_metadata_declares_extras_and_the_command(wheel: Path) -> None:
         )
     # import etcetera must work without any cloud SDK: they are extras only.
     base = [r for r in requires if "extra ==" not in r]
-    assert not [r for r in base if r.startswith(("aiobotocore", "gcloud", "aiohttp"))], base
+    sdks = ("aiobotocore", "gcloud", "aiohttp", "distributed", "dask")
+    assert not [r for r in base if r.startswith(sdks)], base
     assert re.search(r"^etc = etcetera\.cli:main$", scripts, re.M), scripts
 
 

@@ -69,12 +69,12 @@ async def test_rm_and_gc(repo: RepoSpec, tmp_path: Path) -> None:
     (root / "data/train/extra.txt").write_bytes(b"more" * 100)
     await etc.apush("s", config=cfg, force=True)
     dry = await agc(config=cfg, dry_run=True, grace=timedelta(0))
-    assert dry.objects == [] and dry.manifests == []
+    assert dry.objects == [] and dry.manifests == [] and dry.pieces == []
     assert await arm_remote("s@1", config=cfg) == [1]
     young = await agc(config=cfg, dry_run=True, grace=timedelta(hours=1))
     assert young.objects == [] and young.kept_young > 0
     swept = await agc(config=cfg, grace=timedelta(0))
-    assert swept.manifests and swept.objects
+    assert swept.manifests and swept.pieces and swept.objects
     # Version 2 is whole after the sweep.
     pulled = await etc.apull("s", config=repo.config(home=tmp_path / "home2"))
     assert pulled.version == 2

@@ -66,6 +66,7 @@ class GcResult:
         dry_run: nothing was deleted.
         objects: ids of packs and blobs no version references.
         manifests: digests of manifests no version references.
+        pieces: ids of manifest pieces no live manifest lists.
         uploads: keys of unfinished multipart uploads that were aborted.
         temporary: keys of temporary objects (composite parts) deleted.
         bytes: bytes of the deleted objects.
@@ -75,6 +76,7 @@ class GcResult:
     dry_run: bool
     objects: list[str] = field(default_factory=list)
     manifests: list[str] = field(default_factory=list)
+    pieces: list[str] = field(default_factory=list)
     uploads: list[str] = field(default_factory=list)
     temporary: list[str] = field(default_factory=list)
     bytes: int = 0
@@ -128,10 +130,14 @@ async def agc(
             else:
                 result.kept_young += 1
         for info in await t.list(layout.MANIFESTS):
-            digest = info.key.rsplit("/", 1)[-1].removesuffix(".json").removesuffix(".piece")
-            if digest not in live_manifests | live_pieces and old(info.modified):
+            base = info.key.rsplit("/", 1)[-1]
+            if base.endswith(".piece"):
+                if base.removesuffix(".piece") not in live_pieces and old(info.modified):
+                    doomed.append(info.key)
+                    result.pieces.append(base.removesuffix(".piece"))
+            elif base.removesuffix(".json") not in live_manifests and old(info.modified):
                 doomed.append(info.key)
-                result.manifests.append(digest)
+                result.manifests.append(base.removesuffix(".json"))
         for info in await t.list(layout.UPLOADS):
             if old(info.modified):
                 doomed.append(info.key)

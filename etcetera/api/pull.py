@@ -242,6 +242,46 @@ async def apull(
         return _result(name, record.number, location, fetched, started, shard)
 
 
+async def astage(
+    name: str,
+    *,
+    config: Config | None = None,
+    version: int,
+    partitions: Sequence[str] | None = None,
+    shard: tuple[int, int],
+) -> int:
+    """Download shard ``shard`` of a version into the staging folder of the whole selection.
+
+    The step one worker of a distributed pull takes (:mod:`etcetera.distributed`): the
+    workers of a shared home each stage a disjoint shard, concurrently and without the
+    name's lock (they write different files; each file is verified, then renamed into
+    place), and one :func:`apull` of the same selection then finds them staged and
+    publishes the whole. Nothing becomes visible here. Returns the files written.
+    """
+    cfg = resolve_config(config)
+    name, _ = parse_ref(name, None)
+    k, n = check_shard(shard)
+    store = Store(cfg.home)
+    await anyio.to_thread.run_sync(store.ensure_home)
+    async with repository(cfg) as backend:
+        t = Transport(backend, transfer_config(cfg), TransferStats())
+        record = await repo.resolve(t, name, version)
+        manifest = await load_manifest(t, store, record.manifest)
+        wanted = None if partitions is None else sorted(set(partitions))
+        unknown = [p for p in wanted or () if p not in manifest.partitions]
+        if unknown:
+            raise PartitionNotFoundError(
+                f"dataset {name}@{record.number} has no partition {unknown[0]!r}"
+            )
+        files = selection(manifest, wanted, (), (), (k, n))
+        staging = store.staging(name, f"{record.manifest[:24]}-{_selection_key(wanted, '', None)}")
+        tmp = staging.with_name(staging.name + ".tmp")
+        fetched = await engine_pull.fetch(
+            backend, transfer_config(cfg), manifest, files, staging, tmp, name=name
+        )
+    return fetched.downloaded + fetched.present
+
+
 def normal_shard(shard: object) -> tuple[int, int] | None:
     """``shard`` checked (:class:`ConfigError` unless ``0 <= k < n``); ``(0, 1)`` is ``None``."""
     if shard is None:

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import os
+import secrets
 import shutil
 from collections.abc import Awaitable, Callable
 from contextlib import aclosing
@@ -93,7 +95,10 @@ class _Writer:
         self.tmp = tmp
         self._base = str(dest) + "/"
         self._dirs: set[str] = set()
-        self._seq = 0
+        # Unique across the threads of this writer, the writers of this process and the
+        # processes sharing one staging folder (the workers of a distributed pull).
+        self._seq = itertools.count(1)
+        self._token = f"{os.getpid()}.{secrets.token_hex(4)}"
 
     def _target(self, path: str) -> str:
         parent = path.rpartition("/")[0]
@@ -103,8 +108,7 @@ class _Writer:
         return self._base + path
 
     def _tmpname(self) -> str:
-        self._seq += 1
-        return f"{self.tmp}/f{self._seq}.{os.getpid()}"
+        return f"{self.tmp}/f{next(self._seq)}.{self._token}"
 
     def place(self, entry: FileEntry, data: bytes | memoryview) -> None:
         """Verify bytes and write them at the entry's path."""

@@ -1,10 +1,11 @@
 """Deterministic packing of small files (see ``docs/format.md``).
 
 Files are grouped per partition (files outside ``data/`` form two groups: those sorting
-before ``data/`` and those after it) and walked in path order. A pack is cut after a file when a hash of the file's *path*
-falls under a threshold proportional to the file's size, so cut points depend on
-paths, not on contents or on what came before: a changed file re-sends its own
-pack, an added or removed file changes at most the pack it lands in and the next.
+before ``data/`` and those after it) and walked in path order. A pack is cut after a
+file when a hash of the file's *path* falls under a threshold proportional to the file's
+size, so cut points depend on paths, not on contents or on what came before: a changed
+file re-sends its own pack, an added or removed file changes at most the pack it lands
+in and the next.
 Packs are held between a quarter of and twice the target size.
 """
 
