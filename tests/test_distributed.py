@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -112,26 +113,21 @@ def test_changed_tree_needs_force_and_a_partial_push_publishes_nothing(
     assert forced.version == 2
 
 
-def test_a_killed_worker_costs_a_retry_not_a_half_version(
-    s3_repo: RepoSpec, client: Client, tmp_path: Path
-) -> None:
-    files = {f"data/p{i}/blob.bin": os.urandom(3 << 20) for i in range(4)}
-    files["meta.json"] = b"{}"
-    shared = write_tree(tmp_path / "shared", files)
-    # Slow uploads, so that a worker is surely killed in the middle of one.
-    cfg = s3_repo.config(home=tmp_path / "home", bandwidth_limit=2 << 20, pack_threshold=1 << 20)
+@contextlib.contextmanager
+def _killing_the_first_busy_worker(client: Client, task: str) -> Iterator[list[str]]:
+    """SIGKILL the first worker seen running ``task`` for half a second (then its nanny
+    restarts it). Planning and discovery take milliseconds; an upload or download of the
+    tests' slowed-down transfers takes seconds, so the kill lands mid-transfer."""
     pids: dict[str, int] = client.run(os.getpid)
     killed: list[str] = []
+    stop = threading.Event()
 
     def killer() -> None:
-        # Planning a group takes milliseconds; uploading one takes over a second. Kill
-        # the first worker seen uploading (busy with a group for half a second).
         since: dict[str, float] = {}
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        while not stop.is_set():
             now = time.monotonic()
             for address, keys in client.processing().items():
-                if any("_push_group" in str(k) for k in keys) and address in pids:
+                if any(task in str(k) for k in keys) and address in pids:
                     since.setdefault(address, now)
                     if now - since[address] > 0.5:
                         os.kill(pids[address], signal.SIGKILL)
@@ -144,15 +140,48 @@ def test_a_killed_worker_costs_a_retry_not_a_half_version(
     thread = threading.Thread(target=killer)
     thread.start()
     try:
-        result = etc_dask.push("big", client, str(shared), config=cfg)
+        yield killed
     finally:
+        stop.set()
         thread.join()
+        client.wait_for_workers(2, timeout=60)
+
+
+def test_a_killed_worker_costs_a_retry_not_a_half_version(
+    s3_repo: RepoSpec, client: Client, tmp_path: Path
+) -> None:
+    files = {f"data/p{i}/blob.bin": os.urandom(3 << 20) for i in range(4)}
+    files["meta.json"] = b"{}"
+    shared = write_tree(tmp_path / "shared", files)
+    # Slow uploads, so that a worker is surely killed in the middle of one.
+    cfg = s3_repo.config(home=tmp_path / "home", bandwidth_limit=2 << 20, pack_threshold=1 << 20)
+    with _killing_the_first_busy_worker(client, "_push_group") as killed:
+        result = etc_dask.push("big", client, str(shared), config=cfg)
     assert killed, "no worker was killed: the test proved nothing"
     assert result.version == 1
     assert result.manifest == _local_push(s3_repo, tmp_path, files, "big2", pack_threshold=1 << 20)
     pulled = etc.pull("big", config=s3_repo.config(home=tmp_path / "h2"))
     assert snapshot(pulled.location) == snapshot(shared)
-    client.wait_for_workers(2, timeout=60)
+
+
+def test_a_worker_killed_mid_download_is_survived(
+    s3_repo: RepoSpec, client: Client, tmp_path: Path
+) -> None:
+    files = {f"data/p{i}/blob.bin": os.urandom(3 << 20) for i in range(4)}
+    files["meta.json"] = b"{}"
+    src = write_tree(tmp_path / "src", files)
+    cfg = s3_repo.config(home=tmp_path / "home", pack_threshold=1 << 20)
+    etc.register(src, name="big", config=cfg)
+    etc.push("big", config=cfg)
+    shared = s3_repo.config(
+        home=tmp_path / "shared-home", bandwidth_limit=2 << 20, pack_threshold=1 << 20
+    )
+    with _killing_the_first_busy_worker(client, "_stage_shard") as killed:
+        result = etc_dask.pull("big", client, config=shared)
+    assert killed, "no worker was killed: the test proved nothing"
+    assert isinstance(result, etc.PullResult)
+    assert snapshot(result.location) == snapshot(src)
+    assert etc.dataset("big", config=shared).version == 1
 
 
 def test_distributed_pull_into_a_shared_home(
