@@ -212,3 +212,23 @@ def test_a_v1_version_is_pulled_and_the_same_tree_is_a_noop_push(tmp_path: Path)
     assert (pulled.location / "data/train/b.txt").read_bytes() == tree["data/train/b.txt"]
     again = etc.push("src", config=cfg)
     assert again.noop and again.version == 1
+
+
+def test_a_noop_pull_is_decided_without_reading_the_manifest(tmp_path: Path) -> None:
+    src = write_tree(tmp_path / "src", {"data/train/a.txt": b"a"})
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    cfg = etc.Config(f"file://{repo}", home=tmp_path / "home")
+    etc.register(src, config=cfg)
+    etc.push("src", config=cfg)
+    other = etc.Config(f"file://{repo}", home=tmp_path / "h2")
+    first = etc.pull("src", config=other)
+    # Take the manifest away, remote and cached: a no-op must not need it ...
+    for path in [*(repo / "etc-v1" / "manifests").iterdir(), *(tmp_path / "h2").rglob("*.json")]:
+        if "manifests" in path.parts:
+            path.unlink()
+    again = etc.pull("src", config=other)
+    assert again.noop and again.location == first.location
+    # ... while anything that is not a no-op does.
+    with pytest.raises(ManifestError, match="missing"):
+        etc.pull("src", config=other, force=True)

@@ -138,8 +138,29 @@ async def apull(
                     )
                 return await _pull_legacy(t, store, name, legacy_info.size, force, started)
         record = await repo.resolve(t, name, version)
-        manifest = await load_manifest(t, store, record.manifest)
         wanted = None if partitions is None else sorted(set(partitions))
+        filters = _filters(include, exclude)
+        current = await anyio.to_thread.run_sync(store.current, name)
+        if (
+            to is None
+            and not dry_run
+            and not force
+            and current is not None
+            and current.covers(record.manifest, wanted, shard)
+            and current.filters == filters
+        ):
+            # Already local: decided from the version record alone, so a no-op pull of
+            # ten million files does not read their manifest.
+            location = store.location(name)
+            return PullResult(
+                name,
+                record.number,
+                location,
+                noop=True,
+                seconds=time.monotonic() - started,
+                shard=shard,
+            )
+        manifest = await load_manifest(t, store, record.manifest)
         if wanted is not None:
             unknown = [p for p in wanted if p not in manifest.partitions]
             if unknown:
@@ -147,8 +168,6 @@ async def apull(
                     f"dataset {name}@{record.number} has no partition {unknown[0]!r} "
                     f"(it has: {', '.join(manifest.partitions)})"
                 )
-        current = await anyio.to_thread.run_sync(store.current, name)
-        filters = _filters(include, exclude)
         if to is not None or dry_run:
             files = selection(manifest, wanted, include, exclude, shard)
             reuse = await anyio.to_thread.run_sync(_reuse_index, store, name, current)
@@ -182,21 +201,6 @@ async def apull(
                 shard,
             )
         _refuse_local(store, name, current, force)
-        if (
-            current is not None
-            and current.covers(record.manifest, wanted, shard)
-            and current.filters == filters
-            and not force
-        ):
-            location = store.location(name)
-            return PullResult(
-                name,
-                record.number,
-                location,
-                noop=True,
-                seconds=time.monotonic() - started,
-                shard=shard,
-            )
         # A partial copy of the same version grows: keep what it has. (The same shard
         # too: it is then that shard of the grown selection.)
         same = (

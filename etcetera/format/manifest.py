@@ -12,7 +12,6 @@ or describe an impossible tree.
 from __future__ import annotations
 
 import bisect
-import gc
 import itertools
 import json
 import operator
@@ -26,7 +25,7 @@ from typing import Any, Literal, NamedTuple
 import zstandard
 
 from ..errors import IntegrityError, ManifestError
-from . import pieces
+from . import _gc, pieces
 from .hashing import CHUNK_SIZE, combine, sha256_hex
 
 FORMAT_VERSION = 2
@@ -236,20 +235,15 @@ class Manifest:
                 are unsafe, duplicated, or inconsistent with their objects.
         """
         root = ManifestRoot.parse(data)
-        # Millions of tuples, no cycles: the cyclic collector would only rescan them.
-        collecting = gc.isenabled()
-        gc.disable()
         try:
-            if root.version == 1:
-                return _build_v1(root.doc)
-            return _build_v2(root, pieces or {})
+            with _gc.paused():
+                if root.version == 1:
+                    return _build_v1(root.doc)
+                return _build_v2(root, pieces or {})
         except (ManifestError, IntegrityError):
             raise
         except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
             raise ManifestError(f"manifest is malformed ({exc})") from None
-        finally:
-            if collecting:
-                gc.enable()
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,6 +353,11 @@ def encode_manifest(manifest: Manifest, *, level: int = 3) -> EncodedManifest:
     ``docs/format.md``): a pure function of the tree, so the same tree always gives
     the same root bytes.
     """
+    with _gc.paused():
+        return _encode(manifest, level)
+
+
+def _encode(manifest: Manifest, level: int) -> EncodedManifest:
     files = manifest.files
     compressor = zstandard.ZstdCompressor(level=level, write_content_size=True)
     refs: list[PieceRef] = []

@@ -12,9 +12,11 @@ Packs are held between a quarter of and twice the target size.
 from __future__ import annotations
 
 import hashlib
+import operator
 from collections.abc import Iterable
 from typing import NamedTuple
 
+from . import _gc
 from .manifest import FileEntry, Manifest, ObjectEntry
 
 _PACK_TAG = b"etcetera-pack-v1\0"
@@ -49,6 +51,8 @@ def _cuts_after(path: str, size: int, target: int) -> bool:
 
 
 _entry = tuple.__new__  # NamedTuple's own __new__ is Python-level: 10^5 calls per push
+_PATH = operator.itemgetter(0)
+_NO_ENTRY = FileEntry("", 0, 0, "")
 
 
 def _group(path: str) -> str:
@@ -71,47 +75,64 @@ def build_manifest(
     dirs: Iterable[str] = (),
 ) -> Manifest:
     """Lay files out into packs and blobs: the manifest of a tree (a pure function)."""
-    ordered = sorted(files, key=lambda f: f.path)
+    with _gc.paused():
+        return _build(files, partitions, pack_size, pack_threshold, chunk_size, dirs)
+
+
+def _build(
+    files: Iterable[LocalFile],
+    partitions: Iterable[str],
+    pack_size: int,
+    pack_threshold: int,
+    chunk_size: int,
+    dirs: Iterable[str],
+) -> Manifest:
+    ordered = sorted(files, key=_PATH)
     objects: dict[str, ObjectEntry] = {}
-    entries: dict[str, FileEntry] = {}
-    pending: list[LocalFile] = []
+    # Entries by position in path order (a pack's members are placed when it is cut).
+    out: list[FileEntry] = [_NO_ENTRY] * len(ordered)
+    pending: list[int] = []
     pending_size = 0
+    quarter, most = pack_size // 4, 2 * pack_size
 
     def flush() -> None:
         nonlocal pending, pending_size
         if not pending:
             return
-        pid = pack_id(pending)
+        members = [ordered[i] for i in pending]
+        pid = pack_id(members)
         objects[pid] = ObjectEntry(pid, "pack", pending_size)
         offset = 0
-        for m in pending:
-            entries[m.path] = _entry(
-                FileEntry, (m.path, m.size, m.mode, m.digest, pid, offset, m.chunks)
-            )
+        for i, m in zip(pending, members, strict=True):
+            out[i] = _entry(FileEntry, (m.path, m.size, m.mode, m.digest, pid, offset, m.chunks))
             offset += m.size
         pending, pending_size = [], 0
 
-    group = None
-    for f in ordered:
-        g = _group(f.path)
-        if g != group:
-            flush()
-            group = g
-        if f.size == 0:
-            entries[f.path] = FileEntry(f.path, 0, f.mode, f.digest)
-        elif f.size >= pack_threshold:
-            objects[f.digest] = ObjectEntry(f.digest, "blob", f.size)
-            entries[f.path] = FileEntry(f.path, f.size, f.mode, f.digest, f.digest, 0, f.chunks)
+    group: str | None = None
+    prefix = "\x00"  # the current partition's "data/NAME/": no group check inside it
+    for i, f in enumerate(ordered):
+        path, size = f.path, f.size
+        if not path.startswith(prefix):
+            g = _group(path)
+            if g != group:
+                flush()
+                group = g
+            prefix = f"data/{g}/" if path.startswith("data/") else "\x00"
+        if size == 0:
+            out[i] = _entry(FileEntry, (path, 0, f.mode, f.digest, "", 0, ()))
+        elif size >= pack_threshold:
+            objects[f.digest] = ObjectEntry(f.digest, "blob", size)
+            out[i] = _entry(FileEntry, (path, size, f.mode, f.digest, f.digest, 0, f.chunks))
         else:
-            pending.append(f)
-            pending_size += f.size
-            if pending_size >= 2 * pack_size or (
-                pending_size >= pack_size // 4 and _cuts_after(f.path, f.size, pack_size)
+            pending.append(i)
+            pending_size += size
+            if pending_size >= most or (
+                pending_size >= quarter and _cuts_after(path, size, pack_size)
             ):
                 flush()
     flush()
     return Manifest(
-        tuple(entries[f.path] for f in ordered),
+        tuple(out),
         objects,
         tuple(sorted(set(partitions))),
         chunk_size,
