@@ -100,8 +100,10 @@ def _discover(roots: Paths, ignore: tuple[str, ...], dask_worker: Any = None) ->
     root = _mine(roots, Path(), dask_worker)
     if root is None:
         return None
+    if not isinstance(roots, Mapping) and not root.exists():
+        return None  # one path for all: a node without it holds nothing
     root = root.resolve()
-    check_dataset(root)
+    check_dataset(root)  # a folder named for this worker must be a dataset
     data = root / "data"
     parts, filled = [], []
     for entry in sorted(os.scandir(data), key=lambda e: e.name):
