@@ -36,13 +36,14 @@ from .engine import repo
 from .engine.progress import TransferStats
 from .engine.scan import HashCache
 from .engine.transport import Transport
-from .errors import EtceteraError, LocalIOError
+from .errors import EtceteraError, LocalIOError, NotADatasetError
 from .format.hashing import sha256_hex
 from .format.manifest import ManifestRoot, PieceRef, VersionRecord, manifest_root
 from .format.sharding import check_shard
 from .model import check_dataset
 from .settings import Config
 from .store import Store, valid_name
+from .sync import run
 
 __all__ = ["GroupPlan", "PushResult", "pull", "push"]
 
@@ -247,7 +248,7 @@ def push(
         if held.top:
             holders.setdefault("", []).append(address)
     if not partitions:
-        raise EtceteraError(f"no worker holds a folder of dataset {name}")
+        raise NotADatasetError(f"no worker of the cluster holds a folder of dataset {name}")
     groups = sorted(holders)
     plans: list[GroupPlan] = _run_tasks(
         client, [(holders[g], (cfg, name, roots, g, None)) for g in groups], _push_group, retries
@@ -256,7 +257,7 @@ def push(
     chunk_size = transfer_config(cfg).chunk_size
     dirs = [d for p in plans for d in p.dirs]
     root = manifest_root(chunk_size, partitions, dirs, refs)
-    return anyio.run(_commit, cfg, name, client, roots, plans, holders, root, force, retries)
+    return run(_commit, cfg, name, client, roots, plans, holders, root, force, retries)
 
 
 async def _commit(
@@ -398,7 +399,7 @@ def pull(
         name, _, ver = name.partition("@")
         version = int(ver) if ver.isdigit() else version
     name = valid_name(name)
-    number = anyio.run(_resolve, cfg, name, version)
+    number = run(_resolve, cfg, name, version)
     workers = sorted(client.scheduler_info()["workers"])
     n = len(workers)
     if not n:
