@@ -232,3 +232,24 @@ def test_a_noop_pull_is_decided_without_reading_the_manifest(tmp_path: Path) -> 
     # ... while anything that is not a no-op does.
     with pytest.raises(ManifestError, match="missing"):
         etc.pull("src", config=other, force=True)
+
+
+def test_a_partition_is_pulled_without_reading_the_others_pieces(tmp_path: Path) -> None:
+    tree = {"data/train/a.txt": b"a", "data/test/b.txt": b"b", "meta.json": b"{}"}
+    src = write_tree(tmp_path / "src", tree)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    cfg = etc.Config(f"file://{repo}", home=tmp_path / "home")
+    etc.register(src, config=cfg)
+    pushed = etc.push("src", config=cfg)
+    root = ManifestRoot.parse((repo / layout.manifest_key(pushed.manifest)).read_bytes())
+    for ref in root.pieces:
+        if ref.group == "test":
+            (repo / layout.piece_key(ref.id)).unlink()
+    other = etc.Config(f"file://{repo}", home=tmp_path / "h2")
+    pulled = etc.pull("src", config=other, partitions=["train"])
+    assert snapshot(pulled.location) == {
+        k: v for k, v in snapshot(src).items() if not k.startswith("data/test/")
+    }
+    with pytest.raises(ManifestError, match="missing its piece"):
+        etc.pull("src", config=other)

@@ -7,7 +7,7 @@ import getpass
 import json
 import os
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import anyio
 import anyio.to_thread
@@ -116,9 +116,14 @@ class _HomeCache:
         self.store.manifest_cache(name).unlink(missing_ok=True)
 
 
-async def load_manifest(t: Transport, store: Store, digest: str) -> Manifest:
-    """A manifest from the local cache (every byte checked against its name) or the repository."""
-    return await repo.read_manifest(t, digest, _HomeCache(store))
+async def load_manifest(
+    t: Transport, store: Store, digest: str, partitions: Sequence[str] | None = None
+) -> Manifest:
+    """A manifest from the local cache (every byte checked against its name) or the repository.
+
+    With ``partitions``, only those partitions' files are read (``Manifest.loaded``).
+    """
+    return await repo.read_manifest(t, digest, _HomeCache(store), partitions)
 
 
 def home_cache(store: Store) -> repo.ManifestCache:

@@ -160,7 +160,23 @@ async def apull(
                 seconds=time.monotonic() - started,
                 shard=shard,
             )
-        manifest = await load_manifest(t, store, record.manifest)
+        if to is None and not dry_run:
+            _refuse_local(store, name, current, force)
+            # A partial copy of the same version grows: keep what it has. (The same
+            # shard too: it is then that shard of the grown selection.)
+            same = (
+                current is not None
+                and current.manifest == record.manifest
+                and current.shard == shard
+            )
+            if current is not None and same and wanted is not None and not filters:
+                if current.partitions is None:
+                    wanted = None
+                else:
+                    wanted = sorted(set(wanted) | set(current.partitions))
+        # Only the wanted partitions' manifest pieces are read (a partition of 10^7 files
+        # is decoded without the rest).
+        manifest = await load_manifest(t, store, record.manifest, wanted)
         if wanted is not None:
             unknown = [p for p in wanted if p not in manifest.partitions]
             if unknown:
@@ -200,17 +216,6 @@ async def apull(
                 started,
                 shard,
             )
-        _refuse_local(store, name, current, force)
-        # A partial copy of the same version grows: keep what it has. (The same shard
-        # too: it is then that shard of the grown selection.)
-        same = (
-            current is not None and current.manifest == record.manifest and current.shard == shard
-        )
-        if current is not None and same and wanted is not None and not filters:
-            if current.partitions is None:
-                wanted = None
-            else:
-                wanted = sorted(set(wanted) | set(current.partitions))
         files = selection(manifest, wanted, include, exclude, shard)
         key = _selection_key(wanted, filters, shard)
         staging = store.staging(name, f"{record.manifest[:24]}-{key}")
@@ -270,8 +275,8 @@ async def astage(
     async with repository(cfg) as backend:
         t = Transport(backend, transfer_config(cfg), TransferStats())
         record = await repo.resolve(t, name, version)
-        manifest = await load_manifest(t, store, record.manifest)
         wanted = None if partitions is None else sorted(set(partitions))
+        manifest = await load_manifest(t, store, record.manifest, wanted)
         unknown = [p for p in wanted or () if p not in manifest.partitions]
         if unknown:
             raise PartitionNotFoundError(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -20,7 +21,14 @@ from ..errors import (
 )
 from ..format import layout
 from ..format.hashing import sha256_hex
-from ..format.manifest import EncodedManifest, Manifest, ManifestRoot, PieceRef, VersionRecord
+from ..format.manifest import (
+    EncodedManifest,
+    Manifest,
+    ManifestRoot,
+    PieceRef,
+    VersionRecord,
+    wanted_pieces,
+)
 from .transport import Transport
 
 MAX_MANIFEST = 4 << 30  # a v1 manifest of 10^7 files is ~1.3 GB of JSON
@@ -104,11 +112,18 @@ class ManifestCache(Protocol):
         """Forget ``name`` (its bytes did not verify)."""
 
 
-async def read_manifest(t: Transport, digest: str, cache: ManifestCache | None = None) -> Manifest:
+async def read_manifest(
+    t: Transport,
+    digest: str,
+    cache: ManifestCache | None = None,
+    partitions: Sequence[str] | None = None,
+) -> Manifest:
     """Fetch a manifest (root and pieces), check every byte against its name, parse it.
 
     Parsing (10^7 entries take seconds) runs in a worker thread. With a ``cache``,
-    roots and pieces are read from it first and what was fetched is kept in it.
+    roots and pieces are read from it first and what was fetched is kept in it. With
+    ``partitions``, only their pieces (and those of the files outside ``data/``) are
+    fetched and decoded (``Manifest.loaded``).
     """
     root, from_cache = await _read_root(t, digest, cache)
     head = await anyio.to_thread.run_sync(ManifestRoot.parse, root)
@@ -129,18 +144,19 @@ async def read_manifest(t: Transport, digest: str, cache: ManifestCache | None =
             ) from None
         fetched.append(ref.id)
 
+    needed = wanted_pieces(head, partitions)
     async with anyio.create_task_group() as tg:
-        for ref in head.pieces:
+        for ref in needed:
             tg.start_soon(piece, ref)
     try:
-        manifest = await anyio.to_thread.run_sync(Manifest.parse, root, stored)
+        manifest = await anyio.to_thread.run_sync(Manifest.parse, root, stored, partitions)
     except IntegrityError:
-        if cache is None or (len(fetched) == len(head.pieces) and not from_cache):
+        if cache is None or (len(fetched) == len(needed) and not from_cache):
             raise
         # A kept copy went bad on disk: forget every kept copy and fetch once more.
-        for name in (digest, *(r.id for r in head.pieces)):
+        for name in (digest, *(r.id for r in needed)):
             cache.drop(name)
-        return await read_manifest(t, digest, None)
+        return await read_manifest(t, digest, None, partitions)
     if cache is not None:
 
         def keep() -> None:

@@ -19,7 +19,7 @@ import re
 import unicodedata
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, NamedTuple
 
 import zstandard
@@ -179,6 +179,9 @@ class Manifest:
         partitions: names of all partition folders, including empty ones, sorted.
         chunk_size: the hash chunk size the digests were made with.
         dirs: empty folders outside ``data/`` (they travel too), sorted.
+        loaded: ``None`` when ``files`` is the whole table; else the partitions whose
+            files it holds (with the files outside ``data/``): a v2 manifest read for a
+            partial pull decodes only their pieces.
     """
 
     files: tuple[FileEntry, ...]
@@ -186,6 +189,7 @@ class Manifest:
     partitions: tuple[str, ...]
     chunk_size: int = CHUNK_SIZE
     dirs: tuple[str, ...] = ()
+    loaded: tuple[str, ...] | None = field(default=None, compare=False)
 
     @property
     def total_size(self) -> int:
@@ -193,7 +197,16 @@ class Manifest:
         return sum(f.size for f in self.files)
 
     def select(self, partitions: Iterable[str] | None) -> Iterator[FileEntry]:
-        """Files of the given partitions plus every file outside ``data/``."""
+        """Files of the given partitions plus every file outside ``data/``.
+
+        Raises:
+            ValueError: a partition whose pieces were not read (see ``loaded``).
+        """
+        if self.loaded is not None:
+            missing = set(self.partitions if partitions is None else partitions)
+            missing -= set(self.loaded)
+            if missing:
+                raise ValueError(f"manifest read without partition {sorted(missing)[0]!r}")
         if partitions is None:
             yield from self.files
             return
@@ -223,12 +236,19 @@ class Manifest:
         return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
 
     @classmethod
-    def parse(cls, data: bytes, pieces: Mapping[str, bytes] | None = None) -> Manifest:
+    def parse(
+        cls,
+        data: bytes,
+        pieces: Mapping[str, bytes] | None = None,
+        partitions: Iterable[str] | None = None,
+    ) -> Manifest:
         """Parse and validate a manifest read from a repository (format v1 or v2).
 
         Args:
             data: the manifest's bytes (for v2, its root).
-            pieces: for v2, the stored bytes of every piece the root lists, by id.
+            pieces: for v2, the stored bytes of the pieces the root lists, by id.
+            partitions: for v2, decode only these partitions' pieces (and those of the
+                files outside ``data/``); ``None``: all. The result's ``loaded`` says so.
 
         Raises:
             ManifestError: the bytes are not a valid manifest, or describe paths that
@@ -239,7 +259,7 @@ class Manifest:
             with _gc.paused():
                 if root.version == 1:
                     return _build_v1(root.doc)
-                return _build_v2(root, pieces or {})
+                return _build_v2(root, pieces or {}, partitions)
         except (ManifestError, IntegrityError):
             raise
         except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
@@ -694,14 +714,20 @@ def _build_v1(doc: dict[str, Any]) -> Manifest:
     return tables.finish(partitions, dirs)
 
 
-def _build_v2(root: ManifestRoot, stored: Mapping[str, bytes]) -> Manifest:
+def _build_v2(
+    root: ManifestRoot, stored: Mapping[str, bytes], only: Iterable[str] | None = None
+) -> Manifest:
     chunk_size, partitions, dirs = _header(root.doc)
     files, size = root.doc["files"], root.doc["size"]
     if sum(r.files for r in root.pieces) != files or sum(r.size for r in root.pieces) != size:
         raise ManifestError("manifest root totals do not match its pieces")
+    for ref in root.pieces:
+        if ref.group and ref.group not in partitions:
+            raise ManifestError(f"manifest piece of unlisted partition {ref.group!r}")
+    loaded = None if only is None else tuple(sorted(set(only) & set(partitions)))
     tables = _Tables(chunk_size, partitions)
     decompressor = zstandard.ZstdDecompressor()
-    for ref in root.pieces:
+    for ref in wanted_pieces(root, only):
         data = stored.get(ref.id)
         if data is None:
             raise ManifestError(f"manifest piece {ref.id} is missing")
@@ -712,7 +738,15 @@ def _build_v2(root: ManifestRoot, stored: Mapping[str, bytes]) -> Manifest:
         tables.add(cols, trusted_types=True)
         if sum(cols.sizes) != ref.size:
             raise ManifestError(f"manifest piece {ref.id} does not match its root entry")
-    return tables.finish(partitions, dirs)
+    return replace(tables.finish(partitions, dirs), loaded=loaded)
+
+
+def wanted_pieces(root: ManifestRoot, partitions: Iterable[str] | None) -> list[PieceRef]:
+    """The pieces a reader of ``partitions`` needs (``None``: all of them)."""
+    if partitions is None:
+        return list(root.pieces)
+    keep = {"", *partitions}
+    return [r for r in root.pieces if r.group in keep]
 
 
 def unpack_piece(decompressor: zstandard.ZstdDecompressor, ref: PieceRef, data: bytes) -> bytes:
