@@ -16,16 +16,18 @@ version is published only after every task succeeded. See ``docs/cluster.md``.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import anyio
 import anyio.to_thread
-from distributed import Client, get_worker, wait
+from distributed import Client, Future, get_worker, wait
 
 from ._version import __version__
 from .api import apull
@@ -132,28 +134,29 @@ def _options(cfg: Config, force: bool) -> engine_push.PushOptions:
     )
 
 
-def _push_group(
-    cfg: Config,
-    name: str,
-    roots: Paths,
-    group: str,
-    expected: tuple[PieceRef, ...] | None,
-) -> GroupPlan:
-    """Worker task: lay out ``group``; with ``expected`` (phase two), upload it too."""
+@dataclass
+class _Laid:
+    """A group laid out by the worker that holds it, kept there between the two phases."""
+
+    root: Path
+    prepared: engine_push.Prepared
+    cache: HashCache
+    plan: GroupPlan
+
+
+def _lay_out(cfg: Config, name: str, roots: Paths, group: str) -> _Laid:
+    """Worker task, phase one: scan, hash (cached) and lay out ``group``."""
     root = _mine(roots, Path())
     if root is None:
         raise EtceteraError(f"worker {get_worker().address} holds no folder of {name}")
-    return anyio.run(_apush_group, cfg, name, root.resolve(), group, expected)
+    return anyio.run(_alay_out, cfg, name, root.resolve(), group)
 
 
-async def _apush_group(
-    cfg: Config, name: str, root: Path, group: str, expected: tuple[PieceRef, ...] | None
-) -> GroupPlan:
+async def _alay_out(cfg: Config, name: str, root: Path, group: str) -> _Laid:
     store = Store(cfg.home)
     cache = await anyio.to_thread.run_sync(_group_cache, store, root, group)
-    config = transfer_config(cfg)
     prepared = await engine_push.prepare(
-        config, root, name, _options(cfg, False), cache=cache, group=group
+        transfer_config(cfg), root, name, _options(cfg, False), cache=cache, group=group
     )
     encoded = prepared.encoded
     plan = GroupPlan(
@@ -164,20 +167,34 @@ async def _apush_group(
         warnings=prepared.scan.warnings,
         worker=get_worker().address,
     )
-    if expected is None:
-        return plan
-    if encoded.refs != expected:
-        raise LocalIOError(
-            f"{root}: {'data/' + group if group else 'files outside data/'} changed "
-            "while it was pushed: push again"
-        )
+    return _Laid(root, prepared, cache, plan)
+
+
+def _plan_of(laid: _Laid) -> GroupPlan:
+    """Worker task: the small part of a laid-out group that the driver gathers."""
+    return laid.plan
+
+
+def _send(cfg: Config, name: str, laid: _Laid, expected: tuple[PieceRef, ...]) -> GroupPlan:
+    """Worker task, phase two: upload what the repository lacks of a laid-out group.
+
+    ``laid`` is normally the phase-one result still held by this worker; if that worker
+    died, Dask lays the group out again elsewhere, and it must come out the same.
+    """
+    if laid.plan.refs != expected:
+        where = f"data/{laid.plan.group}" if laid.plan.group else "files outside data/"
+        raise LocalIOError(f"{laid.root}: {where} changed while it was pushed: push again")
+    return anyio.run(_asend, cfg, name, laid)
+
+
+async def _asend(cfg: Config, name: str, laid: _Laid) -> GroupPlan:
+    prepared = laid.prepared
     async with repository(cfg) as backend:
-        t = Transport(backend, config, TransferStats())
+        t = Transport(backend, transfer_config(cfg), TransferStats())
         missing = await engine_push.missing_objects(t, prepared.manifest)
-        await engine_push.send(t, prepared, missing, name=name, cache=cache)
-        await repo.write_pieces(t, encoded)
-    plan.missing = sum(o.size for o in missing)
-    return plan
+        await engine_push.send(t, prepared, missing, name=name, cache=laid.cache)
+        await repo.write_pieces(t, prepared.encoded)
+    return replace(laid.plan, missing=sum(o.size for o in missing), worker=get_worker().address)
 
 
 def _ordered(plans: Sequence[GroupPlan]) -> list[PieceRef]:
@@ -186,18 +203,67 @@ def _ordered(plans: Sequence[GroupPlan]) -> list[PieceRef]:
     return [ref for _, ref in sorted(pairs, key=lambda pair: pair[0])]
 
 
-def _run_tasks(
-    client: Client, calls: list[tuple[list[str], tuple[Any, ...]]], fn: Any, retries: int
-) -> list[Any]:
-    """Run ``fn(*args)`` on one of ``workers`` per call; Dask re-runs a dead worker's task."""
-    futures = [
-        client.submit(
-            fn, *args, workers=workers, allow_other_workers=False, retries=retries, pure=False
-        )
-        for workers, args in calls
-    ]
-    wait(futures)
-    return client.gather(futures)  # type: ignore[no-any-return]
+class _Pinned:
+    """Tasks pinned to workers by *name*, re-pinned when a worker comes back.
+
+    The scheduler pins a task to addresses; a worker its nanny restarts keeps its name
+    (and its folder, its home) under a new address, so a task pinned to the old one
+    would wait forever. The driver watches, and resubmits such a task to the worker's
+    new address; a worker gone for longer than ``patience`` seconds fails the call.
+    """
+
+    def __init__(self, client: Client, patience: float = 600.0) -> None:
+        self.client = client
+        self.patience = patience
+
+    def addresses(self, names: Sequence[Any]) -> list[str]:
+        """Current addresses of the workers called ``names``."""
+        info = self.client.scheduler_info()["workers"]
+        return sorted(a for a, w in info.items() if w.get("name", a) in names)
+
+    def run(
+        self, jobs: Mapping[str, tuple[Sequence[Any], Callable[[list[str]], Future[Any]]]]
+    ) -> dict[str, Any]:
+        """Run ``submit(addresses)`` per job (pinned to the workers named); the results."""
+        futures: dict[str, Future[Any]] = {}
+        pinned: dict[str, set[str]] = {}
+        lost: dict[str, float] = {}
+
+        def submit(key: str) -> None:
+            names, make = jobs[key]
+            where = self.addresses(names)
+            if not where:
+                lost.setdefault(key, time.monotonic())
+                return
+            lost.pop(key, None)
+            pinned[key] = set(where)
+            futures[key] = make(where)
+
+        for key in jobs:
+            submit(key)
+        while True:
+            pending = [f for k, f in futures.items() if not f.done()] + [
+                None for k in jobs if k not in futures
+            ]
+            if not pending:
+                break
+            with contextlib.suppress(TimeoutError):
+                wait([f for f in pending if f is not None], timeout=1)
+            live = set(self.client.scheduler_info()["workers"])
+            for key in jobs:
+                future = futures.get(key)
+                if future is not None and (future.done() or pinned[key] & live):
+                    continue
+                if future is not None:
+                    future.cancel()
+                    del futures[key]
+                submit(key)
+                if key in lost and time.monotonic() - lost[key] > self.patience:
+                    raise EtceteraError(
+                        f"worker {jobs[key][0]} holding {key or 'the files outside data/'} "
+                        f"has been gone for {self.patience:.0f} s"
+                    )
+        return {key: futures[key].result() for key in jobs}
 
 
 def push(
@@ -239,34 +305,60 @@ def push(
         roots = str(Store(cfg.home).location(name))
     holdings: dict[str, _Holding | None] = client.run(_discover, roots, tuple(cfg.ignore))
     partitions = sorted({p for h in holdings.values() if h for p in h.partitions})
-    holders: dict[str, list[str]] = {}
+    # Tasks are pinned by worker *name*: a worker its nanny restarts keeps its name (and
+    # its folder), not its address.
+    names = {a: w.get("name", a) for a, w in client.scheduler_info()["workers"].items()}
+    holders: dict[str, list[Any]] = {}
     for address, held in sorted(holdings.items()):
         if held is None:
             continue
         for group in held.filled:
-            holders.setdefault(group, []).append(address)
+            holders.setdefault(group, []).append(names.get(address, address))
         if held.top:
-            holders.setdefault("", []).append(address)
+            holders.setdefault("", []).append(names.get(address, address))
     if not partitions:
         raise NotADatasetError(f"no worker of the cluster holds a folder of dataset {name}")
     groups = sorted(holders)
-    plans: list[GroupPlan] = _run_tasks(
-        client, [(holders[g], (cfg, name, roots, g, None)) for g in groups], _push_group, retries
-    )
+    pinned = _Pinned(client)
+    laid: dict[str, Future[_Laid]] = {}
+
+    def lay_out(group: str) -> Callable[[list[str]], Future[GroupPlan]]:
+        def make(where: list[str]) -> Future[GroupPlan]:
+            laid[group] = client.submit(
+                _lay_out,
+                cfg,
+                name,
+                roots,
+                group,
+                workers=where,
+                allow_other_workers=False,
+                retries=retries,
+                pure=False,
+            )
+            return client.submit(_plan_of, laid[group], pure=False)
+
+        return make
+
+    done = pinned.run({g: (holders[g], lay_out(g)) for g in groups})
+    plans: list[GroupPlan] = [done[g] for g in groups]
     refs = _ordered(plans)
     chunk_size = transfer_config(cfg).chunk_size
     dirs = [d for p in plans for d in p.dirs]
     root = manifest_root(chunk_size, partitions, dirs, refs)
-    return run(_commit, cfg, name, client, roots, plans, holders, root, force, retries)
+    try:
+        return run(_commit, cfg, name, roots, pinned, laid, plans, holders, root, force, retries)
+    finally:
+        client.cancel(list(laid.values()))  # frees the laid-out groups on the workers
 
 
 async def _commit(
     cfg: Config,
     name: str,
-    client: Client,
     roots: Paths,
+    pinned: _Pinned,
+    laid: dict[str, Future[_Laid]],
     plans: list[GroupPlan],
-    holders: dict[str, list[str]],
+    holders: dict[str, list[Any]],
     root: bytes,
     force: bool,
     retries: int,
@@ -291,9 +383,43 @@ async def _commit(
                 raise engine_push.exists_error(name, backend, latest.number)
         result.version = (existing[-1] if existing else 0) + 1
 
+        client = pinned.client
+
+        def send(plan: GroupPlan) -> Callable[[list[str]], Future[GroupPlan]]:
+            def make(where: list[str]) -> Future[GroupPlan]:
+                # Where the group was laid out (its files and the phase-one result are
+                # there); laid out afresh when that worker came back under a new address.
+                source = laid[plan.group]
+                if not set(where) & set(client.who_has([source]).get(source.key, ())):
+                    source = client.submit(
+                        _lay_out,
+                        cfg,
+                        name,
+                        roots,
+                        plan.group,
+                        workers=where,
+                        allow_other_workers=False,
+                        retries=retries,
+                        pure=False,
+                    )
+                    laid[plan.group] = source
+                return client.submit(
+                    _send,
+                    cfg,
+                    name,
+                    source,
+                    plan.refs,
+                    workers=where,
+                    allow_other_workers=False,
+                    retries=retries,
+                    pure=False,
+                )
+
+            return make
+
         def send_all() -> list[GroupPlan]:
-            calls = [(holders[p.group], (cfg, name, roots, p.group, p.refs)) for p in plans]
-            return _run_tasks(client, calls, _push_group, retries)
+            done = pinned.run({p.group: (holders[p.group], send(p)) for p in plans})
+            return [done[p.group] for p in plans]
 
         sent = await anyio.to_thread.run_sync(send_all)
         result.bytes_to_send = sum(p.missing for p in sent)
@@ -400,32 +526,37 @@ def pull(
         version = int(ver) if ver.isdigit() else version
     name = valid_name(name)
     number = run(_resolve, cfg, name, version)
-    workers = sorted(client.scheduler_info()["workers"])
+    info = client.scheduler_info()["workers"]
+    workers = sorted(info)
+    names = [info[a].get("name", a) for a in workers]  # survive a nanny's restart
     n = len(workers)
     if not n:
         raise EtceteraError("the Dask cluster has no workers")
     check_shard((0, n))
     parts = list(partitions) if partitions is not None else None
     if per_worker:
-        futures = [
-            client.submit(
-                _pull_shard,
-                cfg,
-                homes,
-                name,
-                number,
-                parts,
-                (k, n),
-                force,
-                workers=[address],
-                allow_other_workers=False,
-                retries=retries,
-                pure=False,
-            )
-            for k, address in enumerate(workers)
-        ]
-        wait(futures)
-        return dict(zip(workers, client.gather(futures), strict=True))
+
+        def shard(k: int) -> Callable[[list[str]], Future[PullResult]]:
+            def make(where: list[str]) -> Future[PullResult]:
+                return client.submit(
+                    _pull_shard,
+                    cfg,
+                    homes,
+                    name,
+                    number,
+                    parts,
+                    (k, n),
+                    force,
+                    workers=where,
+                    allow_other_workers=False,
+                    retries=retries,
+                    pure=False,
+                )
+
+            return make
+
+        done = _Pinned(client).run({str(k): ([names[k]], shard(k)) for k in range(n)})
+        return {workers[k]: done[str(k)] for k in range(n)}
     staged = [
         client.submit(
             _stage_shard,
@@ -434,12 +565,12 @@ def pull(
             number,
             parts,
             (k, n),
-            workers=[address],
+            workers=[names[k]],
             allow_other_workers=True,
             retries=retries,
             pure=False,
         )
-        for k, address in enumerate(workers)
+        for k in range(n)
     ]
     wait(staged)
     client.gather(staged)

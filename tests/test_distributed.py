@@ -147,16 +147,24 @@ def _killing_the_first_busy_worker(client: Client, task: str) -> Iterator[list[s
         client.wait_for_workers(2, timeout=60)
 
 
+@pytest.mark.parametrize("layout", ["shared path", "per-worker folders"])
 def test_a_killed_worker_costs_a_retry_not_a_half_version(
-    s3_repo: RepoSpec, client: Client, tmp_path: Path
+    s3_repo: RepoSpec, client: Client, tmp_path: Path, layout: str
 ) -> None:
     files = {f"data/p{i}/blob.bin": os.urandom(3 << 20) for i in range(4)}
     files["meta.json"] = b"{}"
     shared = write_tree(tmp_path / "shared", files)
+    roots: str | dict[int, str] = str(shared)
+    if layout == "per-worker folders":
+        # Worker 1 alone holds p1 and p3: its restarted self (same name) must redo them.
+        odd = {k: v for k, v in files.items() if k[len("data/p")] in "13"}
+        write_tree(tmp_path / "w1", odd)
+        write_tree(tmp_path / "w0", {k: v for k, v in files.items() if k not in odd})
+        roots = {0: str(tmp_path / "w0"), 1: str(tmp_path / "w1")}
     # Slow uploads, so that a worker is surely killed in the middle of one.
     cfg = s3_repo.config(home=tmp_path / "home", bandwidth_limit=2 << 20, pack_threshold=1 << 20)
-    with _killing_the_first_busy_worker(client, "_push_group") as killed:
-        result = etc_dask.push("big", client, str(shared), config=cfg)
+    with _killing_the_first_busy_worker(client, "_send") as killed:
+        result = etc_dask.push("big", client, roots, config=cfg)
     assert killed, "no worker was killed: the test proved nothing"
     assert result.version == 1
     assert result.manifest == _local_push(s3_repo, tmp_path, files, "big2", pack_threshold=1 << 20)

@@ -411,6 +411,9 @@ def _runs(todo: list[int], chunk: int, size: int, max_len: int) -> list[tuple[in
     return out
 
 
+_PRESENT_BATCH = 256
+
+
 async def fetch(
     backend: Backend,
     config: TransferConfig,
@@ -431,14 +434,25 @@ async def fetch(
     writer.chunk_size = manifest.chunk_size
     result = FetchResult(len(files), sum(f.size for f in files), stats=stats)
 
-    def prepare() -> list[bool]:
+    def prepare() -> bool:
         resuming = dest.is_dir()
         dest.mkdir(parents=True, exist_ok=True)
         tmp.mkdir(parents=True, exist_ok=True)
-        return writer.present(files) if resuming else [False] * len(files)
+        return resuming
 
+    present = [False] * len(files)
     try:
-        present = await anyio.to_thread.run_sync(prepare, limiter=io)
+        if await anyio.to_thread.run_sync(prepare, limiter=io):
+            # What an interrupted run (or the workers of a distributed pull) left is
+            # re-hashed before it is trusted: in batches, on every I/O thread.
+            async def check(lo: int) -> None:
+                batch = files[lo : lo + _PRESENT_BATCH]
+                found = await anyio.to_thread.run_sync(writer.present, batch, limiter=io)
+                present[lo : lo + len(found)] = found
+
+            async with anyio.create_task_group() as tg:
+                for lo in range(0, len(files), _PRESENT_BATCH):
+                    tg.start_soon(check, lo)
     except OSError as exc:
         raise _local_error(exc, str(dest)) from None
     todo = [f for f, ok in zip(files, present, strict=True) if not ok]
