@@ -40,7 +40,7 @@ from .engine.scan import HashCache
 from .engine.transport import Transport
 from .errors import EtceteraError, LocalIOError, NotADatasetError
 from .format.hashing import sha256_hex
-from .format.manifest import ManifestRoot, PieceRef, VersionRecord, manifest_root
+from .format.manifest import ManifestRoot, PieceRef, manifest_root
 from .format.sharding import check_shard
 from .model import check_dataset
 from .settings import Config
@@ -424,19 +424,7 @@ async def _commit(
         sent = await anyio.to_thread.run_sync(send_all)
         result.bytes_to_send = sum(p.missing for p in sent)
         await repo.write_root(t, digest, root)
-        await repo.publish(
-            t,
-            VersionRecord(
-                name,
-                result.version,
-                digest,
-                options.created,
-                options.pushed_by,
-                options.tool,
-                files,
-                size,
-            ),
-        )
+        await repo.publish(t, options.record(name, result.version, digest, files, size))
     return result
 
 

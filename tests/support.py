@@ -70,6 +70,20 @@ def cli_env(spec: RepoSpec, home: Path, **extra: Any) -> dict[str, str]:
     return env
 
 
+def run_etc(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m etcetera ARGS`` to completion (two minutes at most), output captured."""
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "etcetera", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 def run_etc_together(
     jobs: list[tuple[list[str], dict[str, str]]], timeout: float = 120
 ) -> list[subprocess.CompletedProcess[str]]:

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support import write_tree
+from tests.support import run_etc, write_tree
 
 
 def _etc(tmp_path: Path, *args: str, home: str = "home") -> subprocess.CompletedProcess[str]:
@@ -18,14 +18,7 @@ def _etc(tmp_path: Path, *args: str, home: str = "home") -> subprocess.Completed
         "ETC_URL": f"file://{tmp_path / 'repo'}",
         "ETC_PACK_SIZE": "1024",
     }
-    return subprocess.run(
-        [sys.executable, "-m", "etcetera", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_etc(env, *args)
 
 
 def test_everyday_commands(tmp_path: Path) -> None:

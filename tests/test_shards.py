@@ -24,7 +24,7 @@ import etcetera as etc
 from etcetera.api import averify, parse_shard
 from etcetera.format.manifest import FileEntry, Manifest, ObjectEntry
 from etcetera.format.sharding import EVERY_SHARD, assign_shards, check_shard, select_shard
-from tests.support import RepoSpec, cli_env, snapshot, write_tree
+from tests.support import RepoSpec, cli_env, run_etc, snapshot, write_tree
 
 PACK_SIZE = 2048
 PACK_THRESHOLD = 3000
@@ -274,15 +274,7 @@ async def test_an_interrupted_shard_resumes_only_into_itself(
     assert snapshot(resumed.location) == fresh[0]
 
 
-def _etc(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "etcetera", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+_etc = run_etc
 
 
 @pytest.mark.parametrize(

@@ -71,6 +71,12 @@ class PushOptions:
     tool: str = ""
     created: str = ""
 
+    def record(self, name: str, number: int, digest: str, files: int, size: int) -> VersionRecord:
+        """The version record a push with these options publishes."""
+        return VersionRecord(
+            name, number, digest, self.created, self.pushed_by, self.tool, files, size
+        )
+
 
 class _ChangedError(LocalIOError):
     """A file's bytes no longer match what was scanned and hashed."""
@@ -416,17 +422,7 @@ async def push(
     await send(t, prepared, missing, name=name, cache=cache, progress=progress)
     await repo.write_manifest(t, encoded)
     await repo.publish(
-        t,
-        VersionRecord(
-            name,
-            result.version,
-            digest,
-            options.created,
-            options.pushed_by,
-            options.tool,
-            len(prepared.files),
-            manifest.total_size,
-        ),
+        t, options.record(name, result.version, digest, len(prepared.files), manifest.total_size)
     )
     stats.peak_memory = t.budget.peak
     return result
