@@ -67,6 +67,11 @@ class Point:
     server_cpu: float
     note: str = ""
 
+    @classmethod
+    def of(cls, part: str, x: int, op: str, m: Measured, files: int, size: int) -> Point:
+        """A point from one measured run."""
+        return cls(part, x, op, m.ok, files, size, m.wall, m.cpu, m.maxrss, m.server_cpu, _note(m))
+
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     """Command-line options."""
@@ -159,21 +164,7 @@ def concurrency_part(
     for c in values:
         tool = Etcetera(args.etc_cmd, {"concurrency": c})
         for op, m, files, size in point(tool, args.target, wl.root, work, f"c{c}", False):
-            points.append(
-                Point(
-                    "concurrency",
-                    c,
-                    op,
-                    m.ok,
-                    files,
-                    size,
-                    m.wall,
-                    m.cpu,
-                    m.maxrss,
-                    m.server_cpu,
-                    _note(m),
-                )
-            )
+            points.append(Point.of("concurrency", c, op, m, files, size))
             print(
                 f"  concurrency {c:>3} {op}: {m.wall:.2f} s, {size / m.wall / 1e6:.1f} MB/s, "
                 f"RSS {m.maxrss / MiB:.0f} MiB {_note(m)}"
@@ -192,21 +183,7 @@ def size_part(
         print(f"size: {n:,} x 4 KiB on {args.target} (generated in {time.monotonic() - t0:.1f} s)")
         tool = Etcetera(args.etc_cmd)
         for op, m, files, size in point(tool, args.target, wl.root, work, f"n{n}", True):
-            points.append(
-                Point(
-                    "size",
-                    n,
-                    op,
-                    m.ok,
-                    files,
-                    size,
-                    m.wall,
-                    m.cpu,
-                    m.maxrss,
-                    m.server_cpu,
-                    _note(m),
-                )
-            )
+            points.append(Point.of("size", n, op, m, files, size))
             print(f"  {n:>7,} files {op}: {m.wall:.2f} s, {n / m.wall:,.0f} files/s {_note(m)}")
         rmtree(work / f"src-{n}")
 

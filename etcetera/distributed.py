@@ -31,7 +31,7 @@ from distributed import Client, Future, get_worker, wait
 
 from ._version import __version__
 from .api import apull
-from .api._common import repository, resolve_config, transfer_config, whoami
+from .api._common import parse_ref, repository, resolve_config, transfer_config, whoami
 from .api.pull import PullResult
 from .engine import push as engine_push
 from .engine import repo
@@ -41,13 +41,12 @@ from .engine.transport import Transport
 from .errors import EtceteraError, LocalIOError, NotADatasetError
 from .format.hashing import sha256_hex
 from .format.manifest import ManifestRoot, PieceRef, manifest_root
-from .format.sharding import check_shard
 from .model import check_dataset
 from .settings import Config
 from .store import Store, valid_name
 from .sync import run
 
-__all__ = ["GroupPlan", "PushResult", "pull", "push"]
+__all__ = ["PushResult", "pull", "push"]
 
 PushResult = engine_push.PushResult
 #: A folder for every worker alike, or one per worker, keyed by worker address or name.
@@ -64,7 +63,7 @@ class _Holding:
 
 
 @dataclass
-class GroupPlan:
+class _GroupPlan:
     """One group (a partition, or ``""`` for files outside ``data/``) as a worker laid it out.
 
     Attributes:
@@ -74,7 +73,6 @@ class GroupPlan:
         dirs: empty folders outside ``data/`` (the ``""`` group only).
         missing: bytes of objects the repository lacked (after sending: sent).
         warnings: files skipped and why.
-        worker: address of the worker that did it.
     """
 
     group: str
@@ -83,7 +81,6 @@ class GroupPlan:
     dirs: tuple[str, ...] = ()
     missing: int = 0
     warnings: list[str] = field(default_factory=list)
-    worker: str = ""
 
 
 def _mine(paths: Paths | None, default: Path, worker: Any = None) -> Path | None:
@@ -121,7 +118,7 @@ def _discover(roots: Paths, ignore: tuple[str, ...], dask_worker: Any = None) ->
 
 def _group_cache(store: Store, root: Path, group: str) -> HashCache:
     # One cache file per group: groups of one folder may be hashed at once.
-    return HashCache(store.cache_file(root / "data" / group if group else root / "data" / ""))
+    return HashCache(store.cache_file(root / "data" / group))
 
 
 def _options(cfg: Config, force: bool) -> engine_push.PushOptions:
@@ -141,7 +138,7 @@ class _Laid:
     root: Path
     prepared: engine_push.Prepared
     cache: HashCache
-    plan: GroupPlan
+    plan: _GroupPlan
 
 
 def _lay_out(cfg: Config, name: str, roots: Paths, group: str) -> _Laid:
@@ -159,23 +156,45 @@ async def _alay_out(cfg: Config, name: str, root: Path, group: str) -> _Laid:
         transfer_config(cfg), root, name, _options(cfg, False), cache=cache, group=group
     )
     encoded = prepared.encoded
-    plan = GroupPlan(
+    plan = _GroupPlan(
         group,
         encoded.refs,
         encoded.starts,
         tuple(prepared.manifest.dirs),
         warnings=prepared.scan.warnings,
-        worker=get_worker().address,
     )
     return _Laid(root, prepared, cache, plan)
 
 
-def _plan_of(laid: _Laid) -> GroupPlan:
+def _submit_lay_out(
+    client: Client,
+    cfg: Config,
+    name: str,
+    roots: Paths,
+    group: str,
+    where: list[str],
+    retries: int,
+) -> Future[_Laid]:
+    """Lay ``group`` out on one of the workers at ``where`` (phase one)."""
+    return client.submit(
+        _lay_out,
+        cfg,
+        name,
+        roots,
+        group,
+        workers=where,
+        allow_other_workers=False,
+        retries=retries,
+        pure=False,
+    )
+
+
+def _plan_of(laid: _Laid) -> _GroupPlan:
     """Worker task: the small part of a laid-out group that the driver gathers."""
     return laid.plan
 
 
-def _send(cfg: Config, name: str, laid: _Laid, expected: tuple[PieceRef, ...]) -> GroupPlan:
+def _send(cfg: Config, name: str, laid: _Laid, expected: tuple[PieceRef, ...]) -> _GroupPlan:
     """Worker task, phase two: upload what the repository lacks of a laid-out group.
 
     ``laid`` is normally the phase-one result still held by this worker; if that worker
@@ -187,17 +206,17 @@ def _send(cfg: Config, name: str, laid: _Laid, expected: tuple[PieceRef, ...]) -
     return anyio.run(_asend, cfg, name, laid)
 
 
-async def _asend(cfg: Config, name: str, laid: _Laid) -> GroupPlan:
+async def _asend(cfg: Config, name: str, laid: _Laid) -> _GroupPlan:
     prepared = laid.prepared
     async with repository(cfg) as backend:
         t = Transport(backend, transfer_config(cfg), TransferStats())
         missing = await engine_push.missing_objects(t, prepared.manifest)
         await engine_push.send(t, prepared, missing, name=name, cache=laid.cache)
         await repo.write_pieces(t, prepared.encoded)
-    return replace(laid.plan, missing=sum(o.size for o in missing), worker=get_worker().address)
+    return replace(laid.plan, missing=sum(o.size for o in missing))
 
 
-def _ordered(plans: Sequence[GroupPlan]) -> list[PieceRef]:
+def _ordered(plans: Sequence[_GroupPlan]) -> list[PieceRef]:
     """All pieces in path order (each group's are already in order)."""
     pairs = [(start, ref) for p in plans for start, ref in zip(p.starts, p.refs, strict=True)]
     return [ref for _, ref in sorted(pairs, key=lambda pair: pair[0])]
@@ -241,14 +260,13 @@ class _Pinned:
 
         for key in jobs:
             submit(key)
-        while True:
-            pending = [f for k, f in futures.items() if not f.done()] + [
-                None for k in jobs if k not in futures
-            ]
-            if not pending:
-                break
-            with contextlib.suppress(TimeoutError):
-                wait([f for f in pending if f is not None], timeout=1)
+        while not all(k in futures and futures[k].done() for k in jobs):
+            running = [f for f in futures.values() if not f.done()]
+            if running:
+                with contextlib.suppress(TimeoutError):
+                    wait(running, timeout=1)
+            else:
+                time.sleep(1)  # every job waits for a worker to come back
             live = set(self.client.scheduler_info()["workers"])
             for key in jobs:
                 future = futures.get(key)
@@ -322,25 +340,15 @@ def push(
     pinned = _Pinned(client)
     laid: dict[str, Future[_Laid]] = {}
 
-    def lay_out(group: str) -> Callable[[list[str]], Future[GroupPlan]]:
-        def make(where: list[str]) -> Future[GroupPlan]:
-            laid[group] = client.submit(
-                _lay_out,
-                cfg,
-                name,
-                roots,
-                group,
-                workers=where,
-                allow_other_workers=False,
-                retries=retries,
-                pure=False,
-            )
+    def lay_out(group: str) -> Callable[[list[str]], Future[_GroupPlan]]:
+        def make(where: list[str]) -> Future[_GroupPlan]:
+            laid[group] = _submit_lay_out(client, cfg, name, roots, group, where, retries)
             return client.submit(_plan_of, laid[group], pure=False)
 
         return make
 
     done = pinned.run({g: (holders[g], lay_out(g)) for g in groups})
-    plans: list[GroupPlan] = [done[g] for g in groups]
+    plans: list[_GroupPlan] = [done[g] for g in groups]
     refs = _ordered(plans)
     chunk_size = transfer_config(cfg).chunk_size
     dirs = [d for p in plans for d in p.dirs]
@@ -357,7 +365,7 @@ async def _commit(
     roots: Paths,
     pinned: _Pinned,
     laid: dict[str, Future[_Laid]],
-    plans: list[GroupPlan],
+    plans: list[_GroupPlan],
     holders: dict[str, list[Any]],
     root: bytes,
     force: bool,
@@ -385,23 +393,13 @@ async def _commit(
 
         client = pinned.client
 
-        def send(plan: GroupPlan) -> Callable[[list[str]], Future[GroupPlan]]:
-            def make(where: list[str]) -> Future[GroupPlan]:
+        def send(plan: _GroupPlan) -> Callable[[list[str]], Future[_GroupPlan]]:
+            def make(where: list[str]) -> Future[_GroupPlan]:
                 # Where the group was laid out (its files and the phase-one result are
                 # there); laid out afresh when that worker came back under a new address.
                 source = laid[plan.group]
                 if not set(where) & set(client.who_has([source]).get(source.key, ())):
-                    source = client.submit(
-                        _lay_out,
-                        cfg,
-                        name,
-                        roots,
-                        plan.group,
-                        workers=where,
-                        allow_other_workers=False,
-                        retries=retries,
-                        pure=False,
-                    )
+                    source = _submit_lay_out(client, cfg, name, roots, plan.group, where, retries)
                     laid[plan.group] = source
                 return client.submit(
                     _send,
@@ -417,7 +415,7 @@ async def _commit(
 
             return make
 
-        def send_all() -> list[GroupPlan]:
+        def send_all() -> list[_GroupPlan]:
             done = pinned.run({p.group: (holders[p.group], send(p)) for p in plans})
             return [done[p.group] for p in plans]
 
@@ -509,10 +507,7 @@ def pull(
         by address.
     """
     cfg = resolve_config(config)
-    if "@" in name:
-        name, _, ver = name.partition("@")
-        version = int(ver) if ver.isdigit() else version
-    name = valid_name(name)
+    name, version = parse_ref(name, version)
     number = run(_resolve, cfg, name, version)
     info = client.scheduler_info()["workers"]
     workers = sorted(info)
@@ -520,7 +515,6 @@ def pull(
     n = len(workers)
     if not n:
         raise EtceteraError("the Dask cluster has no workers")
-    check_shard((0, n))
     parts = list(partitions) if partitions is not None else None
     if per_worker:
 

@@ -71,6 +71,17 @@ def _local_push(spec: RepoSpec, tmp: Path, files: dict[str, bytes], name: str, *
     return etc.push(name, config=cfg).manifest
 
 
+def _pushed_locally(
+    spec: RepoSpec, tmp: Path, name: str, files: dict[str, bytes], **conf: int
+) -> Path:
+    """``files`` written under ``tmp/src``, registered as ``name`` and pushed from one process."""
+    src = write_tree(tmp / "src", files)
+    cfg = spec.config(home=tmp / "home", **(conf or {"pack_size": 4096, "pack_threshold": 65536}))
+    etc.register(src, name=name, config=cfg)
+    etc.push(name, config=cfg)
+    return src
+
+
 def test_distributed_push_equals_a_local_push(
     repo: RepoSpec, client: Client, tmp_path: Path
 ) -> None:
@@ -94,23 +105,27 @@ def test_distributed_push_equals_a_local_push(
     assert again.noop and again.version == 1
 
 
-def test_changed_tree_needs_force_and_a_partial_push_publishes_nothing(
+def test_changed_tree_needs_force_and_a_refused_push_writes_nothing(
     file_repo: RepoSpec, client: Client, tmp_path: Path
 ) -> None:
     roots = _split(tmp_path, _tree())
     cfg = file_repo.config(home=tmp_path / "home")
     etc_dask.push("ds", client, roots, config=cfg)
+    repository = Path(file_repo.url.removeprefix("file://"))
+    before = snapshot(repository)
     (Path(roots[1]) / "data" / "test" / "new.txt").write_bytes(b"new")
+    # Refused before a byte is uploaded: no object, no manifest piece, no ref.
     with pytest.raises(etc.DatasetExistsError):
         etc_dask.push("ds", client, roots, config=cfg)
-    # A worker without its folder fails the push: nothing is published.
+    assert snapshot(repository) == before
+    # A worker named without its folder is refused as well, before any upload.
     broken = {0: roots[0], 1: str(tmp_path / "missing")}
     with pytest.raises(etc.EtceteraError):
         etc_dask.push("ds", client, broken, config=cfg, force=True)
-    refs = Path(file_repo.url.removeprefix("file://")) / "etc-v1" / "refs" / "ds"
-    assert sorted(p.name for p in refs.iterdir()) == ["1"]
+    assert snapshot(repository) == before
     forced = etc_dask.push("ds", client, roots, config=cfg, force=True)
     assert forced.version == 2
+    assert snapshot(repository) != before
 
 
 @contextlib.contextmanager
@@ -177,10 +192,7 @@ def test_a_worker_killed_mid_download_is_survived(
 ) -> None:
     files = {f"data/p{i}/blob.bin": os.urandom(3 << 20) for i in range(4)}
     files["meta.json"] = b"{}"
-    src = write_tree(tmp_path / "src", files)
-    cfg = s3_repo.config(home=tmp_path / "home", pack_threshold=1 << 20)
-    etc.register(src, name="big", config=cfg)
-    etc.push("big", config=cfg)
+    src = _pushed_locally(s3_repo, tmp_path, "big", files, pack_threshold=1 << 20)
     shared = s3_repo.config(
         home=tmp_path / "shared-home", bandwidth_limit=2 << 20, pack_threshold=1 << 20
     )
@@ -196,10 +208,7 @@ def test_distributed_pull_into_a_shared_home(
     repo: RepoSpec, client: Client, tmp_path: Path
 ) -> None:
     files = _tree(seed=1)
-    src = write_tree(tmp_path / "src", files)
-    cfg = repo.config(home=tmp_path / "home", pack_size=4096, pack_threshold=65536)
-    etc.register(src, name="ds", config=cfg)
-    etc.push("ds", config=cfg)
+    src = _pushed_locally(repo, tmp_path, "ds", files)
     shared = repo.config(home=tmp_path / "shared-home", pack_size=4096, pack_threshold=65536)
     result = etc_dask.pull("ds", client, config=shared)
     assert isinstance(result, etc.PullResult)
@@ -214,11 +223,9 @@ def test_distributed_pull_per_worker_gives_each_node_its_shard(
     repo: RepoSpec, client: Client, tmp_path: Path
 ) -> None:
     files = _tree(seed=2)
-    src = write_tree(tmp_path / "src", files)
-    cfg = repo.config(home=tmp_path / "home", pack_size=4096, pack_threshold=65536)
-    etc.register(src, name="ds", config=cfg)
-    etc.push("ds", config=cfg)
+    _pushed_locally(repo, tmp_path, "ds", files)
     homes = {0: str(tmp_path / "node0"), 1: str(tmp_path / "node1")}
+    cfg = repo.config(home=tmp_path / "home")  # each worker's own home comes from homes
     results = etc_dask.pull("ds", client, config=cfg, per_worker=True, homes=homes)
     assert isinstance(results, dict) and len(results) == 2
     shards = [snapshot(r.location) for r in results.values()]

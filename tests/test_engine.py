@@ -234,3 +234,15 @@ async def test_pruned_versions_take_their_hash_cache_along(
     kept = [p for p in (tmp_path / "home2" / ".versions" / "sample").iterdir() if p.is_dir()]
     assert len(kept) == 2
     assert len(caches) == 2
+
+
+def test_parts_are_whole_chunks_even_under_a_small_memory_budget() -> None:
+    """Each part is verified chunk by chunk: a part must start and end on a chunk."""
+    from etcetera.engine.config import TransferConfig
+
+    mib = 1 << 20
+    for budget in (1 * mib, 20 * mib, 33 * mib, 160 * mib):
+        config = TransferConfig(memory_budget=budget)
+        part = config.part_size_for(1 << 30, 5 * mib, 10_000)
+        assert part % config.chunk_size == 0 and part >= config.chunk_size
+        assert part <= max(budget // 2, config.chunk_size)

@@ -253,3 +253,17 @@ def test_a_partition_is_pulled_without_reading_the_others_pieces(tmp_path: Path)
     }
     with pytest.raises(ManifestError, match="missing its piece"):
         etc.pull("src", config=other)
+
+
+def test_a_path_outside_data_that_folds_onto_a_data_file_clashes() -> None:
+    empty = hashlib.sha256(b"").hexdigest()
+    clash = Manifest(
+        (FileEntry("Data/train/a", 0, 0o644, empty), FileEntry("data/train/a", 0, 0o644, empty)),
+        {},
+        ("train",),
+    )
+    encoded = encode_manifest(clash)
+    with pytest.raises(ManifestError, match="clash"):
+        decode_manifest(encoded.root, encoded.pieces)
+    with pytest.raises(ManifestError, match="clash"):
+        Manifest.parse(clash.to_json())

@@ -6,6 +6,7 @@ import contextlib
 import getpass
 import json
 import os
+import secrets
 import socket
 from collections.abc import AsyncIterator, Sequence
 
@@ -106,11 +107,15 @@ class _HomeCache:
             return None
 
     def put(self, name: str, data: bytes) -> None:
+        # Best effort, and safe with several writers in one home (a distributed pull).
         path = self.store.manifest_cache(name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+        except OSError:
+            tmp.unlink(missing_ok=True)
 
     def drop(self, name: str) -> None:
         self.store.manifest_cache(name).unlink(missing_ok=True)

@@ -162,18 +162,7 @@ async def apull(
             )
         if to is None and not dry_run:
             _refuse_local(store, name, current, force)
-            # A partial copy of the same version grows: keep what it has. (The same
-            # shard too: it is then that shard of the grown selection.)
-            same = (
-                current is not None
-                and current.manifest == record.manifest
-                and current.shard == shard
-            )
-            if current is not None and same and wanted is not None and not filters:
-                if current.partitions is None:
-                    wanted = None
-                else:
-                    wanted = sorted(set(wanted) | set(current.partitions))
+            wanted = _grown(current, record.manifest, wanted, filters, shard)
         # Only the wanted partitions' manifest pieces are read (a partition of 10^7 files
         # is decoded without the rest).
         manifest = await load_manifest(t, store, record.manifest, wanted)
@@ -275,7 +264,10 @@ async def astage(
     async with repository(cfg) as backend:
         t = Transport(backend, transfer_config(cfg), TransferStats())
         record = await repo.resolve(t, name, version)
+        current = await anyio.to_thread.run_sync(store.current, name)
+        # The selection the publishing apull will make (a local partial copy grows it).
         wanted = None if partitions is None else sorted(set(partitions))
+        wanted = _grown(current, record.manifest, wanted, "", None)
         manifest = await load_manifest(t, store, record.manifest, wanted)
         unknown = [p for p in wanted or () if p not in manifest.partitions]
         if unknown:
@@ -284,11 +276,34 @@ async def astage(
             )
         files = selection(manifest, wanted, (), (), (k, n))
         staging = store.staging(name, f"{record.manifest[:24]}-{_selection_key(wanted, '', None)}")
-        tmp = staging.with_name(staging.name + ".tmp")
+        # Its own temporary folder: a blob in two partitions may be on two shards.
+        tmp = staging.with_name(f"{staging.name}.tmp-{k}of{n}")
         fetched = await engine_pull.fetch(
             backend, transfer_config(cfg), manifest, files, staging, tmp, name=name
         )
+        await anyio.to_thread.run_sync(shutil.rmtree, tmp, True)
     return fetched.downloaded + fetched.present
+
+
+def _grown(
+    current: LocalVersion | None,
+    manifest: str,
+    wanted: list[str] | None,
+    filters: str,
+    shard: tuple[int, int] | None,
+) -> list[str] | None:
+    """The partitions to pull: a partial copy of the same version (and shard) grows."""
+    if (
+        current is None
+        or current.manifest != manifest
+        or current.shard != shard
+        or wanted is None
+        or filters
+    ):
+        return wanted
+    if current.partitions is None:
+        return None
+    return sorted(set(wanted) | set(current.partitions))
 
 
 def normal_shard(shard: object) -> tuple[int, int] | None:
@@ -311,7 +326,9 @@ def selection(
     The shard is a share of the files the other options select, so ``verify`` (and a
     resumed pull) computes the same files from the same options.
     """
-    files = [f for f in manifest.select(partitions) if selected(f.path, include, exclude)]
+    files = list(manifest.select(partitions))
+    if include or exclude:
+        files = [f for f in files if selected(f.path, include, exclude)]
     if shard is not None:
         files = select_shard(files, *shard)
     return files

@@ -46,4 +46,6 @@ class TransferConfig:
         part = -(-part // self.chunk_size) * self.chunk_size
         while -(-size // part) > max_parts:
             part *= 2
-        return min(part, max(self.memory_budget // 2, self.chunk_size))
+        # Bounded by memory too, and still whole chunks (each part is verified by chunk).
+        cap = max(self.memory_budget // 2 // self.chunk_size * self.chunk_size, self.chunk_size)
+        return min(part, cap)

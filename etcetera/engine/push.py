@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import zlib
 from collections.abc import Sequence
@@ -16,6 +17,7 @@ from ..errors import DatasetExistsError, EtceteraError, LocalIOError
 from ..format import layout
 from ..format.hashing import sha256_hex
 from ..format.manifest import (
+    FORMAT_VERSION,
     EncodedManifest,
     FileEntry,
     Manifest,
@@ -304,15 +306,19 @@ async def prepare(
         progress=progress,
     )
     await anyio.to_thread.run_sync(cache.save)
-    manifest = build_manifest(
-        files,
-        scan.partitions if group is None else [group] if group else [],
-        pack_size=config.pack_size,
-        pack_threshold=config.pack_threshold,
-        chunk_size=config.chunk_size,
-        dirs=scan.dirs,
-    )
-    encoded = await anyio.to_thread.run_sync(encode_manifest, manifest)
+
+    def lay_out() -> tuple[Manifest, EncodedManifest]:
+        manifest = build_manifest(
+            files,
+            scan.partitions if group is None else [group] if group else [],
+            pack_size=config.pack_size,
+            pack_threshold=config.pack_threshold,
+            chunk_size=config.chunk_size,
+            dirs=scan.dirs,
+        )
+        return manifest, encode_manifest(manifest)
+
+    manifest, encoded = await anyio.to_thread.run_sync(lay_out)
     return Prepared(scan, files, manifest, encoded)
 
 
@@ -404,10 +410,13 @@ async def push(
         if latest.manifest == digest:
             result.version, result.noop = latest.number, True
             return result
-        try:
-            previous: Manifest | None = await repo.read_manifest(t, latest.manifest)
-        except EtceteraError:
-            previous = None
+        previous: Manifest | None = None
+        with contextlib.suppress(EtceteraError):
+            # Equal content under another digest is possible only in an older format.
+            if (await repo.read_root(t, latest.manifest)).version < FORMAT_VERSION or (
+                options.force
+            ):
+                previous = await repo.read_manifest(t, latest.manifest)
         if previous == manifest:  # the same tree, published in an older format
             result.version, result.noop = latest.number, True
             return result

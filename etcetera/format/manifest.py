@@ -661,8 +661,13 @@ class _Tables:
             if clashes:
                 a, b = clashes[0]
                 raise ManifestError(f"manifest paths {a!r} and {b!r} clash")
-        # Outside data/: its own files, its empty folders, and the data/ folder itself.
-        clashes = find_clashes([*top, *dirs, *(f"data/{p}/x" for p in partitions)])
+        # Outside data/: its own files, its empty folders, and the data/ folder itself;
+        # a path that folds onto data/ ("Data/train/a") is checked against every file.
+        if any(p.casefold().startswith("data/") for p in top):
+            everything = [f.path for f in self.files if f.path.startswith("data/")]
+        else:
+            everything = [f"data/{p}/x" for p in partitions]
+        clashes = find_clashes([*top, *dirs, *everything])
         if clashes:
             a, b = clashes[0]
             raise ManifestError(f"manifest paths {a!r} and {b!r} clash")
