@@ -21,7 +21,6 @@ import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,17 +28,16 @@ import anyio
 import anyio.to_thread
 from distributed import Client, Future, get_worker, wait
 
-from ._version import __version__
 from .api import apull
-from .api._common import parse_ref, repository, resolve_config, transfer_config, whoami
+from .api._common import parse_ref, resolve_config
 from .api.pull import PullResult
+from .api.push import push_options
+from .api.session import session
+from .engine import manifests, refs
 from .engine import push as engine_push
-from .engine import repo
-from .engine.progress import TransferStats
 from .engine.scan import HashCache
-from .engine.transport import Transport
 from .errors import EtceteraError, LocalIOError, NotADatasetError
-from .format.hashing import sha256_hex
+from .format.hashing import CHUNK_SIZE, sha256_hex
 from .format.manifest import ManifestRoot, PieceRef, manifest_root
 from .model import check_dataset
 from .settings import Config
@@ -121,16 +119,6 @@ def _group_cache(store: Store, root: Path, group: str) -> HashCache:
     return HashCache(store.cache_file(root / "data" / group))
 
 
-def _options(cfg: Config, force: bool) -> engine_push.PushOptions:
-    return engine_push.PushOptions(
-        force=force,
-        ignore=tuple(cfg.ignore),
-        pushed_by=whoami(),
-        tool=f"etcetera {__version__}",
-        created=datetime.now(UTC).isoformat(timespec="seconds"),
-    )
-
-
 @dataclass
 class _Laid:
     """A group laid out by the worker that holds it, kept there between the two phases."""
@@ -152,9 +140,10 @@ def _lay_out(cfg: Config, name: str, roots: Paths, group: str) -> _Laid:
 async def _alay_out(cfg: Config, name: str, root: Path, group: str) -> _Laid:
     store = Store(cfg.home)
     cache = await anyio.to_thread.run_sync(_group_cache, store, root, group)
-    prepared = await engine_push.prepare(
-        transfer_config(cfg), root, name, _options(cfg, False), cache=cache, group=group
-    )
+    async with session(cfg) as s:
+        prepared = await engine_push.prepare(
+            s.transport, root, name, push_options(cfg), cache=cache, group=group
+        )
     encoded = prepared.encoded
     plan = _GroupPlan(
         group,
@@ -208,11 +197,11 @@ def _send(cfg: Config, name: str, laid: _Laid, expected: tuple[PieceRef, ...]) -
 
 async def _asend(cfg: Config, name: str, laid: _Laid) -> _GroupPlan:
     prepared = laid.prepared
-    async with repository(cfg) as backend:
-        t = Transport(backend, transfer_config(cfg), TransferStats())
+    async with session(cfg) as s:
+        t = s.transport
         missing = await engine_push.missing_objects(t, prepared.manifest)
         await engine_push.send(t, prepared, missing, name=name, cache=laid.cache)
-        await repo.write_pieces(t, prepared.encoded)
+        await manifests.write_pieces(t, prepared.encoded)
     return replace(laid.plan, missing=sum(o.size for o in missing))
 
 
@@ -350,7 +339,7 @@ def push(
     done = pinned.run({g: (holders[g], lay_out(g)) for g in groups})
     plans: list[_GroupPlan] = [done[g] for g in groups]
     refs = _ordered(plans)
-    chunk_size = transfer_config(cfg).chunk_size
+    chunk_size = CHUNK_SIZE
     dirs = [d for p in plans for d in p.dirs]
     root = manifest_root(chunk_size, partitions, dirs, refs)
     try:
@@ -374,22 +363,19 @@ async def _commit(
     digest = sha256_hex(root)
     head = ManifestRoot.parse(root)
     files, size = head.doc["files"], head.doc["size"]
-    stats = TransferStats()
-    result = PushResult(name, 0, digest, False, files, size, stats=stats)
-    result.warnings = [w for p in plans for w in p.warnings]
-    options = _options(cfg, force)
-    async with repository(cfg) as backend:
-        await backend.check()
-        t = Transport(backend, transfer_config(cfg), stats)
-        existing = await repo.versions(t, name)
-        if existing:
-            latest = await repo.read_record(t, name, existing[-1])
-            if latest.manifest == digest:
-                result.version, result.noop = latest.number, True
-                return result
-            if not force:
-                raise engine_push.exists_error(name, backend, latest.number)
-        result.version = (existing[-1] if existing else 0) + 1
+    options = push_options(cfg, force=force)
+    async with session(cfg) as s:
+        t = s.transport
+        result = PushResult(name, 0, digest, False, files, size, stats=t.stats)
+        result.warnings = [w for p in plans for w in p.warnings]
+        await s.backend.check()
+        latest = await refs.latest(t, name)
+        number = refs.next_number(t, name, latest, digest, force=force)
+        if number is None:
+            assert latest is not None
+            result.version, result.noop = latest.number, True
+            return result
+        result.version = number
 
         client = pinned.client
 
@@ -421,8 +407,8 @@ async def _commit(
 
         sent = await anyio.to_thread.run_sync(send_all)
         result.bytes_to_send = sum(p.missing for p in sent)
-        await repo.write_root(t, digest, root)
-        await repo.publish(t, options.record(name, result.version, digest, files, size))
+        await manifests.write_root(t, digest, root)
+        await refs.commit(t, options.record(name, number, digest, files, size))
     return result
 
 
@@ -562,7 +548,6 @@ def pull(
 
 
 async def _resolve(cfg: Config, name: str, version: int | None) -> int:
-    async with repository(cfg) as backend:
-        t = Transport(backend, transfer_config(cfg), TransferStats())
-        record = await repo.resolve(t, name, version)
+    async with session(cfg) as s:
+        record = await refs.resolve(s.transport, name, version)
     return record.number

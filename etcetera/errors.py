@@ -9,6 +9,7 @@ also from the builtin a caller would already catch for it::
     ├── NotADatasetError            (ValueError)      a folder breaks a dataset rule
     ├── DatasetNotFoundError        (FileNotFoundError)  no such dataset, locally or remotely
     ├── DatasetExistsError          (FileExistsError) refusing to overwrite without force
+    │   └── VersionExistsError                        a push of other content, without force
     ├── PartitionNotFoundError      (KeyError)        ds['nope']
     ├── ManifestError               (ValueError)      repository content is malformed or hostile
     ├── IntegrityError              (ValueError)      bytes do not match their digest
@@ -56,6 +57,20 @@ class DatasetExistsError(EtceteraError, FileExistsError):
     """The dataset exists and the operation would replace it without ``force``."""
 
 
+class VersionExistsError(DatasetExistsError):
+    """The name's latest version holds other content, and the push did not ask to replace it.
+
+    Attributes:
+        name: the dataset.
+        latest: its latest version number (a push with ``force`` makes ``latest + 1``).
+    """
+
+    def __init__(self, message: str, *, name: str, latest: int) -> None:
+        super().__init__(message)
+        self.name = name
+        self.latest = latest
+
+
 class PartitionNotFoundError(EtceteraError, KeyError):
     """A partition that the dataset does not have was asked for."""
 
@@ -75,7 +90,17 @@ class IntegrityError(EtceteraError, ValueError):
 
 
 class ConcurrentPushError(EtceteraError, FileExistsError):
-    """Another push published the same version number first."""
+    """Another push published the same version number first.
+
+    Attributes:
+        name: the dataset.
+        number: the version number the other push took.
+    """
+
+    def __init__(self, message: str, *, name: str = "", number: int = 0) -> None:
+        super().__init__(message)
+        self.name = name
+        self.number = number
 
 
 class LocalIOError(EtceteraError, OSError):

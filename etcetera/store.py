@@ -27,7 +27,7 @@ import os
 import secrets
 import shutil
 import sys
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -40,6 +40,7 @@ from .errors import (
     LocalIOError,
 )
 from .format.manifest import check_name
+from .format.selection import Selection
 
 KEEP_VERSIONS = 2
 
@@ -79,23 +80,22 @@ class LocalVersion:
         if self.shard is not None:
             object.__setattr__(self, "shard", (int(self.shard[0]), int(self.shard[1])))
 
-    def covers(
-        self,
-        manifest: str,
-        partitions: Iterable[str] | None,
-        shard: tuple[int, int] | None = None,
-    ) -> bool:
-        """Whether this copy already holds ``partitions`` of ``manifest``, as ``shard``.
+    @property
+    def selection(self) -> Selection:
+        """What this copy was pulled with (all of it, for a created dataset)."""
+        return Selection.from_record(self.partitions, self.filters, self.shard)
 
-        A shard covers only the same shard (of the same selection), and a whole copy
-        covers no shard: a node that asked for its shard is not left holding, or
-        reading, the whole dataset.
-        """
-        if manifest != self.manifest or shard != self.shard:
-            return False
-        if self.partitions is None:
-            return True
-        return partitions is not None and set(partitions) <= set(self.partitions)
+    @classmethod
+    def pulled(
+        cls, name: str, version: int, manifest: str, selection: Selection, url: str
+    ) -> LocalVersion:
+        """The record of a copy of ``selection`` of ``name@version``."""
+        parts = None if selection.partitions is None else list(selection.partitions)
+        return cls(name, version, manifest, parts, url, selection.filters, selection.shard)
+
+    def holds(self, manifest: str, selection: Selection) -> bool:
+        """Whether this copy already holds ``selection`` of ``manifest``."""
+        return manifest == self.manifest and self.selection.covers(selection)
 
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)

@@ -39,6 +39,14 @@ def test_everyday_commands(tmp_path: Path) -> None:
     assert "upload" in pushed.stdout  # plain progress lines when not a terminal
     noop = _etc(tmp_path, "push", "sample")
     assert "up to date as version 1" in noop.stdout
+    (tmp_path / "sample" / "data" / "train" / "1.txt").write_bytes(b"z")
+    refused = _etc(tmp_path, "push", "sample")
+    assert refused.returncode == 1
+    # The engine says what is wrong; the command line adds what to type next.
+    assert refused.stderr.strip().endswith(
+        "as version 1 with other content: etc push sample --force publishes version 2"
+    ), refused.stderr
+    (tmp_path / "sample" / "data" / "train" / "1.txt").write_bytes(b"x")
 
     remote = _etc(tmp_path, "list", "--remote", "--json")
     assert json.loads(remote.stdout) == [{"name": "sample", "versions": [1], "legacy": False}]

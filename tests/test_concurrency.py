@@ -20,9 +20,8 @@ import anyio
 import pytest
 
 import etcetera as etc
-from etcetera.api import transfer_config
-from etcetera.engine import repo as engine_repo
-from etcetera.engine.progress import TransferStats
+from etcetera.api.session import session
+from etcetera.engine import refs
 from etcetera.engine.transport import Transport
 from etcetera.format.manifest import VersionRecord
 from tests.support import RepoSpec, cli_env, run_etc_together, snapshot, write_tree
@@ -67,12 +66,8 @@ def remote_versions(spec: RepoSpec, tmp: Path) -> dict[int, Snapshot]:
 
 def _numbers(spec: RepoSpec) -> list[int]:
     async def go() -> list[int]:
-        backend = spec.backend()
-        try:
-            t = Transport(backend, transfer_config(spec.config()), TransferStats())
-            return await engine_repo.versions(t, NAME)
-        finally:
-            await backend.aclose()
+        async with session(spec.config()) as s:
+            return await refs.versions(s.transport, NAME)
 
     return anyio.run(go)
 
@@ -111,7 +106,7 @@ async def test_racing_pushes_in_one_process_one_wins_whole(
     trees = [make_tree(tmp_path / f"src{i}" / NAME, seed=i) for i in (1, 2)]
     arrived: list[int] = []
     both = anyio.Event()
-    real_publish = engine_repo.publish
+    real_publish = refs.commit
 
     async def publish_together(t: Transport, record: VersionRecord) -> None:
         arrived.append(record.number)
@@ -121,7 +116,7 @@ async def test_racing_pushes_in_one_process_one_wins_whole(
             await both.wait()
         await real_publish(t, record)
 
-    monkeypatch.setattr(engine_repo, "publish", publish_together)
+    monkeypatch.setattr(refs, "commit", publish_together)
     outcomes: list[etc.PushResult | BaseException] = []
 
     async def push(i: int) -> None:
@@ -141,7 +136,7 @@ async def test_racing_pushes_in_one_process_one_wins_whole(
     assert isinstance(errors[0], etc.ConcurrentPushError)
     assert "another push published sample@1 first" in str(errors[0])
     winner = next(o for o in outcomes if isinstance(o, etc.PushResult))
-    monkeypatch.setattr(engine_repo, "publish", real_publish)
+    monkeypatch.setattr(refs, "commit", real_publish)
     pulled = await etc.apull(NAME, config=any_repo.config(home=tmp_path / "reader"))
     assert pulled.version == winner.version == 1
     assert snapshot(pulled.location) in [snapshot(t) for t in trees]

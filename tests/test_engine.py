@@ -10,6 +10,7 @@ import pytest
 
 import etcetera as etc
 from etcetera.engine.progress import ProgressEvent
+from etcetera.errors import VersionExistsError
 from tests.support import RepoSpec, snapshot, write_tree
 
 pytestmark = pytest.mark.anyio
@@ -68,8 +69,9 @@ async def test_incremental_push_and_pull_send_one_pack(repo: RepoSpec, tmp_path:
 
     target = src / "data/train/f0100.txt"
     target.write_bytes(target.read_bytes().replace(b"0", b"9"))
-    with pytest.raises(etc.DatasetExistsError, match="--force"):
+    with pytest.raises(etc.DatasetExistsError, match="as version 1 with other content") as refused:
         await etc.apush("sample", config=cfg)
+    assert isinstance(refused.value, VersionExistsError) and refused.value.latest == 1
     second = await etc.apush("sample", config=cfg, force=True)
     assert second.version == 2
     assert second.stats.objects_sent == 1

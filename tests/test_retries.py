@@ -16,7 +16,6 @@ import etcetera as etc
 from etcetera.backends.base import Backend
 from etcetera.backends.file import FileBackend
 from etcetera.engine.config import TransferConfig
-from etcetera.engine.progress import TransferStats
 from etcetera.engine.transport import RateLimiter, Transport
 from etcetera.errors import AccessDeniedError, ThrottledError, TransientError
 from etcetera.urls import parse_url
@@ -62,7 +61,7 @@ class Flaky:
 
 def _transport(backend: Any, retries: int = 3) -> Transport:
     cfg = TransferConfig(retries=retries, retry_delay=0.001, retry_max_delay=0.002)
-    return Transport(backend, cfg, TransferStats())
+    return Transport(backend, cfg)
 
 
 async def test_throttling_is_retried_then_succeeds(tmp_path: Path) -> None:

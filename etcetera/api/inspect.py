@@ -8,17 +8,17 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
-from ..engine import repo
-from ..engine.progress import ProgressCallback, TransferStats
+from ..engine import refs
+from ..engine.progress import ProgressCallback
 from ..engine.scan import HashCache, hash_files, scan_tree
-from ..engine.transport import Transport
 from ..errors import DatasetNotFoundError
 from ..format.manifest import FileEntry, Manifest
 from ..model import Dataset
 from ..settings import Config
 from ..store import Store, valid_name
-from ._common import load_manifest, repository, resolve_config, transfer_config
+from ._common import resolve_config
 from .pull import local_files
+from .session import session
 
 
 def _partition_counts(files: list[tuple[str, int]]) -> dict[str, dict[str, int]]:
@@ -65,18 +65,17 @@ async def ainfo(name: str, *, config: Config | None = None, remote: bool = False
             "partitions": counts,
             "meta": ds.meta,
         }
-    async with repository(cfg) as backend:
-        await backend.check()
-        t = Transport(backend, transfer_config(cfg), TransferStats())
-        numbers = await repo.versions(t, name)
+    async with session(cfg) as s:
+        await s.backend.check()
+        numbers = await refs.versions(s.transport, name)
         if not numbers:
-            raise DatasetNotFoundError(f"dataset {name} does not exist in {backend.describe()}")
-        records = [await repo.read_record(t, name, n) for n in numbers]
+            raise DatasetNotFoundError(f"dataset {name} does not exist in {s.backend.describe()}")
+        records = [await refs.read_record(s.transport, name, n) for n in numbers]
         latest = records[-1]
-        manifest = await load_manifest(t, Store(cfg.home), latest.manifest)
+        manifest = await s.manifest(latest.manifest)
         return {
             "name": name,
-            "repository": backend.describe(),
+            "repository": s.backend.describe(),
             "versions": [
                 {
                     "version": r.number,
@@ -133,29 +132,28 @@ async def averify(
     store = Store(cfg.home)
     location = await anyio.to_thread.run_sync(store.location, name)
     current = await anyio.to_thread.run_sync(store.current, name)
-    async with repository(cfg) as backend:
-        t = Transport(backend, transfer_config(cfg), TransferStats())
+    async with session(cfg) as s:
         pulled = current if current and current.manifest and current.version is not None else None
         if pulled is not None:
             digest, number = pulled.manifest, pulled.version
         else:
-            record = await repo.resolve(t, name, None)
+            record = await refs.resolve(s.transport, name, None)
             digest, number = record.manifest, record.number
         if digest.startswith("legacy-"):
             raise DatasetNotFoundError(
                 f"dataset {name} came from an etcetera 0.0.x archive, which has no manifest"
             )
-        manifest: Manifest = await load_manifest(t, store, digest)
-    scan = await anyio.to_thread.run_sync(scan_tree, location, tuple(cfg.ignore))
-    hashed = await hash_files(
-        scan,
-        HashCache(None),
-        name=name,
-        chunk_size=manifest.chunk_size,
-        threads=cfg.io_threads,
-        progress=progress,
-        verify=True,
-    )
+        manifest: Manifest = await s.manifest(digest)
+        scan = await anyio.to_thread.run_sync(scan_tree, location, tuple(cfg.ignore))
+        hashed = await hash_files(
+            scan,
+            HashCache(None),
+            name=name,
+            chunk_size=manifest.chunk_size,
+            io=s.transport.io,
+            progress=progress,
+            verify=True,
+        )
     wanted = manifest.files if pulled is None else local_files(manifest, pulled)
     expected: dict[str, FileEntry] = {f.path: f for f in wanted}
     result = VerifyResult(name, number, checked=len(hashed))

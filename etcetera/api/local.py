@@ -8,17 +8,17 @@ from pathlib import Path
 import anyio
 import anyio.to_thread
 
-from ..engine import repo
-from ..engine.progress import TransferStats
-from ..engine.transport import Transport
+from ..engine import refs
 from ..errors import ConfigError, DatasetExistsError, DatasetNotFoundError
+from ..format.selection import Selection
 from ..model import Dataset, check_dataset
 from ..settings import Config
 from ..store import LocalVersion, Store, valid_name
-from ._common import parse_ref, repository, resolve_config, transfer_config
-from .pull import apull, normal_shard
+from ._common import parse_ref, resolve_config
+from .pull import apull
+from .session import session
 
-RemoteDataset = repo.RemoteDataset
+RemoteDataset = refs.RemoteDataset
 
 
 async def adataset(
@@ -39,7 +39,7 @@ async def adataset(
     """
     cfg = resolve_config(config)
     name, version = parse_ref(name, version)
-    shard = normal_shard(shard)
+    shard = Selection.of(shard=shard).shard
     store = Store(cfg.home)
     if version is not None:
         kept = await anyio.to_thread.run_sync(store.find_version, name, version, shard)
@@ -155,7 +155,6 @@ async def als(*, config: Config | None = None, remote: bool = False) -> list[str
 async def alist_remote(*, config: Config | None = None) -> list[RemoteDataset]:
     """The repository's datasets with their versions."""
     cfg = resolve_config(config)
-    async with repository(cfg) as backend:
-        await backend.check()
-        t = Transport(backend, transfer_config(cfg), TransferStats())
-        return await repo.list_datasets(t)
+    async with session(cfg) as s:
+        await s.backend.check()
+        return await refs.list_datasets(s.transport)

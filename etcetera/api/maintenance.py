@@ -14,21 +14,13 @@ from datetime import UTC, datetime, timedelta
 
 import anyio
 
-from ..engine import repo
-from ..engine.progress import TransferStats
-from ..engine.transport import Transport
+from ..engine import refs
 from ..errors import DatasetNotFoundError, EtceteraError
 from ..format import layout
 from ..settings import Config
-from ..store import Store, valid_name
-from ._common import (
-    home_cache,
-    load_manifest,
-    parse_ref,
-    repository,
-    resolve_config,
-    transfer_config,
-)
+from ..store import valid_name
+from ._common import parse_ref, resolve_config
+from .session import session
 
 
 async def arm_remote(name: str, *, config: Config | None = None) -> list[int]:
@@ -39,10 +31,10 @@ async def arm_remote(name: str, *, config: Config | None = None) -> list[int]:
     """
     cfg = resolve_config(config)
     name, version = parse_ref(name, None)
-    async with repository(cfg) as backend:
+    async with session(cfg) as s:
+        backend, t = s.backend, s.transport
         await backend.check()
-        t = Transport(backend, transfer_config(cfg), TransferStats())
-        numbers = await repo.versions(t, name)
+        numbers = await refs.versions(t, name)
         if version is not None:
             if version not in numbers:
                 raise DatasetNotFoundError(
@@ -90,29 +82,28 @@ async def agc(
     cfg = resolve_config(config)
     cutoff = datetime.now(UTC) - grace
     result = GcResult(dry_run)
-    async with repository(cfg) as backend:
+    async with session(cfg) as s:
+        backend, t = s.backend, s.transport
         await backend.check()
-        t = Transport(backend, transfer_config(cfg), TransferStats())
-        store = Store(cfg.home)
         live_manifests: set[str] = set()
         for info in await t.list(layout.REFS):
             parsed = layout.parse_ref_key(info.key)
             if parsed is None:
                 continue
-            record = await repo.read_record(t, valid_name(parsed[0]), parsed[1])
+            record = await refs.read_record(t, valid_name(parsed[0]), parsed[1])
             live_manifests.add(record.manifest)
         live_objects: set[str] = set()
         live_pieces: set[str] = set()
         for digest in live_manifests:
             try:
-                manifest = await load_manifest(t, store, digest)
+                manifest = await s.manifest(digest)
             except EtceteraError as exc:
                 raise EtceteraError(
                     f"gc stopped: manifest {digest} of a live version is unreadable ({exc}); "
                     "nothing was deleted"
                 ) from None
             live_objects.update(manifest.objects)
-            root = await repo.read_root(t, digest, home_cache(store))
+            root = await s.manifest_root(digest)
             live_pieces.update(ref.id for ref in root.pieces)
 
         def old(when: datetime | None) -> bool:

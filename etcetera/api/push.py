@@ -15,7 +15,8 @@ from ..engine.scan import HashCache
 from ..model import check_dataset
 from ..settings import Config
 from ..store import Store, valid_name
-from ._common import repository, resolve_config, transfer_config, whoami
+from ._common import resolve_config, whoami
+from .session import session
 
 PushResult = engine_push.PushResult
 
@@ -41,21 +42,33 @@ async def apush(
     """
     cfg = resolve_config(config)
     name = valid_name(name)
-    store = Store(cfg.home)
-    root = await anyio.to_thread.run_sync(store.location, name)
+    home = Store(cfg.home)
+    root = await anyio.to_thread.run_sync(home.location, name)
     await anyio.to_thread.run_sync(check_dataset, root)
-    cache = await anyio.to_thread.run_sync(HashCache, store.cache_file(root))
-    options = engine_push.PushOptions(
+    cache = await anyio.to_thread.run_sync(HashCache, home.cache_file(root))
+    options = push_options(cfg, force=force, dry_run=dry_run, include=include, exclude=exclude)
+    async with session(cfg) as s:
+        return await engine_push.push(
+            s.transport, root, name, options, cache=cache, progress=progress
+        )
+
+
+def push_options(
+    config: Config,
+    *,
+    force: bool = False,
+    dry_run: bool = False,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+) -> engine_push.PushOptions:
+    """The choices of a push made now, by this user, with these settings."""
+    return engine_push.PushOptions(
         force=force,
         dry_run=dry_run,
-        ignore=tuple(cfg.ignore),
+        ignore=tuple(config.ignore),
         include=tuple(include),
         exclude=tuple(exclude),
         pushed_by=whoami(),
         tool=f"etcetera {__version__}",
         created=datetime.now(UTC).isoformat(timespec="seconds"),
     )
-    async with repository(cfg) as backend:
-        return await engine_push.push(
-            backend, transfer_config(cfg), root, name, options, cache=cache, progress=progress
-        )

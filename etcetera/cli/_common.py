@@ -53,8 +53,20 @@ def fail(exc: BaseException) -> int:
         text = str(exc) or type(exc).__name__
     else:
         text = f"{type(exc).__name__}: {exc}"
-    print(f"etc: error: {text.splitlines()[0] if text else text}", file=sys.stderr)
+    line = text.splitlines()[0] if text else text
+    print(f"etc: error: {line}{advice(exc)}", file=sys.stderr)
     return 1
+
+
+def advice(exc: BaseException) -> str:
+    """What to type next, for the errors a command line can answer (``""``: none)."""
+    from ..errors import ConcurrentPushError, VersionExistsError
+
+    if isinstance(exc, VersionExistsError):
+        return f": etc push {exc.name} --force publishes version {exc.latest + 1}"
+    if isinstance(exc, ConcurrentPushError):
+        return ": pull it, then push again with --force"
+    return ""
 
 
 def human(n: float) -> str:

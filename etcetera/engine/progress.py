@@ -35,7 +35,7 @@ ProgressCallback = Callable[[ProgressEvent], None]
 
 @dataclass
 class TransferStats:
-    """What a transfer did, counted at the request level.
+    """What one operation did, counted once, by its transport and the steps it runs.
 
     Attributes:
         bytes_sent: request body bytes sent (objects, parts, manifests, refs).
@@ -47,6 +47,7 @@ class TransferStats:
         files_downloaded: files written from downloaded bytes.
         files_reused: files taken from a local copy instead of downloading.
         bytes_reused: bytes of those files.
+        files_present: files an interrupted run (or another worker) had already staged.
         peak_memory: most bytes of file data held in memory at once.
     """
 
@@ -59,6 +60,7 @@ class TransferStats:
     files_downloaded: int = 0
     files_reused: int = 0
     bytes_reused: int = 0
+    files_present: int = 0
     peak_memory: int = 0
     started: float = field(default_factory=time.monotonic)
 

@@ -24,20 +24,17 @@ import secrets
 import shutil
 from collections.abc import Awaitable, Callable
 from contextlib import aclosing
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
 import anyio
 import anyio.to_thread
 
-from ..backends.base import Backend
 from ..errors import IntegrityError, LocalIOError
 from ..format import layout
 from ..format.hashing import CHUNK_SIZE, digest_bytes, digest_file
 from ..format.manifest import FileEntry, Manifest
-from .config import TransferConfig
-from .progress import ProgressCallback, ProgressTracker, TransferStats
+from .progress import ProgressCallback, ProgressTracker
 from .transport import Transport
 
 _BATCH = 4 * 1024 * 1024
@@ -57,29 +54,6 @@ class LocalCopy(NamedTuple):
 
 #: Returns a local copy of the entry's bytes, or ``None``.
 ReuseLookup = Callable[[FileEntry], LocalCopy | None]
-
-
-@dataclass
-class FetchResult:
-    """What a fetch did.
-
-    Attributes:
-        files: files the selection holds.
-        size: bytes the selection holds.
-        present: files already in place (resumed).
-        reused: files linked or copied from a local copy.
-        downloaded: files written from downloaded bytes.
-        bytes_to_download: bytes of the files that had to be downloaded.
-        stats: request-level counters.
-    """
-
-    files: int = 0
-    size: int = 0
-    present: int = 0
-    reused: int = 0
-    downloaded: int = 0
-    bytes_to_download: int = 0
-    stats: TransferStats = field(default_factory=TransferStats)
 
 
 class _Writer:
@@ -245,16 +219,13 @@ class _Fetcher:
         t: Transport,
         writer: _Writer,
         tracker: ProgressTracker,
-        io: anyio.CapacityLimiter,
-        result: FetchResult,
         chunk_size: int,
     ) -> None:
         self.chunk_size = chunk_size
         self.t = t
         self.w = writer
         self.tracker = tracker
-        self.io = io
-        self.result = result
+        self.io = t.io
         self.cheap = t.backend.capabilities.cheap_ranges
 
     async def pack(self, oid: str, size: int, members: list[FileEntry]) -> None:
@@ -308,7 +279,6 @@ class _Fetcher:
             idx += 1
         if ready:
             await anyio.to_thread.run_sync(self.w.place_many, ready, limiter=self.io)
-            self.result.downloaded += len(ready)
             self.t.stats.files_downloaded += len(ready)
             self.tracker.advance(sum(m.size for m, _ in ready), len(ready))
         del view
@@ -330,7 +300,6 @@ class _Fetcher:
             await anyio.to_thread.run_sync(blob.close)
         target = await anyio.to_thread.run_sync(self.w._target, entry.path)
         await anyio.to_thread.run_sync(os.replace, blob.path, target)
-        self.result.downloaded += 1
         self.t.stats.files_downloaded += 1
         self.tracker.advance(0, 1)
 
@@ -415,8 +384,7 @@ _PRESENT_BATCH = 256
 
 
 async def fetch(
-    backend: Backend,
-    config: TransferConfig,
+    t: Transport,
     manifest: Manifest,
     files: list[FileEntry],
     dest: Path,
@@ -425,14 +393,15 @@ async def fetch(
     name: str,
     reuse: ReuseLookup | None = None,
     progress: ProgressCallback | None = None,
-) -> FetchResult:
-    """Make ``dest`` hold exactly ``files`` (plus what it already held), verified."""
-    stats = TransferStats()
-    t = Transport(backend, config, stats)
-    io = anyio.CapacityLimiter(config.io_threads)
+) -> int:
+    """Make ``dest`` hold exactly ``files`` (plus what it already held), verified.
+
+    Counts what it did in ``t.stats`` (files present, reused, downloaded) and returns
+    the bytes it had to download.
+    """
+    stats, io, config = t.stats, t.io, t.config
     writer = _Writer(dest, tmp)
     writer.chunk_size = manifest.chunk_size
-    result = FetchResult(len(files), sum(f.size for f in files), stats=stats)
 
     def prepare() -> bool:
         resuming = dest.is_dir()
@@ -456,7 +425,7 @@ async def fetch(
     except OSError as exc:
         raise _local_error(exc, str(dest)) from None
     todo = [f for f, ok in zip(files, present, strict=True) if not ok]
-    result.present = len(files) - len(todo)
+    stats.files_present += len(files) - len(todo)
     empty = [f for f in todo if f.size == 0]
     if empty:
         await anyio.to_thread.run_sync(writer.place_many, [(f, memoryview(b"")) for f in empty])
@@ -466,17 +435,14 @@ async def fetch(
         failed = await anyio.to_thread.run_sync(writer.reuse, candidates, limiter=io)
         failed_paths = {f.path for f in failed}
         linked = {f.path for f, _ in candidates} - failed_paths
-        result.reused = len(linked)
-        stats.files_reused = len(linked)
-        stats.bytes_reused = sum(f.size for f in todo if f.path in linked)
+        stats.files_reused += len(linked)
+        stats.bytes_reused += sum(f.size for f in todo if f.path in linked)
         todo = [f for f in todo if f.path not in linked]
-    result.bytes_to_download = sum(f.size for f in todo)
-    tracker = ProgressTracker("download", name, result.bytes_to_download, len(todo), progress)
-    fetcher = _Fetcher(t, writer, tracker, io, result, manifest.chunk_size)
-    caps = backend.capabilities
-    part = config.part_size_for(
-        max(result.bytes_to_download, 1), caps.min_part_size, caps.max_parts
-    )
+    bytes_to_download = sum(f.size for f in todo)
+    tracker = ProgressTracker("download", name, bytes_to_download, len(todo), progress)
+    fetcher = _Fetcher(t, writer, tracker, manifest.chunk_size)
+    caps = t.backend.capabilities
+    part = config.part_size_for(max(bytes_to_download, 1), caps.min_part_size, caps.max_parts)
     packs: dict[str, list[FileEntry]] = {}
     blobs: list[FileEntry] = []
     seen_blob: set[str] = set()
@@ -512,10 +478,9 @@ async def fetch(
         )
         if failed:
             raise LocalIOError(f"cannot copy {failed[0].path} from its duplicate")
-        result.downloaded += len(duplicates)
+        stats.files_downloaded += len(duplicates)
     tracker.finish()
-    stats.peak_memory = t.budget.peak
-    return result
+    return bytes_to_download
 
 
 def _bind_pack(

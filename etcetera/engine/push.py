@@ -12,8 +12,8 @@ from pathlib import Path
 import anyio
 import anyio.to_thread
 
-from ..backends.base import Backend, PartRef
-from ..errors import DatasetExistsError, EtceteraError, LocalIOError
+from ..backends.base import PartRef
+from ..errors import EtceteraError, LocalIOError
 from ..format import layout
 from ..format.hashing import sha256_hex
 from ..format.manifest import (
@@ -26,10 +26,10 @@ from ..format.manifest import (
     encode_manifest,
 )
 from ..format.packing import LocalFile, build_manifest
-from . import repo
-from .config import TransferConfig
+from ..format.selection import selected
+from . import manifests, refs
 from .progress import ProgressCallback, ProgressTracker, TransferStats
-from .scan import HashCache, Scan, ScannedFile, hash_files, scan_tree, selected
+from .scan import HashCache, Scan, ScannedFile, hash_files, scan_tree
 from .transport import Transport
 
 
@@ -177,12 +177,11 @@ class _Uploader:
         manifest: Manifest,
         sources: dict[str, ScannedFile],
         tracker: ProgressTracker,
-        io_limiter: anyio.CapacityLimiter,
     ) -> None:
         self.t = t
         self.sources = sources
         self.tracker = tracker
-        self.io = io_limiter
+        self.io = t.io
         # Identical packs (same members' contents in two partitions) are one object:
         # read its bytes once, from the first file at each offset.
         self.members: dict[str, list[FileEntry]] = {}
@@ -280,7 +279,7 @@ class Prepared:
 
 
 async def prepare(
-    config: TransferConfig,
+    t: Transport,
     root: Path,
     name: str,
     options: PushOptions,
@@ -294,6 +293,7 @@ async def prepare(
     ``group`` is a partition name, or ``""`` for the files outside ``data/``: the pieces
     of a group are the same whether the group is laid out alone or with the whole tree.
     """
+    config = t.config
     scan = await anyio.to_thread.run_sync(scan_tree, root, options.ignore, group)
     if options.include or options.exclude:
         scan.files = [f for f in scan.files if selected(f.path, options.include, options.exclude)]
@@ -302,7 +302,7 @@ async def prepare(
         cache,
         name=name,
         chunk_size=config.chunk_size,
-        threads=config.io_threads,
+        io=t.io,
         progress=progress,
     )
     await anyio.to_thread.run_sync(cache.save)
@@ -355,7 +355,7 @@ async def send(
         sum(len(v) for k, v in _members(manifest).items() if k in wanted),
         progress,
     )
-    up = _Uploader(t, manifest, sources, tracker, anyio.CapacityLimiter(config.io_threads))
+    up = _Uploader(t, manifest, sources, tracker)
     # Large blobs first so that their parts overlap with the many small packs.
     missing = sorted(missing, key=lambda o: -o.size)
     try:
@@ -373,8 +373,7 @@ async def send(
 
 
 async def push(
-    backend: Backend,
-    config: TransferConfig,
+    t: Transport,
     root: Path,
     name: str,
     options: PushOptions,
@@ -387,10 +386,8 @@ async def push(
     Objects go up first, then the manifest, then, last and create-only, the version
     record: a push that fails or is interrupted never shows a partial dataset.
     """
-    stats = TransferStats()
-    t = Transport(backend, config, stats)
-    await backend.check()
-    prepared = await prepare(config, root, name, options, cache=cache, progress=progress)
+    await t.backend.check()
+    prepared = await prepare(t, root, name, options, cache=cache, progress=progress)
     manifest, encoded = prepared.manifest, prepared.encoded
     digest = encoded.digest
     result = PushResult(
@@ -400,50 +397,46 @@ async def push(
         False,
         len(prepared.files),
         manifest.total_size,
-        stats=stats,
+        stats=t.stats,
         warnings=prepared.scan.warnings,
     )
-    existing = await repo.versions(t, name)
-    known: set[str] = set()
-    if existing:
-        latest = await repo.read_record(t, name, existing[-1])
-        if latest.manifest == digest:
-            result.version, result.noop = latest.number, True
-            return result
-        previous: Manifest | None = None
-        with contextlib.suppress(EtceteraError):
-            # Equal content under another digest is possible only in an older format.
-            if (await repo.read_root(t, latest.manifest)).version < FORMAT_VERSION or (
-                options.force
-            ):
-                previous = await repo.read_manifest(t, latest.manifest)
-        if previous == manifest:  # the same tree, published in an older format
-            result.version, result.noop = latest.number, True
-            return result
-        if not options.force:
-            raise exists_error(name, backend, latest.number)
-        known = set(previous.objects) if previous is not None else set()
+    latest = await refs.latest(t, name)
+    previous = await _previous(t, latest, digest, options.force)
+    number = refs.next_number(
+        t, name, latest, digest, force=options.force, same_tree=previous == manifest
+    )
+    if number is None:
+        assert latest is not None
+        result.version, result.noop = latest.number, True
+        return result
+    known = set(previous.objects) if previous is not None else set()
     missing = await missing_objects(t, manifest, known)
     result.bytes_to_send = sum(o.size for o in missing)
-    result.version = (existing[-1] if existing else 0) + 1
+    result.version = number
     if options.dry_run:
         return result
     await send(t, prepared, missing, name=name, cache=cache, progress=progress)
-    await repo.write_manifest(t, encoded)
-    await repo.publish(
-        t, options.record(name, result.version, digest, len(prepared.files), manifest.total_size)
+    await manifests.write_manifest(t, encoded)
+    await refs.commit(
+        t, options.record(name, number, digest, len(prepared.files), manifest.total_size)
     )
-    stats.peak_memory = t.budget.peak
     return result
 
 
-def exists_error(name: str, backend: Backend, latest: int) -> DatasetExistsError:
-    """The error of a push of other content under an existing name, without --force."""
-    return DatasetExistsError(
-        f"dataset {name} already exists in {backend.describe()} as version "
-        f"{latest} with other content: etc push {name} --force publishes "
-        f"version {latest + 1}"
-    )
+async def _previous(
+    t: Transport, latest: VersionRecord | None, digest: str, force: bool
+) -> Manifest | None:
+    """The latest version's manifest, where a push needs it.
+
+    Read with ``force`` (its objects are known present, not asked about), and when the
+    latest is in an older format (equal content may have another digest there).
+    """
+    if latest is None or latest.manifest == digest:
+        return None
+    with contextlib.suppress(EtceteraError):
+        if force or (await manifests.read_root(t, latest.manifest)).version < FORMAT_VERSION:
+            return await manifests.read_manifest(t, latest.manifest)
+    return None
 
 
 def _members(manifest: Manifest) -> dict[str, list[str]]:

@@ -16,7 +16,7 @@ import os
 import re
 import stat
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,13 +56,6 @@ class Scan:
     partitions: list[str]
     warnings: list[str] = field(default_factory=list)
     dirs: list[str] = field(default_factory=list)
-
-
-def selected(path: str, include: Sequence[str], exclude: Sequence[str]) -> bool:
-    """Whether a dataset path passes include/exclude glob patterns (``*`` crosses ``/``)."""
-    if include and not any(fnmatch.fnmatchcase(path, p) for p in include):
-        return False
-    return not any(fnmatch.fnmatchcase(path, p) for p in exclude)
 
 
 @functools.lru_cache(maxsize=8)
@@ -296,11 +289,14 @@ async def hash_files(
     *,
     name: str,
     chunk_size: int,
-    threads: int,
+    io: anyio.CapacityLimiter,
     progress: ProgressCallback | None,
     verify: bool = False,
 ) -> list[LocalFile]:
-    """Digest every scanned file, from the cache where it vouches (unless ``verify``)."""
+    """Digest every scanned file, from the cache where it vouches (unless ``verify``).
+
+    Hashing runs in worker threads taken from ``io`` (the operation's I/O-thread limit).
+    """
     files = scan.files
     out: list[LocalFile] = [] if verify else cache.vouched(files)
     if verify:
@@ -319,10 +315,9 @@ async def hash_files(
             current, current_bytes = [], 0
     if current:
         batches.append(current)
-    limiter = anyio.CapacityLimiter(threads)
 
     async def run(batch: list[ScannedFile]) -> None:
-        results = await anyio.to_thread.run_sync(_hash_batch, batch, chunk_size, limiter=limiter)
+        results = await anyio.to_thread.run_sync(_hash_batch, batch, chunk_size, limiter=io)
         for f, (d, size) in zip(batch, results, strict=True):
             if size != f.size:
                 raise LocalIOError(f"{f.source} changed while it was read: try again")

@@ -49,16 +49,30 @@ class RateLimiter:
 
 
 class Transport:
-    """A back-end as a transfer uses it."""
+    """A back-end as one operation uses it: the operation's only bounds and counters.
 
-    def __init__(self, backend: Backend, config: TransferConfig, stats: TransferStats) -> None:
+    An operation (a push, a pull, an ``info``) makes exactly one, through its session:
+    its request limit, byte budget, I/O-thread limit and statistics are the ones the
+    user set, whatever steps the operation takes.
+
+    Attributes:
+        backend: the repository's back-end.
+        config: sizes and budgets.
+        stats: what this operation did, counted once.
+        requests: requests in flight at most ``config.concurrency``.
+        budget: bytes of file data in memory at most ``config.memory_budget``.
+        io: worker threads for disk I/O and hashing at most ``config.io_threads``.
+    """
+
+    def __init__(self, backend: Backend, config: TransferConfig) -> None:
         self.backend = backend
         self.config = config
-        self.stats = stats
+        self.stats = TransferStats()
         # A semaphore, not a CapacityLimiter: a streamed body holds its slot across
         # yields, and an abandoned generator may be finalised by another task.
         self.requests = anyio.Semaphore(config.concurrency)
         self.budget = ByteBudget(config.memory_budget)
+        self.io = anyio.CapacityLimiter(config.io_threads)
         self._rate = RateLimiter(config.bandwidth_limit) if config.bandwidth_limit else None
 
     async def _pace(self, n: int) -> None:

@@ -1,19 +1,15 @@
-"""Versions and manifests in a repository: listing, reading (verified), publishing."""
+"""Manifests in a repository: read (every byte verified, kept in a local cache) and written."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
 import anyio
 import anyio.to_thread
 
 from ..errors import (
-    ConcurrentPushError,
-    DatasetNotFoundError,
-    EtceteraError,
     IntegrityError,
     ManifestError,
     ObjectNotFoundError,
@@ -26,77 +22,11 @@ from ..format.manifest import (
     Manifest,
     ManifestRoot,
     PieceRef,
-    VersionRecord,
     wanted_pieces,
 )
 from .transport import Transport
 
 MAX_MANIFEST = 4 << 30  # a v1 manifest of 10^7 files is ~1.3 GB of JSON
-MAX_RECORD = 1 << 20
-
-
-@dataclass(frozen=True, slots=True)
-class RemoteDataset:
-    """A dataset as listed in a repository."""
-
-    name: str
-    versions: tuple[int, ...]
-    legacy: bool = False
-
-    @property
-    def latest(self) -> int | None:
-        """Highest version number (``None`` for a legacy-only dataset)."""
-        return self.versions[-1] if self.versions else None
-
-
-async def list_datasets(t: Transport) -> list[RemoteDataset]:
-    """Every dataset of the repository, with its versions; legacy ``NAME.tgz`` too."""
-    found: dict[str, list[int]] = {}
-    for info in await t.list(layout.REFS):
-        parsed = layout.parse_ref_key(info.key)
-        if parsed:
-            found.setdefault(parsed[0], []).append(parsed[1])
-    out = [RemoteDataset(n, tuple(sorted(v))) for n, v in found.items()]
-    for info in await t.list(""):
-        if "/" not in info.key and info.key.endswith(".tgz"):
-            name = info.key[: -len(".tgz")]
-            if name not in found:
-                out.append(RemoteDataset(name, (), legacy=True))
-    return sorted(out, key=lambda d: d.name)
-
-
-async def versions(t: Transport, name: str) -> list[int]:
-    """Version numbers of ``name``, ascending (empty when it does not exist)."""
-    out = []
-    for info in await t.list(layout.refs_prefix(name)):
-        parsed = layout.parse_ref_key(info.key)
-        if parsed and parsed[0] == name:
-            out.append(parsed[1])
-    return sorted(out)
-
-
-async def read_record(t: Transport, name: str, number: int) -> VersionRecord:
-    """The version record ``name@number``."""
-    try:
-        data = await t.read(layout.ref_key(name, number), MAX_RECORD)
-    except ObjectNotFoundError:
-        raise DatasetNotFoundError(
-            f"dataset {name} has no version {number} in {t.backend.describe()}"
-        ) from None
-    return VersionRecord.parse(data, name, number)
-
-
-async def resolve(t: Transport, name: str, number: int | None) -> VersionRecord:
-    """The record of version ``number`` of ``name``, or of its latest version."""
-    if number is None:
-        found = await versions(t, name)
-        if not found:
-            raise DatasetNotFoundError(
-                f"dataset {name} does not exist in {t.backend.describe()} "
-                "(etc list --remote shows what does)"
-            )
-        number = found[-1]
-    return await read_record(t, name, number)
 
 
 class ManifestCache(Protocol):
@@ -211,22 +141,3 @@ async def _put_once(t: Transport, key: str, data: bytes) -> None:
     # Content-addressed: when it is already there, it holds the same bytes.
     with contextlib.suppress(PreconditionFailedError):
         await t.put(key, data, if_absent=True)
-
-
-async def publish(t: Transport, record: VersionRecord) -> None:
-    """Write the version record, create-only: the last write of a push."""
-    key = layout.ref_key(record.name, record.number)
-    data = record.to_json()
-    try:
-        await t.put(key, data, if_absent=True)
-    except PreconditionFailedError:
-        # A retry whose first attempt landed (its answer was lost) finds its own record.
-        try:
-            if await t.read(key, MAX_RECORD) == data:
-                return
-        except EtceteraError:
-            pass
-        raise ConcurrentPushError(
-            f"another push published {record.name}@{record.number} first: "
-            f"pull it, then push again with --force"
-        ) from None
