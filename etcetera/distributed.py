@@ -40,7 +40,7 @@ from .engine.scan import HashCache
 from .engine.transport import Transport
 from .errors import EtceteraError, LocalIOError, NotADatasetError
 from .format.hashing import sha256_hex
-from .format.manifest import ManifestRoot, PieceRef, manifest_root
+from .format.v2 import ManifestRoot, PieceRef, manifest_root
 from .model import check_dataset
 from .settings import Config
 from .store import Store, valid_name

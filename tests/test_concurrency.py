@@ -24,7 +24,7 @@ from etcetera.api import transfer_config
 from etcetera.engine import repo as engine_repo
 from etcetera.engine.progress import TransferStats
 from etcetera.engine.transport import Transport
-from etcetera.format.manifest import VersionRecord
+from etcetera.format.record import VersionRecord
 from tests.support import RepoSpec, cli_env, run_etc_together, snapshot, write_tree
 
 NAME = "sample"

@@ -16,16 +16,10 @@ from ..backends.base import Backend, PartRef
 from ..errors import DatasetExistsError, EtceteraError, LocalIOError
 from ..format import layout
 from ..format.hashing import sha256_hex
-from ..format.manifest import (
-    FORMAT_VERSION,
-    EncodedManifest,
-    FileEntry,
-    Manifest,
-    ObjectEntry,
-    VersionRecord,
-    encode_manifest,
-)
+from ..format.manifest import FORMAT_VERSION, FileEntry, Manifest, ObjectEntry
 from ..format.packing import LocalFile, build_manifest
+from ..format.record import VersionRecord
+from ..format.v2 import EncodedManifest, encode_manifest
 from . import repo
 from .config import TransferConfig
 from .progress import ProgressCallback, ProgressTracker, TransferStats
