@@ -183,7 +183,7 @@ def _cpu() -> float:
 
 def _v2() -> tuple[Any, Any] | None:
     """``(encode_manifest, decode_manifest)`` of the etcetera imported, or ``None``."""
-    import etcetera.format.manifest as mf
+    import etcetera.format.v2 as mf
 
     enc, dec = getattr(mf, "encode_manifest", None), getattr(mf, "decode_manifest", None)
     return (enc, dec) if enc is not None and dec is not None else None

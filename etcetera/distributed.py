@@ -38,7 +38,7 @@ from .engine import push as engine_push
 from .engine.scan import HashCache
 from .errors import EtceteraError, LocalIOError, NotADatasetError
 from .format.hashing import CHUNK_SIZE, sha256_hex
-from .format.manifest import ManifestRoot, PieceRef, manifest_root
+from .format.v2 import ManifestRoot, PieceRef, manifest_root
 from .model import check_dataset
 from .settings import Config
 from .store import Store, valid_name

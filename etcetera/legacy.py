@@ -20,7 +20,7 @@ import anyio.to_thread
 from .engine.transport import Transport
 from .errors import ManifestError, NotADatasetError
 from .format import layout
-from .format.manifest import check_path
+from .format.paths import check_path
 from .model import check_dataset
 
 _COPY_BLOCK = 1024 * 1024

@@ -39,7 +39,7 @@ from .errors import (
     InvalidNameError,
     LocalIOError,
 )
-from .format.manifest import check_name
+from .format.paths import check_name
 from .format.selection import Selection
 
 KEEP_VERSIONS = 2

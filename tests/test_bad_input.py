@@ -13,7 +13,7 @@ import pytest
 import etcetera as etc
 from etcetera.format import layout
 from etcetera.format.hashing import sha256_hex
-from etcetera.format.manifest import VersionRecord
+from etcetera.format.record import VersionRecord
 from etcetera.settings import SettingsError, load_config
 from tests.support import snapshot, write_tree
 

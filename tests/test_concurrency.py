@@ -23,7 +23,7 @@ import etcetera as etc
 from etcetera.api.session import session
 from etcetera.engine import refs
 from etcetera.engine.transport import Transport
-from etcetera.format.manifest import VersionRecord
+from etcetera.format.record import VersionRecord
 from tests.support import RepoSpec, cli_env, run_etc_together, snapshot, write_tree
 
 NAME = "sample"

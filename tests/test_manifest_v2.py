@@ -13,14 +13,12 @@ import etcetera as etc
 from etcetera.errors import IntegrityError, ManifestError
 from etcetera.format import layout, pieces
 from etcetera.format.hashing import sha256_hex
-from etcetera.format.manifest import (
+from etcetera.format.manifest import FileEntry, Manifest, ObjectEntry
+from etcetera.format.record import VersionRecord
+from etcetera.format.v2 import (
     PIECE_MAX,
     PIECE_MIN,
-    FileEntry,
-    Manifest,
     ManifestRoot,
-    ObjectEntry,
-    VersionRecord,
     decode_manifest,
     encode_manifest,
 )

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import etcetera as etc
-from etcetera.format.manifest import find_clashes
+from etcetera.format.paths import find_clashes
 from tests.support import snapshot, write_tree
 
 _counter = itertools.count()

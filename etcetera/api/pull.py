@@ -18,7 +18,8 @@ from ..engine.progress import ProgressCallback, TransferStats
 from ..engine.scan import HashCache
 from ..errors import ConfigError, DatasetExistsError, PartitionNotFoundError
 from ..format import layout
-from ..format.manifest import FileEntry, Manifest, VersionRecord
+from ..format.manifest import FileEntry, Manifest
+from ..format.record import VersionRecord
 from ..format.selection import Selection
 from ..model import check_dataset
 from ..settings import Config

@@ -23,7 +23,8 @@ from ..engine import manifests
 from ..engine.progress import TransferStats
 from ..engine.transport import Transport
 from ..errors import EtceteraError
-from ..format.manifest import Manifest, ManifestRoot
+from ..format.manifest import Manifest
+from ..format.v2 import ManifestRoot
 from ..settings import Config
 from ..store import Store
 from ._common import resolve_config, transfer_config

@@ -17,13 +17,8 @@ from ..errors import (
 )
 from ..format import layout
 from ..format.hashing import sha256_hex
-from ..format.manifest import (
-    EncodedManifest,
-    Manifest,
-    ManifestRoot,
-    PieceRef,
-    wanted_pieces,
-)
+from ..format.manifest import Manifest
+from ..format.v2 import EncodedManifest, ManifestRoot, PieceRef, wanted_pieces
 from .transport import Transport
 
 MAX_MANIFEST = 4 << 30  # a v1 manifest of 10^7 files is ~1.3 GB of JSON

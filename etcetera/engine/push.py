@@ -16,17 +16,11 @@ from ..backends.base import PartRef
 from ..errors import EtceteraError, LocalIOError
 from ..format import layout
 from ..format.hashing import sha256_hex
-from ..format.manifest import (
-    FORMAT_VERSION,
-    EncodedManifest,
-    FileEntry,
-    Manifest,
-    ObjectEntry,
-    VersionRecord,
-    encode_manifest,
-)
+from ..format.manifest import FORMAT_VERSION, FileEntry, Manifest, ObjectEntry
 from ..format.packing import LocalFile, build_manifest
+from ..format.record import VersionRecord
 from ..format.selection import selected
+from ..format.v2 import EncodedManifest, encode_manifest
 from . import manifests, refs
 from .progress import ProgressCallback, ProgressTracker, TransferStats
 from .scan import HashCache, Scan, ScannedFile, hash_files, scan_tree

@@ -19,7 +19,7 @@ from ..errors import (
     VersionExistsError,
 )
 from ..format import layout
-from ..format.manifest import VersionRecord
+from ..format.record import VersionRecord
 from .transport import Transport
 
 MAX_RECORD = 1 << 20

@@ -25,8 +25,9 @@ import anyio.to_thread
 
 from ..errors import LocalIOError, NotADatasetError
 from ..format.hashing import Digest, digest_file
-from ..format.manifest import FileEntry, find_clashes
+from ..format.manifest import FileEntry
 from ..format.packing import LocalFile
+from ..format.paths import find_clashes
 from .progress import ProgressCallback, ProgressTracker
 
 _BATCH_FILES = 256

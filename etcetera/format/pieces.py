@@ -5,7 +5,7 @@ or the files outside ``data/``). It is stored zstd-compressed and named by the S
 of its *uncompressed* bytes, so its name does not depend on the compressor's version.
 
 This module only turns columns into bytes and back, at C speed (``array``, ``bytes.hex``,
-one ``split``); :mod:`etcetera.format.manifest` checks what the columns say.
+one ``split``); :mod:`etcetera.format.validate` checks what the columns say.
 """
 
 from __future__ import annotations

@@ -1,0 +1,299 @@
+"""Format v2 of a manifest: a small JSON root and content-addressed pieces.
+
+The root (named by its SHA-256: the manifest's digest) holds the header and the list
+of pieces; each piece is the file table of a run of consecutive paths of one group
+(one partition, or the files outside ``data/``), stored zstd-compressed (its bytes:
+:mod:`etcetera.format.pieces`). Groups are cut into pieces at path-hash points, so the
+encoding is a pure function of the tree, and an added or removed file changes its own
+piece and at most the next; a reader of a few partitions reads the root, then only
+their pieces.
+
+This module writes the root and the pieces (:func:`encode_manifest`,
+:func:`manifest_root`) and reads them back (:class:`ManifestRoot`, :func:`build`),
+checking what the root and each piece's framing say; what the file tables say is
+checked by :mod:`etcetera.format.validate`.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import operator
+import zlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import zstandard
+
+from ..errors import IntegrityError, ManifestError
+from . import _gc, pieces
+from .hashing import sha256_hex
+from .manifest import FORMAT_VERSION, MANIFEST_KIND, FileEntry, Manifest, ObjectEntry
+from .validate import Tables, check_header, check_hex, check_int
+
+PIECE_MIN = 1 << 12  # files per piece, at least (but the last of a group) ...
+PIECE_MAX = 1 << 16  # ... and at most
+_PIECE_CUT = (1 << 32) >> 14  # then cut after a file whose path's CRC-32 is below: ~16k more
+MAX_PIECE_FILES = PIECE_MAX
+
+
+@dataclass(frozen=True, slots=True)
+class PieceRef:
+    """A piece as its manifest root lists it.
+
+    Attributes:
+        id: SHA-256 (hex) of the piece's uncompressed bytes.
+        group: its partition, or ``""`` for files outside ``data/``.
+        files: files it describes.
+        size: bytes of those files.
+        length: bytes of the uncompressed piece.
+    """
+
+    id: str
+    group: str
+    files: int
+    size: int
+    length: int
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestRoot:
+    """The first document of a manifest: all of a v1 manifest, the root of a v2 one.
+
+    Attributes:
+        version: format version (1 or 2).
+        pieces: the pieces of a v2 manifest, in path order (empty for v1).
+        doc: the parsed JSON document.
+    """
+
+    version: int
+    pieces: tuple[PieceRef, ...]
+    doc: dict[str, Any]
+
+    @classmethod
+    def parse(cls, data: bytes) -> ManifestRoot:
+        """Parse the header and the piece list of a manifest.
+
+        Raises:
+            ManifestError: not a manifest, a version this etcetera does not know, or
+                a malformed piece list.
+        """
+        try:
+            doc = json.loads(data)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ManifestError(f"manifest is not valid JSON ({exc})") from None
+        if not isinstance(doc, dict) or doc.get("format") != MANIFEST_KIND:
+            raise ManifestError("not an etcetera manifest")
+        version = doc.get("version")
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise ManifestError(f"manifest has an invalid format version {version!r}")
+        if version > FORMAT_VERSION:
+            raise ManifestError(
+                f"manifest is format version {version}, newer than this etcetera "
+                f"understands ({FORMAT_VERSION}): upgrade etcetera"
+            )
+        refs: list[PieceRef] = []
+        if version >= 2:
+            raw = doc.get("pieces")
+            if not isinstance(raw, list):
+                raise ManifestError("manifest has no piece list")
+            for item in raw:
+                if type(item) is not list or len(item) != 5:
+                    raise ManifestError(f"manifest piece {item!r} is malformed")
+                pid, group, files, size, length = item
+                if not isinstance(group, str):
+                    raise ManifestError(f"manifest piece group {group!r} is not a name")
+                refs.append(
+                    PieceRef(
+                        check_hex(pid, "piece id"),
+                        group,
+                        check_int(files, "piece file count", 1, MAX_PIECE_FILES),
+                        check_int(size, "piece size"),
+                        check_int(length, "piece length", 1, pieces.MAX_PIECE),
+                    )
+                )
+            if len({r.id for r in refs}) != len(refs):
+                raise ManifestError("manifest lists a piece twice")
+        return cls(version, tuple(refs), doc)
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedManifest:
+    """A manifest as stored (format v2).
+
+    Attributes:
+        root: canonical JSON bytes of the root; the manifest's digest is their SHA-256.
+        digest: SHA-256 (hex) of ``root``.
+        pieces: stored (zstd-compressed) bytes of each piece, by piece id.
+        refs: the pieces as the root lists them.
+        starts: the first path of each piece (what orders pieces laid out apart).
+    """
+
+    root: bytes
+    digest: str
+    pieces: dict[str, bytes]
+    refs: tuple[PieceRef, ...]
+    starts: tuple[str, ...]
+
+
+def encode_manifest(manifest: Manifest, *, level: int = 3) -> EncodedManifest:
+    """Encode a manifest as format v2: one small root and content-addressed pieces.
+
+    Files are split into groups (each partition; files outside ``data/`` before and
+    after it), and each group into pieces cut at path-hash points (see
+    ``docs/format.md``): a pure function of the tree, so the same tree always gives
+    the same root bytes.
+    """
+    with _gc.paused():
+        return _encode(manifest, level)
+
+
+def _encode(manifest: Manifest, level: int) -> EncodedManifest:
+    files = manifest.files
+    compressor = zstandard.ZstdCompressor(level=level, write_content_size=True)
+    refs: list[PieceRef] = []
+    starts: list[str] = []
+    stored: dict[str, bytes] = {}
+    for group, lo, hi in _group_runs(files, manifest.partitions):
+        for a, b in _piece_cuts(files, lo, hi):
+            raw = pieces.encode(_columns(group, files[a:b], manifest.objects))
+            pid = sha256_hex(raw)
+            size = sum(f.size for f in files[a:b])
+            refs.append(PieceRef(pid, group, b - a, size, len(raw)))
+            starts.append(files[a].path)
+            stored[pid] = compressor.compress(raw)
+    root = manifest_root(manifest.chunk_size, manifest.partitions, manifest.dirs, refs)
+    return EncodedManifest(root, sha256_hex(root), stored, tuple(refs), tuple(starts))
+
+
+def manifest_root(
+    chunk_size: int, partitions: Iterable[str], dirs: Iterable[str], refs: Sequence[PieceRef]
+) -> bytes:
+    """Canonical bytes of a v2 root listing ``refs`` (already in path order)."""
+    doc = {
+        "format": MANIFEST_KIND,
+        "version": FORMAT_VERSION,
+        "chunk_size": chunk_size,
+        "partitions": sorted(set(partitions)),
+        "dirs": sorted(set(dirs)),
+        "files": sum(r.files for r in refs),
+        "size": sum(r.size for r in refs),
+        "pieces": [[r.id, r.group, r.files, r.size, r.length] for r in refs],
+    }
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def decode_manifest(root: bytes, stored: Mapping[str, bytes]) -> Manifest:
+    """Parse and validate a v2 manifest from its root and its pieces' stored bytes."""
+    return Manifest.parse(root, stored)
+
+
+def _group_runs(
+    files: Sequence[FileEntry], partitions: Sequence[str]
+) -> Iterator[tuple[str, int, int]]:
+    """``(group, lo, hi)``: the runs of ``files`` (sorted) that belong to one group."""
+    path = operator.itemgetter(0)
+    n = len(files)
+    data_lo = bisect.bisect_left(files, "data/", key=path)
+    data_hi = bisect.bisect_left(files, "data0", key=path)  # "0" follows "/"
+    runs = [("", 0, data_lo), ("", data_hi, n)]
+    for part in partitions:
+        lo = bisect.bisect_left(files, f"data/{part}/", data_lo, data_hi, key=path)
+        hi = bisect.bisect_left(files, f"data/{part}0", lo, data_hi, key=path)
+        runs.append((part, lo, hi))
+    runs = sorted(r for r in runs if r[2] > r[1])
+    runs.sort(key=lambda r: r[1])
+    if sum(hi - lo for _, lo, hi in runs) != n:
+        raise ValueError("manifest has files under data/ outside its partitions")
+    yield from runs
+
+
+def _piece_cuts(files: Sequence[FileEntry], lo: int, hi: int) -> Iterator[tuple[int, int]]:
+    """Split ``files[lo:hi]`` at path-hash points: between PIECE_MIN and PIECE_MAX files."""
+    start = lo
+    while start < hi:
+        end = min(start + PIECE_MAX, hi)
+        first = start + PIECE_MIN
+        if first < end:
+            paths = map(operator.itemgetter(0), files[first - 1 : end])
+            crcs = map(zlib.crc32, map(str.encode, paths))
+            hit = next((i for i, c in enumerate(crcs) if c < _PIECE_CUT), None)
+            if hit is not None:
+                end = first + hit
+        yield start, end
+        start = end
+
+
+def _columns(
+    group: str, files: Sequence[FileEntry], objects: Mapping[str, ObjectEntry]
+) -> pieces.Columns:
+    columns = (list(c) for c in zip(*files, strict=True))
+    paths, sizes, modes, digests, oids, offsets, chunks = columns
+    ids = sorted(set(oids) - {""})
+    index = {oid: i for i, oid in enumerate(ids)}
+    index[""] = -1
+    return pieces.Columns(
+        group,
+        ids,
+        [objects[i].kind for i in ids],
+        [objects[i].size for i in ids],
+        paths,
+        sizes,
+        modes,
+        list(map(index.__getitem__, oids)),
+        offsets,
+        digests,
+        chunks,
+    )
+
+
+def build(
+    root: ManifestRoot, stored: Mapping[str, bytes], only: Iterable[str] | None = None
+) -> Manifest:
+    """The checked manifest of a v2 root and its pieces (only those ``only`` needs).
+
+    Called by :meth:`Manifest.parse`, which also turns the errors of a malformed
+    document (``KeyError``, ``TypeError`` ...) into ``ManifestError``.
+    """
+    chunk_size, partitions, dirs = check_header(root.doc)
+    files, size = root.doc["files"], root.doc["size"]
+    if sum(r.files for r in root.pieces) != files or sum(r.size for r in root.pieces) != size:
+        raise ManifestError("manifest root totals do not match its pieces")
+    for ref in root.pieces:
+        if ref.group and ref.group not in partitions:
+            raise ManifestError(f"manifest piece of unlisted partition {ref.group!r}")
+    loaded = None if only is None else tuple(sorted(set(only) & set(partitions)))
+    tables = Tables(chunk_size, partitions)
+    decompressor = zstandard.ZstdDecompressor()
+    for ref in wanted_pieces(root, only):
+        data = stored.get(ref.id)
+        if data is None:
+            raise ManifestError(f"manifest piece {ref.id} is missing")
+        raw = unpack_piece(decompressor, ref, data)
+        cols = pieces.decode(raw)
+        if cols.group != ref.group or len(cols.paths) != ref.files:
+            raise ManifestError(f"manifest piece {ref.id} does not match its root entry")
+        tables.add(cols, trusted_types=True)
+        if sum(cols.sizes) != ref.size:
+            raise ManifestError(f"manifest piece {ref.id} does not match its root entry")
+    return replace(tables.finish(partitions, dirs), loaded=loaded)
+
+
+def wanted_pieces(root: ManifestRoot, partitions: Iterable[str] | None) -> list[PieceRef]:
+    """The pieces a reader of ``partitions`` needs (``None``: all of them)."""
+    if partitions is None:
+        return list(root.pieces)
+    keep = {"", *partitions}
+    return [r for r in root.pieces if r.group in keep]
+
+
+def unpack_piece(decompressor: zstandard.ZstdDecompressor, ref: PieceRef, data: bytes) -> bytes:
+    """The uncompressed bytes of a stored piece, checked against its id and length."""
+    try:
+        raw = decompressor.decompress(data, max_output_size=ref.length)
+    except zstandard.ZstdError:
+        raise IntegrityError(f"manifest piece {ref.id} is not valid zstd data") from None
+    if len(raw) != ref.length or sha256_hex(raw) != ref.id:
+        raise IntegrityError(f"manifest piece {ref.id} does not match its digest")
+    return raw
