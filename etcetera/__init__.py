@@ -4,23 +4,31 @@ Sync functions (``dataset``, ``pull``, ``push`` ...) wrap their async twins
 (``adataset``, ``apull``, ``apush`` ...); both work inside a running event loop.
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
+# Only private names besides the public ones: `dir(etcetera)` and tab completion show
+# the API, not this module's imports.
+import typing as _typing
 
 from ._version import __version__
 
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from .api import (
+        GcResult,
         PullResult,
         PushResult,
         RemoteDataset,
+        VerifyResult,
         acreate,
         adataset,
+        agc,
+        ainfo,
+        alist_remote,
         als,
         apull,
         apurge,
         apush,
         aregister,
+        arm_remote,
+        averify,
     )
     from .engine.progress import ProgressEvent, TransferStats
     from .errors import (
@@ -45,7 +53,20 @@ if TYPE_CHECKING:
     )
     from .model import Dataset
     from .settings import Config
-    from .sync import create, dataset, ls, pull, purge, push, register
+    from .sync import (
+        create,
+        dataset,
+        gc,
+        info,
+        list_remote,
+        ls,
+        pull,
+        purge,
+        push,
+        register,
+        rm_remote,
+        verify,
+    )
 
 
 __all__ = [
@@ -58,6 +79,7 @@ __all__ = [
     "DatasetExistsError",
     "DatasetNotFoundError",
     "EtceteraError",
+    "GcResult",
     "IntegrityError",
     "InvalidNameError",
     "LocalIOError",
@@ -74,21 +96,32 @@ __all__ = [
     "ThrottledError",
     "TransferStats",
     "TransientError",
+    "VerifyResult",
     "__version__",
     "acreate",
     "adataset",
+    "agc",
+    "ainfo",
+    "alist_remote",
     "als",
     "apull",
     "apurge",
     "apush",
     "aregister",
+    "arm_remote",
+    "averify",
     "create",
     "dataset",
+    "gc",
+    "info",
+    "list_remote",
     "ls",
     "pull",
     "purge",
     "push",
     "register",
+    "rm_remote",
+    "verify",
 ]
 
 
@@ -104,6 +137,7 @@ _LAZY = {
     "DatasetExistsError": "etcetera.errors",
     "DatasetNotFoundError": "etcetera.errors",
     "EtceteraError": "etcetera.errors",
+    "GcResult": "etcetera.api",
     "IntegrityError": "etcetera.errors",
     "InvalidNameError": "etcetera.errors",
     "LocalIOError": "etcetera.errors",
@@ -120,26 +154,40 @@ _LAZY = {
     "ThrottledError": "etcetera.errors",
     "TransferStats": "etcetera.engine.progress",
     "TransientError": "etcetera.errors",
+    "VerifyResult": "etcetera.api",
     "acreate": "etcetera.api",
     "adataset": "etcetera.api",
+    "agc": "etcetera.api",
+    "ainfo": "etcetera.api",
+    "alist_remote": "etcetera.api",
     "als": "etcetera.api",
     "apull": "etcetera.api",
     "apurge": "etcetera.api",
     "apush": "etcetera.api",
     "aregister": "etcetera.api",
+    "arm_remote": "etcetera.api",
+    "averify": "etcetera.api",
     "create": "etcetera.sync",
     "dataset": "etcetera.sync",
+    "gc": "etcetera.sync",
+    "info": "etcetera.sync",
+    "list_remote": "etcetera.sync",
     "ls": "etcetera.sync",
     "pull": "etcetera.sync",
     "purge": "etcetera.sync",
     "push": "etcetera.sync",
     "register": "etcetera.sync",
+    "rm_remote": "etcetera.sync",
+    "verify": "etcetera.sync",
 }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _typing.Any:
+    import importlib
+
     module = _LAZY.get(name)
     if module is None:
+        # A submodule not imported yet (`etcetera.api`, `etcetera.distributed` ...).
         try:
             return importlib.import_module(f"{__name__}.{name}")
         except ModuleNotFoundError:
@@ -150,4 +198,11 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    # The public names, the module's dunders and the submodules imported so far.
+    loaded = {
+        n
+        for n, v in globals().items()
+        if not n.startswith("_") and getattr(v, "__name__", "") == f"{__name__}.{n}"
+    }
+    dunders = {n for n in globals() if n.startswith("__") and n.endswith("__")}
+    return sorted(set(__all__) | dunders | loaded)

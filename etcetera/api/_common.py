@@ -39,14 +39,24 @@ def transfer_config(config: Config) -> TransferConfig:
 
 
 def parse_ref(name: str, version: int | None) -> tuple[str, int | None]:
-    """Split ``NAME@K`` (or ``NAME@latest``) into a checked name and a version."""
+    """Split ``NAME@K`` (or ``NAME@latest``) into a checked name and a version.
+
+    Raises:
+        ConfigError: ``name`` names a version (``@K`` or ``@latest``) and ``version``
+            another one; neither is preferred silently.
+    """
     if "@" in name:
         base, _, ver = name.partition("@")
+        wanted: int | None = None
         if ver != "latest":
             if not ver.isdigit():
                 raise DatasetNotFoundError(f"invalid version {ver!r} in {name!r}: use NAME@K")
-            version = int(ver)
-        name = base
+            wanted = int(ver)
+        if version is not None and version != wanted:
+            raise ConfigError(
+                f"conflicting versions: {name!r} and version={version}: give the version once"
+            )
+        name, version = base, wanted
     return valid_name(name), version
 
 
