@@ -2,12 +2,13 @@
 
 from ..engine.progress import ProgressCallback, ProgressEvent, TransferStats
 from ..format.sharding import parse_shard
-from ._common import describe_error, dumps, resolve_config, transfer_config
+from ._common import describe_error, dumps, parse_ref, resolve_config, transfer_config
 from .inspect import VerifyResult, ainfo, averify
 from .local import RemoteDataset, acreate, adataset, alist_remote, als, apurge, aregister
 from .maintenance import GcResult, agc, arm_remote
 from .pull import PullResult, apull
-from .push import PushResult, apush
+from .push import PushResult, apush, push_options
+from .session import Session, session
 from .watch import Watch, watch
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "PullResult",
     "PushResult",
     "RemoteDataset",
+    "Session",
     "TransferStats",
     "VerifyResult",
     "Watch",
@@ -34,8 +36,11 @@ __all__ = [
     "averify",
     "describe_error",
     "dumps",
+    "parse_ref",
     "parse_shard",
+    "push_options",
     "resolve_config",
+    "session",
     "transfer_config",
     "watch",
 ]

@@ -1,24 +1,14 @@
-"""Push and pull across the workers of a Dask cluster (``pip install 'etcetera[dask]'``).
+"""One version from files spread over the workers of a Dask cluster (:func:`push`).
 
-- :func:`push`: a dataset built on many machines (each worker holding some partition
-  folders, or all of them on a shared file system) goes up as **one** version. Each
-  partition is scanned, hashed and uploaded by a worker that holds it; the driver only
-  sees piece lists, writes the manifest root and publishes the version record last.
-- :func:`pull`: the packs and blobs of a version are spread over the workers by shard
-  (``etc pull --shard K/N``). Into a shared folder, every worker stages its shard in
-  the same staging folder and one task then publishes the whole, verified and atomic;
-  with ``per_worker=True`` each worker pulls its own shard into its own home.
-
-Tasks are idempotent (objects are content-addressed, staged files are verified before
-they are renamed into place), so Dask re-runs the task of a worker that died, and the
-version is published only after every task succeeded. See ``docs/cluster.md``.
+Each group (a partition, or the files outside ``data/``) is scanned, hashed and laid
+out by a worker that holds it (phase one), then its missing objects and manifest pieces
+are uploaded by the same worker (phase two); the driver assembles the manifest root from
+the piece lists and publishes the version record last.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -26,29 +16,20 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
-from distributed import Client, Future, get_worker, wait
+from distributed import Client, Future, get_worker
 
-from .api import apull
-from .api._common import parse_ref, resolve_config
-from .api.pull import PullResult
-from .api.push import push_options
-from .api.session import session
-from .engine import manifests, refs
-from .engine import push as engine_push
-from .engine.scan import HashCache
-from .errors import EtceteraError, LocalIOError, NotADatasetError
-from .format.hashing import CHUNK_SIZE, sha256_hex
-from .format.v2 import ManifestRoot, PieceRef, manifest_root
-from .model import check_dataset
-from .settings import Config
-from .store import Store, valid_name
-from .sync import run
-
-__all__ = ["PushResult", "pull", "push"]
-
-PushResult = engine_push.PushResult
-#: A folder for every worker alike, or one per worker, keyed by worker address or name.
-Paths = str | os.PathLike[str] | Mapping[Any, str | os.PathLike[str]]
+from ..api import PushResult, push_options, resolve_config, session
+from ..engine import manifests, refs
+from ..engine import push as engine_push
+from ..engine.scan import HashCache
+from ..errors import EtceteraError, LocalIOError, NotADatasetError
+from ..format.hashing import CHUNK_SIZE, sha256_hex
+from ..format.v2 import ManifestRoot, PieceRef, manifest_root
+from ..model import check_dataset
+from ..settings import Config
+from ..store import Store, valid_name
+from ..sync import run
+from .workers import Paths, Pinned, mine
 
 
 @dataclass(frozen=True)
@@ -81,21 +62,8 @@ class _GroupPlan:
     warnings: list[str] = field(default_factory=list)
 
 
-def _mine(paths: Paths | None, default: Path, worker: Any = None) -> Path | None:
-    """The current worker's entry of ``paths`` (``None``: it has no folder)."""
-    if paths is None:
-        return default
-    if isinstance(paths, Mapping):
-        worker = worker or get_worker()
-        for key in (worker.address, worker.name, str(worker.name)):
-            if key in paths:
-                return Path(paths[key])
-        return None
-    return Path(paths)
-
-
 def _discover(roots: Paths, ignore: tuple[str, ...], dask_worker: Any = None) -> _Holding | None:
-    root = _mine(roots, Path(), dask_worker)
+    root = mine(roots, Path(), dask_worker)
     if root is None:
         return None
     if not isinstance(roots, Mapping) and not root.exists():
@@ -131,7 +99,7 @@ class _Laid:
 
 def _lay_out(cfg: Config, name: str, roots: Paths, group: str) -> _Laid:
     """Worker task, phase one: scan, hash (cached) and lay out ``group``."""
-    root = _mine(roots, Path())
+    root = mine(roots, Path())
     if root is None:
         raise EtceteraError(f"worker {get_worker().address} holds no folder of {name}")
     return anyio.run(_alay_out, cfg, name, root.resolve(), group)
@@ -211,68 +179,6 @@ def _ordered(plans: Sequence[_GroupPlan]) -> list[PieceRef]:
     return [ref for _, ref in sorted(pairs, key=lambda pair: pair[0])]
 
 
-class _Pinned:
-    """Tasks pinned to workers by *name*, re-pinned when a worker comes back.
-
-    The scheduler pins a task to addresses; a worker its nanny restarts keeps its name
-    (and its folder, its home) under a new address, so a task pinned to the old one
-    would wait forever. The driver watches, and resubmits such a task to the worker's
-    new address; a worker gone for longer than ``patience`` seconds fails the call.
-    """
-
-    def __init__(self, client: Client, patience: float = 600.0) -> None:
-        self.client = client
-        self.patience = patience
-
-    def addresses(self, names: Sequence[Any]) -> list[str]:
-        """Current addresses of the workers called ``names``."""
-        info = self.client.scheduler_info()["workers"]
-        return sorted(a for a, w in info.items() if w.get("name", a) in names)
-
-    def run(
-        self, jobs: Mapping[str, tuple[Sequence[Any], Callable[[list[str]], Future[Any]]]]
-    ) -> dict[str, Any]:
-        """Run ``submit(addresses)`` per job (pinned to the workers named); the results."""
-        futures: dict[str, Future[Any]] = {}
-        pinned: dict[str, set[str]] = {}
-        lost: dict[str, float] = {}
-
-        def submit(key: str) -> None:
-            names, make = jobs[key]
-            where = self.addresses(names)
-            if not where:
-                lost.setdefault(key, time.monotonic())
-                return
-            lost.pop(key, None)
-            pinned[key] = set(where)
-            futures[key] = make(where)
-
-        for key in jobs:
-            submit(key)
-        while not all(k in futures and futures[k].done() for k in jobs):
-            running = [f for f in futures.values() if not f.done()]
-            if running:
-                with contextlib.suppress(TimeoutError):
-                    wait(running, timeout=1)
-            else:
-                time.sleep(1)  # every job waits for a worker to come back
-            live = set(self.client.scheduler_info()["workers"])
-            for key in jobs:
-                future = futures.get(key)
-                if future is not None and (future.done() or pinned[key] & live):
-                    continue
-                if future is not None:
-                    future.cancel()
-                    del futures[key]
-                submit(key)
-                if key in lost and time.monotonic() - lost[key] > self.patience:
-                    raise EtceteraError(
-                        f"worker {jobs[key][0]} holding {key or 'the files outside data/'} "
-                        f"has been gone for {self.patience:.0f} s"
-                    )
-        return {key: futures[key].result() for key in jobs}
-
-
 def push(
     name: str,
     client: Client,
@@ -326,7 +232,7 @@ def push(
     if not partitions:
         raise NotADatasetError(f"no worker of the cluster holds a folder of dataset {name}")
     groups = sorted(holders)
-    pinned = _Pinned(client)
+    pinned = Pinned(client)
     laid: dict[str, Future[_Laid]] = {}
 
     def lay_out(group: str) -> Callable[[list[str]], Future[_GroupPlan]]:
@@ -338,10 +244,10 @@ def push(
 
     done = pinned.run({g: (holders[g], lay_out(g)) for g in groups})
     plans: list[_GroupPlan] = [done[g] for g in groups]
-    refs = _ordered(plans)
+    pieces = _ordered(plans)
     chunk_size = CHUNK_SIZE
     dirs = [d for p in plans for d in p.dirs]
-    root = manifest_root(chunk_size, partitions, dirs, refs)
+    root = manifest_root(chunk_size, partitions, dirs, pieces)
     try:
         return run(_commit, cfg, name, roots, pinned, laid, plans, holders, root, force, retries)
     finally:
@@ -352,7 +258,7 @@ async def _commit(
     cfg: Config,
     name: str,
     roots: Paths,
-    pinned: _Pinned,
+    pinned: Pinned,
     laid: dict[str, Future[_Laid]],
     plans: list[_GroupPlan],
     holders: dict[str, list[Any]],
@@ -410,144 +316,3 @@ async def _commit(
         await manifests.write_root(t, digest, root)
         await refs.commit(t, options.record(name, number, digest, files, size))
     return result
-
-
-def _home_config(cfg: Config, homes: Paths | None) -> Config:
-    home = _mine(homes, Path(cfg.home))
-    if home is None:
-        raise EtceteraError(f"no home folder given for worker {get_worker().address}")
-    return cfg.model_copy(update={"home": home.resolve()})
-
-
-def _pull_shard(
-    cfg: Config,
-    homes: Paths | None,
-    name: str,
-    version: int,
-    partitions: Sequence[str] | None,
-    shard: tuple[int, int],
-    force: bool,
-) -> PullResult:
-    """Worker task: pull shard ``shard`` into this worker's own home."""
-    mine = _home_config(cfg, homes)
-    return anyio.run(
-        lambda: apull(
-            name, config=mine, version=version, partitions=partitions, shard=shard, force=force
-        )
-    )
-
-
-def _stage_shard(
-    cfg: Config,
-    name: str,
-    version: int,
-    partitions: Sequence[str] | None,
-    shard: tuple[int, int],
-) -> int:
-    """Worker task: download shard ``shard`` into the shared staging folder; files written."""
-    from .api.pull import astage
-
-    return anyio.run(
-        lambda: astage(name, config=cfg, version=version, partitions=partitions, shard=shard)
-    )
-
-
-def _finish(
-    cfg: Config, name: str, version: int, partitions: Sequence[str] | None, force: bool
-) -> PullResult:
-    """Worker task: fetch whatever no shard task left, verify, publish atomically."""
-    return anyio.run(
-        lambda: apull(name, config=cfg, version=version, partitions=partitions, force=force)
-    )
-
-
-def pull(
-    name: str,
-    client: Client,
-    *,
-    version: int | None = None,
-    partitions: Sequence[str] | None = None,
-    config: Config | None = None,
-    per_worker: bool = False,
-    homes: Paths | None = None,
-    force: bool = False,
-    retries: int = 2,
-) -> PullResult | dict[str, PullResult]:
-    """Pull a version with the workers of ``client`` sharing the downloads.
-
-    Args:
-        name: dataset name (``NAME@K`` works too).
-        client: a connected ``dask.distributed.Client``.
-        version: the version (default: the latest, resolved once by the driver).
-        partitions: only these partitions (and every file outside ``data/``).
-        config: settings (default: ``~/.etc.toml`` and ``ETC_*`` variables).
-        per_worker: each worker pulls shard K/N into its own home (a training
-            cluster's nodes); otherwise all workers fill one shared home.
-        homes: with ``per_worker``, each worker's home by address or name (default:
-            ``config.home`` on every worker, which is then local to each node).
-        force: as ``etc pull --force``.
-        retries: times Dask re-runs the task of a worker that failed or died.
-
-    Returns:
-        The result of the publishing task, or with ``per_worker`` each worker's result
-        by address.
-    """
-    cfg = resolve_config(config)
-    name, version = parse_ref(name, version)
-    number = run(_resolve, cfg, name, version)
-    info = client.scheduler_info()["workers"]
-    workers = sorted(info)
-    names = [info[a].get("name", a) for a in workers]  # survive a nanny's restart
-    n = len(workers)
-    if not n:
-        raise EtceteraError("the Dask cluster has no workers")
-    parts = list(partitions) if partitions is not None else None
-    if per_worker:
-
-        def shard(k: int) -> Callable[[list[str]], Future[PullResult]]:
-            def make(where: list[str]) -> Future[PullResult]:
-                return client.submit(
-                    _pull_shard,
-                    cfg,
-                    homes,
-                    name,
-                    number,
-                    parts,
-                    (k, n),
-                    force,
-                    workers=where,
-                    allow_other_workers=False,
-                    retries=retries,
-                    pure=False,
-                )
-
-            return make
-
-        done = _Pinned(client).run({str(k): ([names[k]], shard(k)) for k in range(n)})
-        return {workers[k]: done[str(k)] for k in range(n)}
-    staged = [
-        client.submit(
-            _stage_shard,
-            cfg,
-            name,
-            number,
-            parts,
-            (k, n),
-            workers=[names[k]],
-            allow_other_workers=True,
-            retries=retries,
-            pure=False,
-        )
-        for k in range(n)
-    ]
-    wait(staged)
-    client.gather(staged)
-    final = client.submit(_finish, cfg, name, number, parts, force, retries=retries, pure=False)
-    result: PullResult = final.result()
-    return result
-
-
-async def _resolve(cfg: Config, name: str, version: int | None) -> int:
-    async with session(cfg) as s:
-        record = await refs.resolve(s.transport, name, version)
-    return record.number
