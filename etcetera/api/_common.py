@@ -14,9 +14,8 @@ import anyio
 import anyio.to_thread
 
 from ..backends.base import Backend
-from ..connect import open_repository
+from ..connect import open_backend, transfer_options
 from ..engine import repo
-from ..engine.config import TransferConfig
 from ..engine.transport import Transport
 from ..errors import ConfigError, DatasetNotFoundError, EtceteraError
 from ..format.manifest import Manifest
@@ -34,26 +33,14 @@ def resolve_config(config: Config | None) -> Config:
         raise ConfigError(str(exc)) from None
 
 
-def transfer_config(config: Config) -> TransferConfig:
-    """The engine's budgets from the settings."""
-    return TransferConfig(
-        concurrency=config.concurrency,
-        io_threads=config.io_threads,
-        part_size=config.part_size,
-        pack_size=config.pack_size,
-        pack_threshold=config.pack_threshold,
-        memory_budget=config.memory_budget,
-        retries=config.retries,
-        retry_delay=config.retry_delay,
-        retry_max_delay=config.retry_max_delay,
-        bandwidth_limit=config.bandwidth_limit,
-    )
+#: The engine's budgets from the settings (the name the API modules use).
+transfer_config = transfer_options
 
 
 @contextlib.asynccontextmanager
 async def repository(config: Config) -> AsyncIterator[Backend]:
     """Open the configured repository for the duration of a block."""
-    backend = open_repository(config)
+    backend = open_backend(config)
     try:
         yield backend
     except BaseExceptionGroup as group:
