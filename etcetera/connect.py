@@ -16,11 +16,10 @@ from pydantic import SecretStr
 
 from .backends import registry
 from .backends.base import Backend, BackendOptions
-from .backends.registry import MissingExtraError
 from .engine.config import TransferConfig
 from .errors import ConfigError
 from .settings import Config
-from .urls import RepoURL, URLError, parse_url
+from .urls import RepoURL, parse_url
 
 
 def _settings_of(options: type[Any], config: Config) -> dict[str, Any]:
@@ -50,21 +49,25 @@ def backend_options(config: Config) -> BackendOptions:
 
 
 def repository_url(config: Config) -> RepoURL:
-    """The parsed repository URL, or a one-line error saying how to set it."""
+    """The parsed repository URL, or a one-line error saying how to set it.
+
+    Raises:
+        ConfigError: no URL is set.
+        URLError: the URL is malformed.
+    """
     if not config.url:
         raise ConfigError(
             "no repository configured: set url in ~/.etc.toml, ETC_URL, --url or etc.Config(url)"
         )
-    try:
-        return parse_url(config.url)
-    except URLError as exc:
-        raise ConfigError(str(exc)) from None
+    return parse_url(config.url)
 
 
 def open_backend(config: Config) -> Backend:
-    """Open the back-end named by ``config.url``."""
-    url = repository_url(config)
-    try:
-        return registry.open_backend(url, backend_options(config))
-    except MissingExtraError as exc:
-        raise ConfigError(str(exc)) from None
+    """Open the back-end named by ``config.url``.
+
+    Raises:
+        ConfigError: no URL is set.
+        URLError: the URL is malformed.
+        MissingExtraError: the back-end's optional dependencies are not installed.
+    """
+    return registry.open_backend(repository_url(config), backend_options(config))

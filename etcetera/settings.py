@@ -24,12 +24,9 @@ from pydantic_settings import (
 )
 
 from . import defaults
+from .errors import SettingsError
 
 _config_file: ContextVar[Path | None] = ContextVar("etc_config_file", default=None)
-
-
-class SettingsError(ValueError):
-    """A setting is missing or invalid (the API turns it into ``ConfigError``)."""
 
 
 def default_config_file() -> Path:

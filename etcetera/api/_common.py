@@ -17,20 +17,19 @@ from ..backends.base import Backend
 from ..connect import open_backend, transfer_options
 from ..engine import repo
 from ..engine.transport import Transport
-from ..errors import ConfigError, DatasetNotFoundError, EtceteraError
+from ..errors import DatasetNotFoundError, EtceteraError
 from ..format.manifest import Manifest
-from ..settings import Config, SettingsError, load_config
+from ..settings import Config, load_config
 from ..store import Store, valid_name
 
 
 def resolve_config(config: Config | None) -> Config:
-    """The given config, or the one from ``~/.etc.toml`` and ``ETC_*`` variables."""
-    if config is not None:
-        return config
-    try:
-        return load_config()
-    except SettingsError as exc:
-        raise ConfigError(str(exc)) from None
+    """The given config, or the one from ``~/.etc.toml`` and ``ETC_*`` variables.
+
+    Raises:
+        SettingsError: the file or a variable holds an unknown key or an invalid value.
+    """
+    return config if config is not None else load_config()
 
 
 #: The engine's budgets from the settings (the name the API modules use).
