@@ -38,7 +38,7 @@ from .engine import repo
 from .engine.progress import TransferStats
 from .engine.scan import HashCache
 from .engine.transport import Transport
-from .errors import EtceteraError, LocalIOError, NotADatasetError
+from .errors import ClusterError, ConfigError, LocalIOError, NotADatasetError
 from .format.hashing import sha256_hex
 from .format.manifest import ManifestRoot, PieceRef, manifest_root
 from .model import check_dataset
@@ -145,7 +145,7 @@ def _lay_out(cfg: Config, name: str, roots: Paths, group: str) -> _Laid:
     """Worker task, phase one: scan, hash (cached) and lay out ``group``."""
     root = _mine(roots, Path())
     if root is None:
-        raise EtceteraError(f"worker {get_worker().address} holds no folder of {name}")
+        raise ClusterError(f"worker {get_worker().address} holds no folder of {name}")
     return anyio.run(_alay_out, cfg, name, root.resolve(), group)
 
 
@@ -277,7 +277,7 @@ class _Pinned:
                     del futures[key]
                 submit(key)
                 if key in lost and time.monotonic() - lost[key] > self.patience:
-                    raise EtceteraError(
+                    raise ClusterError(
                         f"worker {jobs[key][0]} holding {key or 'the files outside data/'} "
                         f"has been gone for {self.patience:.0f} s"
                     )
@@ -429,7 +429,7 @@ async def _commit(
 def _home_config(cfg: Config, homes: Paths | None) -> Config:
     home = _mine(homes, Path(cfg.home))
     if home is None:
-        raise EtceteraError(f"no home folder given for worker {get_worker().address}")
+        raise ConfigError(f"no home folder given for worker {get_worker().address}")
     return cfg.model_copy(update={"home": home.resolve()})
 
 
@@ -514,7 +514,7 @@ def pull(
     names = [info[a].get("name", a) for a in workers]  # survive a nanny's restart
     n = len(workers)
     if not n:
-        raise EtceteraError("the Dask cluster has no workers")
+        raise ClusterError("the Dask cluster has no workers")
     parts = list(partitions) if partitions is not None else None
     if per_worker:
 

@@ -16,6 +16,7 @@ also from the builtin a caller would already catch for it::
     ├── ManifestError               (ValueError)      repository content is malformed or hostile
     ├── IntegrityError              (ValueError)      bytes do not match their digest
     ├── ConcurrentPushError         (FileExistsError) another push published that version first
+    ├── ClusterError                (RuntimeError)    the Dask cluster cannot run the work
     ├── LocalIOError                (OSError)         the local disk refused (full, unwritable)
     │   └── SourceChangedError                        a file changed while it was pushed
     └── BackendError                (OSError)         the repository refused or failed
@@ -105,6 +106,10 @@ class IntegrityError(EtceteraError, ValueError):
 
 class ConcurrentPushError(EtceteraError, FileExistsError):
     """Another push published the same version number first."""
+
+
+class ClusterError(EtceteraError, RuntimeError):
+    """The Dask cluster cannot run the work: no workers, one gone too long, a task misplaced."""
 
 
 class LocalIOError(EtceteraError, OSError):

@@ -159,3 +159,26 @@ def test_cli_prints_the_message_of_the_error_raised(
     assert run.returncode == 1
     assert run.stderr.startswith(f"etc: error: {says}"), run.stderr
     assert run.stderr.count("\n") == 1
+
+
+def test_a_cluster_without_workers_is_a_cluster_error(tmp_path: Path) -> None:
+    pytest.importorskip("distributed")
+    from distributed import Client, LocalCluster
+
+    import etcetera as etc
+    from etcetera import distributed as etc_distributed
+    from etcetera.errors import ClusterError
+    from tests.support import write_tree
+
+    (tmp_path / "repo").mkdir()
+    cfg = etc.Config(f"file://{tmp_path / 'repo'}", home=tmp_path / "home")
+    etc.register(write_tree(tmp_path / "src" / "s", {"data/a/x.txt": b"x"}), config=cfg)
+    etc.push("s", config=cfg)
+    # Dask's constructors are unannotated (tests.test_distributed relaxes this module-wide).
+    cluster = LocalCluster(n_workers=0, processes=False, dashboard_address=None)  # type: ignore[no-untyped-call]
+    with (
+        cluster,
+        Client(cluster) as client,  # type: ignore[no-untyped-call]
+        pytest.raises(ClusterError, match="the Dask cluster has no workers"),
+    ):
+        etc_distributed.pull("s", client, config=cfg)
