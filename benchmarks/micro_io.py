@@ -9,7 +9,7 @@
     (one thread hop per file against one per batch of 256).
 (b) ``ranges``: one object fetched whole against fetched as concurrent ranges, and a
     few small ranges of it (files out of a pack), against moto and fake-gcs through
-    etcetera's own back-ends (``etcetera.connect.open_repository``), with raw
+    etcetera's own back-ends (``etcetera.connect.open_backend``), with raw
     aiobotocore as a reference on moto. Client and server CPU are both counted: moto
     reads the whole object for each range.
 (c) ``engine``: push and pull of many tiny files on ``file://`` through the async API,
@@ -330,7 +330,7 @@ async def _in_thread(
 async def ranges_part(work: Path, size: int) -> list[dict[str, Any]]:
     """Whole GETs against ranged GETs through etcetera's back-ends (and raw aiobotocore)."""
     import etcetera
-    from etcetera.connect import open_repository
+    from etcetera.connect import open_backend
 
     rows: list[dict[str, Any]] = []
     payload = os.urandom(size)
@@ -347,7 +347,7 @@ async def ranges_part(work: Path, size: int) -> list[dict[str, Any]]:
                 }
             else:
                 conf |= {"anonymous": True}
-            backend = open_repository(etcetera.Config(f"{kind}://{bucket}", **conf))
+            backend = open_backend(etcetera.Config(f"{kind}://{bucket}", **conf))
             try:
                 await backend.put("obj", payload)
                 rows += await _range_cases(kind, backend, server, size)

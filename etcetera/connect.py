@@ -1,55 +1,73 @@
-"""From a :class:`~etcetera.settings.Config` to an open back-end (API layer)."""
+"""From a :class:`~etcetera.settings.Config` to the engine's budgets and an open back-end.
+
+:class:`~etcetera.engine.config.TransferConfig` and
+:class:`~etcetera.backends.base.BackendOptions` are filled from the settings by field
+name, so that a field added to either takes its setting's value without a second list
+to keep in step (``tests/test_options.py`` checks names, defaults and values).
+"""
 
 from __future__ import annotations
 
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+
+from .backends import registry
 from .backends.base import Backend, BackendOptions
-from .backends.registry import MissingExtraError, open_backend
+from .engine.config import TransferConfig
 from .errors import ConfigError
 from .settings import Config
-from .urls import RepoURL, URLError, parse_url
+from .urls import RepoURL, parse_url
 
 
-def repository_url(config: Config) -> RepoURL:
-    """The parsed repository URL, or a one-line error saying how to set it."""
-    if not config.url:
-        raise ConfigError(
-            "no repository configured: set url in ~/.etc.toml, ETC_URL, --url or etc.Config(url)"
-        )
-    try:
-        return parse_url(config.url)
-    except URLError as exc:
-        raise ConfigError(str(exc)) from None
+def _settings_of(options: type[Any], config: Config) -> dict[str, Any]:
+    """The settings named like the fields of ``options``, as plain values."""
+    out: dict[str, Any] = {}
+    for f in fields(options):
+        if f.name not in Config.model_fields:
+            continue  # not a setting (TransferConfig.chunk_size is the format's)
+        value = getattr(config, f.name)
+        # The layers below take plain values: no pydantic secret wrappers, paths as text.
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        elif isinstance(value, Path):
+            value = str(value)
+        out[f.name] = value
+    return out
+
+
+def transfer_options(config: Config) -> TransferConfig:
+    """The engine's sizes and budgets from the settings."""
+    return TransferConfig(**_settings_of(TransferConfig, config))
 
 
 def backend_options(config: Config) -> BackendOptions:
     """The connection settings a back-end needs, and nothing else."""
-    return BackendOptions(
-        concurrency=config.concurrency,
-        timeout=config.timeout,
-        connect_timeout=config.connect_timeout,
-        endpoint_url=config.endpoint_url,
-        region=config.region,
-        aws_access_key_id=config.aws_access_key_id,
-        aws_secret_access_key=config.secret("aws_secret_access_key"),
-        aws_session_token=config.secret("aws_session_token"),
-        aws_profile=config.aws_profile,
-        ca_bundle=config.ca_bundle,
-        sse=config.sse,
-        sse_kms_key_id=config.sse_kms_key_id,
-        checksums=config.checksums,
-        public=config.public,
-        anonymous=config.anonymous,
-        gcs_credentials_file=str(config.gcs_credentials_file)
-        if config.gcs_credentials_file
-        else None,
-        gcs_project=config.gcs_project,
-    )
+    return BackendOptions(**_settings_of(BackendOptions, config))
 
 
-def open_repository(config: Config) -> Backend:
-    """Open the back-end named by ``config.url``."""
-    url = repository_url(config)
-    try:
-        return open_backend(url, backend_options(config))
-    except MissingExtraError as exc:
-        raise ConfigError(str(exc)) from None
+def repository_url(config: Config) -> RepoURL:
+    """The parsed repository URL, or a one-line error saying how to set it.
+
+    Raises:
+        ConfigError: no URL is set.
+        URLError: the URL is malformed.
+    """
+    if not config.url:
+        raise ConfigError(
+            "no repository configured: set url in ~/.etc.toml, ETC_URL, --url or etc.Config(url)"
+        )
+    return parse_url(config.url)
+
+
+def open_backend(config: Config) -> Backend:
+    """Open the back-end named by ``config.url``.
+
+    Raises:
+        ConfigError: no URL is set.
+        URLError: the URL is malformed.
+        MissingExtraError: the back-end's optional dependencies are not installed.
+    """
+    return registry.open_backend(repository_url(config), backend_options(config))

@@ -23,16 +23,10 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-MiB = 1024 * 1024
-
-#: Names of OS litter never pushed unless ``ignore`` is changed.
-DEFAULT_IGNORE = (".DS_Store", "Thumbs.db", "desktop.ini", "__pycache__", ".ipynb_checkpoints")
+from . import defaults
+from .errors import SettingsError
 
 _config_file: ContextVar[Path | None] = ContextVar("etc_config_file", default=None)
-
-
-class SettingsError(ValueError):
-    """A setting is missing or invalid (the API turns it into ``ConfigError``)."""
 
 
 def default_config_file() -> Path:
@@ -46,7 +40,7 @@ class Config(BaseSettings):
 
     ``etc.Config('s3://my-datasets')`` configures a repository without a file; any other
     key may be passed by name. Unset keys come from ``ETC_<KEY>`` variables, then from
-    the TOML file, then from the defaults below.
+    the TOML file, then from the defaults (stated once, in :mod:`etcetera.defaults`).
 
     Args:
         url: repository URL (``file:///path``, ``s3://bucket/prefix``, ``gs://bucket/prefix``).
@@ -88,7 +82,7 @@ class Config(BaseSettings):
     )
     sse_kms_key_id: str | None = Field(default=None, description="KMS key id for sse = aws:kms.")
     checksums: Literal["when_required", "when_supported"] = Field(
-        default="when_required",
+        default=defaults.CHECKSUMS,
         description="botocore checksums; 'when_supported' breaks some S3-compatible stores.",
     )
     gcs_credentials_file: Path | None = Field(
@@ -96,29 +90,43 @@ class Config(BaseSettings):
     )
     gcs_project: str | None = Field(default=None, description="GCS project.")
 
-    concurrency: int = Field(default=32, ge=1, le=1024, description="Requests in flight.")
+    concurrency: int = Field(
+        default=defaults.CONCURRENCY, ge=1, le=1024, description="Requests in flight."
+    )
     io_threads: int = Field(
-        default=8, ge=1, le=256, description="Threads for disk I/O and hashing."
+        default=defaults.IO_THREADS, ge=1, le=256, description="Threads for disk I/O and hashing."
     )
     part_size: int = Field(
-        default=16 * MiB, ge=MiB, description="Multipart part and download range size."
+        default=defaults.PART_SIZE,
+        ge=defaults.MiB,
+        description="Multipart part and download range size.",
     )
-    pack_size: int = Field(default=32 * MiB, ge=1, description="Target size of a pack object.")
+    pack_size: int = Field(
+        default=defaults.PACK_SIZE, ge=1, description="Target size of a pack object."
+    )
     pack_threshold: int = Field(
-        default=4 * MiB, ge=0, description="Files smaller than this are packed."
+        default=defaults.PACK_THRESHOLD, ge=0, description="Files smaller than this are packed."
     )
     memory_budget: int = Field(
-        default=160 * MiB,
-        ge=MiB,
+        default=defaults.MEMORY_BUDGET,
+        ge=defaults.MiB,
         description="Bytes of file data a transfer may hold in memory, whatever the concurrency.",
     )
-    timeout: float = Field(default=60.0, gt=0, description="Seconds per request.")
-    connect_timeout: float = Field(default=10.0, gt=0, description="Seconds to connect.")
-    retries: int = Field(default=5, ge=0, le=50, description="Retries of a failed request.")
-    retry_delay: float = Field(default=0.2, ge=0, description="First retry delay, seconds.")
-    retry_max_delay: float = Field(default=10.0, ge=0, description="Longest retry delay, seconds.")
+    timeout: float = Field(default=defaults.TIMEOUT, gt=0, description="Seconds per request.")
+    connect_timeout: float = Field(
+        default=defaults.CONNECT_TIMEOUT, gt=0, description="Seconds to connect."
+    )
+    retries: int = Field(
+        default=defaults.RETRIES, ge=0, le=50, description="Retries of a failed request."
+    )
+    retry_delay: float = Field(
+        default=defaults.RETRY_DELAY, ge=0, description="First retry delay, seconds."
+    )
+    retry_max_delay: float = Field(
+        default=defaults.RETRY_MAX_DELAY, ge=0, description="Longest retry delay, seconds."
+    )
     bandwidth_limit: int | None = Field(default=None, ge=1, description="Bytes per second.")
-    ignore: tuple[str, ...] = Field(default=DEFAULT_IGNORE, description="Names never pushed.")
+    ignore: tuple[str, ...] = Field(default=defaults.IGNORE, description="Names never pushed.")
 
     #: Keys whose values never appear in output.
     SECRET_KEYS: ClassVar[frozenset[str]] = frozenset(

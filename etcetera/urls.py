@@ -7,15 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from .errors import URLError
+
 SCHEMES = ("file", "s3", "gs")
 
 # Loose enough for S3-compatible stores (which allow dots and capitals in old buckets),
 # strict enough to refuse what no store accepts.
 _BUCKET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,221}[A-Za-z0-9]$")
-
-
-class URLError(ValueError):
-    """A repository URL is malformed (raised by :func:`parse_url`)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from etcetera.backends.base import Backend
-from etcetera.connect import open_repository
+from etcetera.connect import open_backend
 from etcetera.settings import Config
 
 
@@ -25,7 +25,7 @@ class RepoSpec:
 
     def backend(self, **extra: Any) -> Backend:
         """An open back-end for this repository."""
-        return open_repository(self.config(**extra))
+        return open_backend(self.config(**extra))
 
 
 def write_tree(root: Path, files: dict[str, bytes], modes: dict[str, int] | None = None) -> Path:

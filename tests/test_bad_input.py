@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 
 import etcetera as etc
+from etcetera.errors import SettingsError
 from etcetera.format import layout
 from etcetera.format.hashing import sha256_hex
 from etcetera.format.record import VersionRecord
-from etcetera.settings import SettingsError, load_config
+from etcetera.settings import load_config
 from tests.support import snapshot, write_tree
 
 

@@ -133,8 +133,9 @@ async def test_pull_survives_flaky_reads(tmp_path: Path, monkeypatch: pytest.Mon
     etc.register(src, config=cfg)
     etc.push("s", config=cfg)
 
-    import etcetera.connect as connect
-    from etcetera.backends.registry import open_backend as real_open
+    from etcetera.backends import registry
+
+    real_open = registry.open_backend
 
     flaky_ref: list[Flaky] = []
 
@@ -143,7 +144,7 @@ async def test_pull_survives_flaky_reads(tmp_path: Path, monkeypatch: pytest.Mon
         flaky_ref.append(flaky)
         return flaky
 
-    monkeypatch.setattr(connect, "open_backend", open_flaky)
+    monkeypatch.setattr(registry, "open_backend", open_flaky)
     cfg2 = etc.Config(cfg.url, home=tmp_path / "h2", retry_delay=0.001, retry_max_delay=0.002)
     pulled = await etc.apull("s", config=cfg2)
     assert snapshot(pulled.location) == snapshot(src)

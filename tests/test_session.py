@@ -85,4 +85,6 @@ async def test_pull_statistics_count_the_record_and_manifest_reads(
     assert pulled.stats.files_downloaded == pulled.downloaded == pulled.files
     pieces = sum(1 for _ in manifests_dir.rglob("*.piece"))
     # A listing of the refs, the record, the root, each piece, and at least one per object.
-    assert pulled.stats.requests >= 3 + pieces + sum(1 for p in objects_dir.rglob("*") if p.is_file())
+    assert pulled.stats.requests >= 3 + pieces + sum(
+        1 for p in objects_dir.rglob("*") if p.is_file()
+    )

@@ -2,7 +2,7 @@
 
 from ..engine.progress import ProgressCallback, ProgressEvent, TransferStats
 from ..format.sharding import parse_shard
-from ._common import describe_error, dumps, parse_ref, resolve_config, transfer_config
+from ._common import describe_error, dumps, parse_ref, resolve_config
 from .inspect import VerifyResult, ainfo, averify
 from .local import RemoteDataset, acreate, adataset, alist_remote, als, apurge, aregister
 from .maintenance import GcResult, agc, arm_remote
@@ -41,6 +41,5 @@ __all__ = [
     "push_options",
     "resolve_config",
     "session",
-    "transfer_config",
     "watch",
 ]

@@ -6,36 +6,18 @@ import getpass
 import json
 import socket
 
-from ..engine.config import TransferConfig
 from ..errors import ConfigError, DatasetNotFoundError, EtceteraError
-from ..settings import Config, SettingsError, load_config
+from ..settings import Config, load_config
 from ..store import valid_name
 
 
 def resolve_config(config: Config | None) -> Config:
-    """The given config, or the one from ``~/.etc.toml`` and ``ETC_*`` variables."""
-    if config is not None:
-        return config
-    try:
-        return load_config()
-    except SettingsError as exc:
-        raise ConfigError(str(exc)) from None
+    """The given config, or the one from ``~/.etc.toml`` and ``ETC_*`` variables.
 
-
-def transfer_config(config: Config) -> TransferConfig:
-    """The engine's budgets from the settings."""
-    return TransferConfig(
-        concurrency=config.concurrency,
-        io_threads=config.io_threads,
-        part_size=config.part_size,
-        pack_size=config.pack_size,
-        pack_threshold=config.pack_threshold,
-        memory_budget=config.memory_budget,
-        retries=config.retries,
-        retry_delay=config.retry_delay,
-        retry_max_delay=config.retry_max_delay,
-        bandwidth_limit=config.bandwidth_limit,
-    )
+    Raises:
+        SettingsError: the file or a variable holds an unknown key or an invalid value.
+    """
+    return config if config is not None else load_config()
 
 
 def parse_ref(name: str, version: int | None) -> tuple[str, int | None]:

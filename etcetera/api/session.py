@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import anyio
 
 from ..backends.base import Backend
-from ..connect import open_repository
+from ..connect import open_backend, transfer_options
 from ..engine import manifests
 from ..engine.progress import TransferStats
 from ..engine.transport import Transport
@@ -27,7 +27,7 @@ from ..format.manifest import Manifest
 from ..format.v2 import ManifestRoot
 from ..settings import Config
 from ..store import Store
-from ._common import resolve_config, transfer_config
+from ._common import resolve_config
 
 
 class HomeManifests:
@@ -109,8 +109,8 @@ async def session(config: Config | None = None) -> AsyncIterator[Session]:
         ConfigError: no repository is configured, or its URL or a setting is invalid.
     """
     cfg = resolve_config(config)
-    backend = open_repository(cfg)
-    transport = Transport(backend, transfer_config(cfg))
+    backend = open_backend(cfg)
+    transport = Transport(backend, transfer_options(cfg))
     try:
         yield Session(cfg, Store(cfg.home), transport)
     except BaseExceptionGroup as group:

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from .. import defaults
+
 
 @dataclass(frozen=True, slots=True)
 class ObjectInfo:
@@ -67,12 +69,13 @@ class BackendOptions:
     """Everything a back-end needs to connect, built from the settings by the API layer.
 
     Back-ends never read settings or the environment themselves (the cloud SDKs'
-    own credential chains aside).
+    own credential chains aside). Every field is the setting of the same name
+    (``connect.backend_options``), with that setting's default (:mod:`etcetera.defaults`).
     """
 
-    concurrency: int = 16
-    timeout: float = 60.0
-    connect_timeout: float = 10.0
+    concurrency: int = defaults.CONCURRENCY
+    timeout: float = defaults.TIMEOUT
+    connect_timeout: float = defaults.CONNECT_TIMEOUT
     endpoint_url: str | None = None
     region: str | None = None
     aws_access_key_id: str | None = None
@@ -82,7 +85,7 @@ class BackendOptions:
     ca_bundle: str | None = None
     sse: str | None = None
     sse_kms_key_id: str | None = None
-    checksums: str = "when_required"
+    checksums: str = defaults.CHECKSUMS
     public: bool = False
     anonymous: bool = False
     gcs_credentials_file: str | None = None

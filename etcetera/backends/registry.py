@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 
+from ..errors import MissingExtraError
 from ..urls import RepoURL
 from .base import Backend, BackendOptions
 
@@ -12,10 +13,6 @@ _MODULES = {
     "s3": ("etcetera.backends.s3", "S3Backend", "s3"),
     "gs": ("etcetera.backends.gcs", "GCSBackend", "gcs"),
 }
-
-
-class MissingExtraError(ImportError):
-    """The back-end's optional dependencies are not installed."""
 
 
 def open_backend(url: RepoURL, options: BackendOptions) -> Backend:

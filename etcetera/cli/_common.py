@@ -28,13 +28,9 @@ STATE = _State()
 
 def settings() -> Config:
     """The effective settings: --config file, ETC_* variables, --url."""
-    from ..errors import ConfigError
-    from ..settings import SettingsError, load_config
+    from ..settings import load_config
 
-    try:
-        return load_config(STATE.config_file, {"url": STATE.url})
-    except SettingsError as exc:
-        raise ConfigError(str(exc)) from None
+    return load_config(STATE.config_file, {"url": STATE.url})
 
 
 def say(message: str) -> None:

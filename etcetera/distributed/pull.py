@@ -16,7 +16,7 @@ from distributed import Client, Future, get_worker, wait
 from ..api import PullResult, apull, parse_ref, resolve_config, session
 from ..api.pull import astage
 from ..engine import refs
-from ..errors import EtceteraError
+from ..errors import ClusterError, ConfigError
 from ..settings import Config
 from ..sync import run
 from .workers import Paths, Pinned, mine
@@ -25,7 +25,7 @@ from .workers import Paths, Pinned, mine
 def _home_config(cfg: Config, homes: Paths | None) -> Config:
     home = mine(homes, Path(cfg.home))
     if home is None:
-        raise EtceteraError(f"no home folder given for worker {get_worker().address}")
+        raise ConfigError(f"no home folder given for worker {get_worker().address}")
     return cfg.model_copy(update={"home": home.resolve()})
 
 
@@ -108,7 +108,7 @@ def pull(
     names = [info[a].get("name", a) for a in workers]  # survive a nanny's restart
     n = len(workers)
     if not n:
-        raise EtceteraError("the Dask cluster has no workers")
+        raise ClusterError("the Dask cluster has no workers")
     parts = list(partitions) if partitions is not None else None
     if per_worker:
 

@@ -22,7 +22,7 @@ from ..api import PushResult, push_options, resolve_config, session
 from ..engine import manifests, refs
 from ..engine import push as engine_push
 from ..engine.scan import HashCache
-from ..errors import EtceteraError, LocalIOError, NotADatasetError
+from ..errors import ClusterError, LocalIOError, NotADatasetError
 from ..format.hashing import CHUNK_SIZE, sha256_hex
 from ..format.v2 import ManifestRoot, PieceRef, manifest_root
 from ..model import check_dataset
@@ -101,7 +101,7 @@ def _lay_out(cfg: Config, name: str, roots: Paths, group: str) -> _Laid:
     """Worker task, phase one: scan, hash (cached) and lay out ``group``."""
     root = mine(roots, Path())
     if root is None:
-        raise EtceteraError(f"worker {get_worker().address} holds no folder of {name}")
+        raise ClusterError(f"worker {get_worker().address} holds no folder of {name}")
     return anyio.run(_alay_out, cfg, name, root.resolve(), group)
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from distributed import Client, Future, get_worker, wait
 
-from ..errors import EtceteraError
+from ..errors import ClusterError
 
 #: A folder for every worker alike, or one per worker, keyed by worker address or name.
 Paths = str | os.PathLike[str] | Mapping[Any, str | os.PathLike[str]]
@@ -85,7 +85,7 @@ class Pinned:
                     del futures[key]
                 submit(key)
                 if key in lost and time.monotonic() - lost[key] > self.patience:
-                    raise EtceteraError(
+                    raise ClusterError(
                         f"worker {jobs[key][0]} holding {key or 'the files outside data/'} "
                         f"has been gone for {self.patience:.0f} s"
                     )

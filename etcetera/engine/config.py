@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .. import defaults
 from ..format.hashing import CHUNK_SIZE
-
-MiB = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
 class TransferConfig:
     """Sizes and budgets of a transfer.
+
+    The API layer builds it from the settings (``connect.transfer_options``); a field
+    named like a setting takes that setting's value, and its default is the setting's
+    default (:mod:`etcetera.defaults`). ``chunk_size`` is the format's, not a setting.
 
     Attributes:
         concurrency: requests in flight at most.
@@ -28,15 +31,15 @@ class TransferConfig:
         chunk_size: the format's hash chunk size.
     """
 
-    concurrency: int = 32
-    io_threads: int = 8
-    part_size: int = 16 * MiB
-    pack_size: int = 32 * MiB
-    pack_threshold: int = 4 * MiB
-    memory_budget: int = 160 * MiB
-    retries: int = 5
-    retry_delay: float = 0.2
-    retry_max_delay: float = 10.0
+    concurrency: int = defaults.CONCURRENCY
+    io_threads: int = defaults.IO_THREADS
+    part_size: int = defaults.PART_SIZE
+    pack_size: int = defaults.PACK_SIZE
+    pack_threshold: int = defaults.PACK_THRESHOLD
+    memory_budget: int = defaults.MEMORY_BUDGET
+    retries: int = defaults.RETRIES
+    retry_delay: float = defaults.RETRY_DELAY
+    retry_max_delay: float = defaults.RETRY_MAX_DELAY
     bandwidth_limit: int | None = None
     chunk_size: int = CHUNK_SIZE
 

@@ -13,7 +13,7 @@ import anyio
 import anyio.to_thread
 
 from ..backends.base import PartRef
-from ..errors import EtceteraError, LocalIOError
+from ..errors import EtceteraError, LocalIOError, SourceChangedError
 from ..format import layout
 from ..format.hashing import sha256_hex
 from ..format.manifest import FORMAT_VERSION, FileEntry, Manifest, ObjectEntry
@@ -74,22 +74,14 @@ class PushOptions:
         )
 
 
-class _ChangedError(LocalIOError):
-    """A file's bytes no longer match what was scanned and hashed."""
-
-    def __init__(self, source: str) -> None:
-        super().__init__(f"{source} changed while it was pushed: push again")
-        self.source = source
-
-
 def _changed(src: ScannedFile) -> LocalIOError:
-    return _ChangedError(src.source)
+    return SourceChangedError(src.source)
 
 
 def _changed_sources(exc: BaseException) -> list[str]:
     if isinstance(exc, BaseExceptionGroup):
         return [s for e in exc.exceptions for s in _changed_sources(e)]
-    return [exc.source] if isinstance(exc, _ChangedError) else []
+    return [exc.source] if isinstance(exc, SourceChangedError) else []
 
 
 def _open_unchanged(src: ScannedFile) -> int:
