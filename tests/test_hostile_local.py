@@ -286,9 +286,9 @@ async def test_pulled_tree_is_flushed_once_before_it_becomes_visible(
     The staged tree is complete when it is flushed, it is flushed before the link is
     swapped to it, and the flush is one ``syncfs``, not an ``fsync`` per file.
     """
-    from etcetera import store as store_module
-    from etcetera.api import pull as api_pull
-    from etcetera.store import Store
+    from etcetera import home as store_module
+    from etcetera.api import staging as staging_module
+    from etcetera.home import Home
 
     src = make_tree(tmp_path / NAME)
     pusher = file_repo.config(home=tmp_path / "pusher", pack_size=4 * KiB)
@@ -296,7 +296,7 @@ async def test_pulled_tree_is_flushed_once_before_it_becomes_visible(
     await etc.apush(NAME, config=pusher)
     home = tmp_path / "home"
     events: list[str] = []
-    real_flush, real_swap, real_fsync = store_module.flush_tree, Store.swap, os.fsync
+    real_flush, real_swap, real_fsync = store_module.flush_tree, Home.swap, os.fsync
 
     def flush(path: Path) -> None:
         assert snapshot(path) == snapshot(src)  # every file whole before the flush
@@ -304,7 +304,7 @@ async def test_pulled_tree_is_flushed_once_before_it_becomes_visible(
         events.append("flush")
         real_flush(path)
 
-    def swap(self: Store, name: str, target: Path) -> None:
+    def swap(self: Home, name: str, target: Path) -> None:
         events.append("swap")
         real_swap(self, name, target)
 
@@ -312,8 +312,8 @@ async def test_pulled_tree_is_flushed_once_before_it_becomes_visible(
         events.append("fsync")
         real_fsync(fd)
 
-    monkeypatch.setattr(api_pull, "flush_tree", flush)
-    monkeypatch.setattr(Store, "swap", swap)
+    monkeypatch.setattr(staging_module, "flush_tree", flush)
+    monkeypatch.setattr(Home, "swap", swap)
     monkeypatch.setattr(os, "fsync", fsync)
     pulled = await etc.apull(NAME, config=file_repo.config(home=home))
     assert pulled.files == 31

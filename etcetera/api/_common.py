@@ -7,8 +7,8 @@ import json
 import socket
 
 from ..errors import ConfigError, DatasetNotFoundError, EtceteraError
+from ..home import valid_name
 from ..settings import Config, load_config
-from ..store import valid_name
 
 
 def resolve_config(config: Config | None) -> Config:

@@ -13,9 +13,9 @@ from ..engine.progress import ProgressCallback
 from ..engine.scan import HashCache, hash_files, scan_tree
 from ..errors import DatasetNotFoundError
 from ..format.manifest import FileEntry, Manifest
+from ..home import Home, valid_name
 from ..model import Dataset
 from ..settings import Config
-from ..store import Store, valid_name
 from ._common import resolve_config
 from .pull import local_files
 from .session import session
@@ -42,9 +42,9 @@ async def ainfo(name: str, *, config: Config | None = None, remote: bool = False
     cfg = resolve_config(config)
     name = valid_name(name)
     if not remote:
-        store = Store(cfg.home)
-        location = await anyio.to_thread.run_sync(store.location, name)
-        current = await anyio.to_thread.run_sync(store.current, name)
+        home = Home(cfg.home)
+        location = await anyio.to_thread.run_sync(home.location, name)
+        current = await anyio.to_thread.run_sync(home.current, name)
         scan = await anyio.to_thread.run_sync(scan_tree, location, tuple(cfg.ignore))
         ds = await anyio.to_thread.run_sync(lambda: Dataset(location, name))
         counts = _partition_counts([(f.path, f.size) for f in scan.files])
@@ -129,9 +129,9 @@ async def averify(
     """
     cfg = resolve_config(config)
     name = valid_name(name)
-    store = Store(cfg.home)
-    location = await anyio.to_thread.run_sync(store.location, name)
-    current = await anyio.to_thread.run_sync(store.current, name)
+    home = Home(cfg.home)
+    location = await anyio.to_thread.run_sync(home.location, name)
+    current = await anyio.to_thread.run_sync(home.current, name)
     async with session(cfg) as s:
         pulled = current if current and current.manifest and current.version is not None else None
         if pulled is not None:

@@ -1,4 +1,4 @@
-"""The local store: open, register, create, purge and list datasets."""
+"""The local home: open, register, create, purge and list datasets."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import anyio.to_thread
 from ..engine import refs
 from ..errors import ConfigError, DatasetExistsError, DatasetNotFoundError
 from ..format.selection import Selection
+from ..home import Home, LocalVersion, valid_name
 from ..model import Dataset, check_dataset
 from ..settings import Config
-from ..store import LocalVersion, Store, valid_name
 from ._common import parse_ref, resolve_config
 from .pull import apull
 from .session import session
@@ -40,15 +40,15 @@ async def adataset(
     cfg = resolve_config(config)
     name, version = parse_ref(name, version)
     shard = Selection.of(shard=shard).shard
-    store = Store(cfg.home)
+    home = Home(cfg.home)
     if version is not None:
-        kept = await anyio.to_thread.run_sync(store.find_version, name, version, shard)
+        kept = await anyio.to_thread.run_sync(home.find_version, name, version, shard)
         if kept is not None:
-            state = await anyio.to_thread.run_sync(store.read_state, kept)
+            state = await anyio.to_thread.run_sync(home.read_state, kept)
             kept_shard = state.shard if state is not None else None
             return await anyio.to_thread.run_sync(lambda: Dataset(kept, name, version, kept_shard))
-    local = store.link(name).is_dir()
-    current = await anyio.to_thread.run_sync(store.current, name)
+    local = home.link(name).is_dir()
+    current = await anyio.to_thread.run_sync(home.current, name)
     other_shard = shard is not None and (current is None or current.shard != shard)
     if not local or version is not None or other_shard:
         if not auto_pull:
@@ -57,16 +57,16 @@ async def adataset(
                 held = current.shard if current is not None else None
                 have = "the whole dataset" if held is None else f"shard {held[0]}/{held[1]}"
                 raise DatasetNotFoundError(
-                    f"dataset {name} in {store.home} is {have}, not the shard asked for: "
+                    f"dataset {name} in {home.path} is {have}, not the shard asked for: "
                     f"etc pull {name}{flag}, or auto_pull=True"
                 )
             raise DatasetNotFoundError(
-                f"dataset {name} is not in {store.home}: etc pull {name}{flag}, "
+                f"dataset {name} is not in {home.path}: etc pull {name}{flag}, "
                 "or etc.dataset(name, auto_pull=True)"
             )
         await apull(name, config=cfg, version=version, partitions=partitions, shard=shard)
-        current = await anyio.to_thread.run_sync(store.current, name)
-    location = await anyio.to_thread.run_sync(store.location, name)
+        current = await anyio.to_thread.run_sync(home.current, name)
+    location = await anyio.to_thread.run_sync(home.location, name)
     return await anyio.to_thread.run_sync(
         lambda: Dataset(
             location,
@@ -88,17 +88,17 @@ async def aregister(
     cfg = resolve_config(config)
     folder = Path(path).expanduser().resolve()
     name = valid_name(folder.name if name is None else name)
-    store = Store(cfg.home)
+    home = Home(cfg.home)
 
     def run() -> Dataset:
         check_dataset(folder)
-        store.ensure_home()
-        link = store.link(name)
+        home.ensure_home()
+        link = home.link(name)
         if (link.is_symlink() or link.exists()) and not force:
             raise DatasetExistsError(
-                f"dataset {name} already exists in {store.home}: etc register {path} {name} --force"
+                f"dataset {name} already exists in {home.path}: etc register {path} {name} --force"
             )
-        store.swap(name, folder)
+        home.swap(name, folder)
         return Dataset(folder, name)
 
     return await anyio.to_thread.run_sync(run)
@@ -111,25 +111,25 @@ async def acreate(
     force: bool = False,
     config: Config | None = None,
 ) -> Dataset:
-    """Create an empty dataset in the store, with the given partition folders."""
+    """Create an empty dataset in the home, with the given partition folders."""
     cfg = resolve_config(config)
     name = valid_name(name)
     if not partitions:
         raise ConfigError("a dataset needs at least one partition")
     for p in partitions:
         valid_name(p)
-    store = Store(cfg.home)
+    home = Home(cfg.home)
 
     def run() -> Dataset:
-        store.ensure_home()
-        link = store.link(name)
+        home.ensure_home()
+        link = home.link(name)
         if (link.is_symlink() or link.exists()) and not force:
-            raise DatasetExistsError(f"dataset {name} already exists in {store.home}")
-        target = store.new_version_dir(name, None)
+            raise DatasetExistsError(f"dataset {name} already exists in {home.path}")
+        target = home.new_version_dir(name, None)
         for p in partitions:
             (target / "data" / p).mkdir(parents=True, exist_ok=True)
-        store.write_state(target, LocalVersion(name, None, "", None))
-        store.swap(name, target)
+        home.write_state(target, LocalVersion(name, None, "", None))
+        home.swap(name, target)
         return Dataset(target, name)
 
     return await anyio.to_thread.run_sync(run)
@@ -138,17 +138,17 @@ async def acreate(
 async def apurge(name: str, *, config: Config | None = None) -> None:
     """Remove a local dataset: its link, and the copies etcetera made (never a user's folder)."""
     cfg = resolve_config(config)
-    store = Store(cfg.home)
+    home = Home(cfg.home)
     name = valid_name(name)
-    async with store.lock(name):
-        await anyio.to_thread.run_sync(store.purge, name)
+    async with home.lock(name):
+        await anyio.to_thread.run_sync(home.purge, name)
 
 
 async def als(*, config: Config | None = None, remote: bool = False) -> list[str]:
     """Names of the local datasets, or of the repository's with ``remote``."""
     cfg = resolve_config(config)
     if not remote:
-        return await anyio.to_thread.run_sync(Store(cfg.home).names)
+        return await anyio.to_thread.run_sync(Home(cfg.home).names)
     return [d.name for d in await alist_remote(config=cfg)]
 
 

@@ -17,8 +17,8 @@ import anyio
 from ..engine import refs
 from ..errors import DatasetNotFoundError, EtceteraError
 from ..format import layout
+from ..home import valid_name
 from ..settings import Config
-from ..store import valid_name
 from ._common import parse_ref, resolve_config
 from .session import session
 

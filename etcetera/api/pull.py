@@ -21,9 +21,9 @@ from ..format import layout
 from ..format.manifest import FileEntry, Manifest
 from ..format.record import VersionRecord
 from ..format.selection import Selection
+from ..home import Home, LocalVersion
 from ..model import check_dataset
 from ..settings import Config
-from ..store import LocalVersion, Store
 from ._common import parse_ref
 from .session import Session, session
 from .staging import Staging
@@ -315,12 +315,12 @@ def local_files(manifest: Manifest, state: LocalVersion) -> list[FileEntry]:
     return state.selection.files(manifest)
 
 
-def _refuse_local(home: Store, name: str, current: LocalVersion | None, force: bool) -> None:
+def _refuse_local(home: Home, name: str, current: LocalVersion | None, force: bool) -> None:
     """A registered or created dataset is replaced only with ``force`` (its folder stays)."""
     link = home.link(name)
     if current is None and (link.is_symlink() or link.exists()) and not force:
         raise DatasetExistsError(
-            f"dataset {name} is a local dataset in {home.home} (registered or created): "
+            f"dataset {name} is a local dataset in {home.path} (registered or created): "
             f"etc pull {name} --force replaces the link; the folder it points to stays"
         )
 
@@ -361,7 +361,7 @@ async def _pull_legacy(s: Session, name: str, size: int, force: bool, started: f
 
 
 def _reuse_index(
-    home: Store, name: str, current: LocalVersion | None
+    home: Home, name: str, current: LocalVersion | None
 ) -> engine_pull.ReuseLookup | None:
     """Files of the current local copy the hash cache knows, by digest (checked when used)."""
     if current is None:

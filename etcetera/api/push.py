@@ -12,9 +12,9 @@ from .._version import __version__
 from ..engine import push as engine_push
 from ..engine.progress import ProgressCallback
 from ..engine.scan import HashCache
+from ..home import Home, valid_name
 from ..model import check_dataset
 from ..settings import Config
-from ..store import Store, valid_name
 from ._common import resolve_config, whoami
 from .session import session
 
@@ -42,7 +42,7 @@ async def apush(
     """
     cfg = resolve_config(config)
     name = valid_name(name)
-    home = Store(cfg.home)
+    home = Home(cfg.home)
     root = await anyio.to_thread.run_sync(home.location, name)
     await anyio.to_thread.run_sync(check_dataset, root)
     cache = await anyio.to_thread.run_sync(HashCache, home.cache_file(root))

@@ -25,15 +25,15 @@ from ..engine.transport import Transport
 from ..errors import EtceteraError
 from ..format.manifest import Manifest
 from ..format.v2 import ManifestRoot
+from ..home import Home
 from ..settings import Config
-from ..store import Store
 from ._common import resolve_config
 
 
 class HomeManifests:
     """Manifest roots and pieces kept in ``home/.cache/manifests/`` (a ``ManifestCache``)."""
 
-    def __init__(self, home: Store) -> None:
+    def __init__(self, home: Home) -> None:
         self.home = home
 
     def get(self, name: str) -> bytes | None:
@@ -71,7 +71,7 @@ class Session:
     """
 
     config: Config
-    home: Store
+    home: Home
     transport: Transport
 
     @property
@@ -112,7 +112,7 @@ async def session(config: Config | None = None) -> AsyncIterator[Session]:
     backend = open_backend(cfg)
     transport = Transport(backend, transfer_options(cfg))
     try:
-        yield Session(cfg, Store(cfg.home), transport)
+        yield Session(cfg, Home(cfg.home), transport)
     except BaseExceptionGroup as group:
         # The engine's task groups wrap a failure; callers catch etcetera's errors.
         error = first_error(group)

@@ -21,7 +21,7 @@ from ..engine.scan import HashCache
 from ..errors import LocalIOError
 from ..format.manifest import FileEntry
 from ..format.selection import Selection
-from ..store import LocalVersion, Store, flush_tree, fsync_dir
+from ..home import Home, LocalVersion, flush_tree, fsync_dir
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +39,7 @@ class Staging:
     @classmethod
     def in_home(
         cls,
-        home: Store,
+        home: Home,
         name: str,
         digest: str,
         selection: Selection,
@@ -56,7 +56,7 @@ class Staging:
         return cls(folder, folder.with_name(folder.name + suffix))
 
     @classmethod
-    def labelled(cls, home: Store, name: str, label: str) -> Staging:
+    def labelled(cls, home: Home, name: str, label: str) -> Staging:
         """A staging folder in ``home`` under a label of the caller's (a legacy archive)."""
         folder = home.staging(name, label)
         return cls(folder, folder.with_name(folder.name + ".tmp"))
@@ -81,7 +81,7 @@ class Staging:
 
     def publish_home(
         self,
-        home: Store,
+        home: Home,
         state: LocalVersion,
         partitions: Iterable[str],
         dirs: Iterable[str],
@@ -106,7 +106,7 @@ class Staging:
             fsync_dir(target.parent)
             home.swap(name, target)
         except OSError as exc:
-            raise LocalIOError(f"cannot publish {name} in {home.home}: {exc.strerror}") from None
+            raise LocalIOError(f"cannot publish {name} in {home.path}: {exc.strerror}") from None
         target = target.resolve()
         cache = HashCache(home.cache_file(target))
         cache.record_tree(target, files)

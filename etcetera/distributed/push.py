@@ -25,9 +25,9 @@ from ..engine.scan import HashCache
 from ..errors import ClusterError, LocalIOError, NotADatasetError
 from ..format.hashing import CHUNK_SIZE, sha256_hex
 from ..format.v2 import ManifestRoot, PieceRef, manifest_root
+from ..home import Home, valid_name
 from ..model import check_dataset
 from ..settings import Config
-from ..store import Store, valid_name
 from ..sync import run
 from .workers import Paths, Pinned, mine
 
@@ -82,9 +82,9 @@ def _discover(roots: Paths, ignore: tuple[str, ...], dask_worker: Any = None) ->
     return _Holding(tuple(parts), tuple(filled), top)
 
 
-def _group_cache(store: Store, root: Path, group: str) -> HashCache:
+def _group_cache(home: Home, root: Path, group: str) -> HashCache:
     # One cache file per group: groups of one folder may be hashed at once.
-    return HashCache(store.cache_file(root / "data" / group))
+    return HashCache(home.cache_file(root / "data" / group))
 
 
 @dataclass
@@ -106,8 +106,8 @@ def _lay_out(cfg: Config, name: str, roots: Paths, group: str) -> _Laid:
 
 
 async def _alay_out(cfg: Config, name: str, root: Path, group: str) -> _Laid:
-    store = Store(cfg.home)
-    cache = await anyio.to_thread.run_sync(_group_cache, store, root, group)
+    home = Home(cfg.home)
+    cache = await anyio.to_thread.run_sync(_group_cache, home, root, group)
     async with session(cfg) as s:
         prepared = await engine_push.prepare(
             s.transport, root, name, push_options(cfg), cache=cache, group=group
@@ -215,7 +215,7 @@ def push(
     cfg = resolve_config(config)
     name = valid_name(name)
     if roots is None:
-        roots = str(Store(cfg.home).location(name))
+        roots = str(Home(cfg.home).location(name))
     holdings: dict[str, _Holding | None] = client.run(_discover, roots, tuple(cfg.ignore))
     partitions = sorted({p for h in holdings.values() if h for p in h.partitions})
     # Tasks are pinned by worker *name*: a worker its nanny restarts keeps its name (and

@@ -121,54 +121,54 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-class Store:
+class Home:
     """The datasets of one ``home`` folder."""
 
     def __init__(self, home: Path) -> None:
-        self.home = Path(home).expanduser()
+        self.path = Path(home).expanduser()
 
     # -- layout ---------------------------------------------------------------------------
     def link(self, name: str) -> Path:
         """``home/NAME``."""
-        return self.home / valid_name(name)
+        return self.path / valid_name(name)
 
     def versions_dir(self, name: str) -> Path:
         """Where pulled versions of ``name`` live."""
-        return self.home / ".versions" / valid_name(name)
+        return self.path / ".versions" / valid_name(name)
 
     def staging(self, name: str, key: str) -> Path:
         """The staging folder of one pull."""
-        return self.home / ".staging" / valid_name(name) / key
+        return self.path / ".staging" / valid_name(name) / key
 
     def cache_file(self, root: Path) -> Path:
         """The hash cache of a dataset folder."""
         digest = hashlib.sha256(str(root).encode()).hexdigest()[:32]
-        return self.home / ".cache" / "hashes" / f"{digest}.json"
+        return self.path / ".cache" / "hashes" / f"{digest}.json"
 
     def manifest_cache(self, digest: str) -> Path:
         """Where a fetched manifest is kept."""
-        return self.home / ".cache" / "manifests" / f"{digest}.json"
+        return self.path / ".cache" / "manifests" / f"{digest}.json"
 
     def ensure_home(self) -> None:
         """Create ``home`` (and fail clearly when it cannot be)."""
         try:
-            self.home.mkdir(parents=True, exist_ok=True)
-            probe = self.home / f".probe-{secrets.token_hex(4)}"
+            self.path.mkdir(parents=True, exist_ok=True)
+            probe = self.path / f".probe-{secrets.token_hex(4)}"
             probe.touch()
             probe.unlink()
         except OSError as exc:
             raise LocalIOError(
-                f"etcetera home {self.home} is not writable ({exc.strerror}): "
+                f"etcetera home {self.path} is not writable ({exc.strerror}): "
                 "set home in ~/.etc.toml or ETC_HOME"
             ) from None
 
     # -- queries --------------------------------------------------------------------------
     def names(self) -> list[str]:
         """Names of local datasets (links that resolve to a folder)."""
-        if not self.home.is_dir():
+        if not self.path.is_dir():
             return []
         out = []
-        for entry in self.home.iterdir():
+        for entry in self.path.iterdir():
             if entry.name.startswith("."):
                 continue
             with contextlib.suppress(ValueError, InvalidNameError):
@@ -182,7 +182,7 @@ class Store:
         link = self.link(name)
         if not link.is_dir():
             raise DatasetNotFoundError(
-                f"dataset {name} is not in {self.home}: etc pull {name}, or etc register DIR {name}"
+                f"dataset {name} is not in {self.path}: etc pull {name}, or etc register DIR {name}"
             )
         return link.resolve()
 
@@ -240,14 +240,14 @@ class Store:
             raise DatasetExistsError(
                 f"{link} is a real folder, not a link etcetera made: move it away first"
             )
-        tmp = self.home / f".{name}.{secrets.token_hex(4)}.link"
+        tmp = self.path / f".{name}.{secrets.token_hex(4)}.link"
         os.symlink(target, tmp, target_is_directory=True)
         try:
             os.replace(tmp, link)
         except OSError:
             tmp.unlink(missing_ok=True)
             raise
-        fsync_dir(self.home)
+        fsync_dir(self.path)
 
     def new_version_dir(self, name: str, version: int | None) -> Path:
         """A fresh, unique folder name for a version (not created)."""
@@ -277,19 +277,19 @@ class Store:
         """Remove a dataset: the link always, version folders we made, never a user's folder."""
         link = self.link(name)
         if not link.is_symlink() and not link.exists():
-            raise DatasetNotFoundError(f"dataset {name} is not in {self.home}")
+            raise DatasetNotFoundError(f"dataset {name} is not in {self.path}")
         if link.is_symlink():
             link.unlink()
         else:
             raise DatasetExistsError(f"{link} is a real folder, not a link: remove it yourself")
-        for extra in (self.versions_dir(name), self.home / ".staging" / name):
+        for extra in (self.versions_dir(name), self.path / ".staging" / name):
             if extra.exists():
                 _rmtree(extra)
 
     @contextlib.asynccontextmanager
     async def lock(self, name: str) -> AsyncIterator[None]:
         """Hold the lock of ``name`` (other processes wait for it)."""
-        path = self.home / ".locks" / f"{valid_name(name)}.lock"
+        path = self.path / ".locks" / f"{valid_name(name)}.lock"
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
