@@ -190,7 +190,7 @@ def _v2() -> tuple[Any, Any] | None:
 
 
 def _save(fmt_: str, out: Any, folder: Path) -> int:
-    """Home what a write produced; return its bytes on the wire."""
+    """Store what a write produced; return its bytes on the wire."""
     folder.mkdir(parents=True, exist_ok=True)
     if fmt_ == "v1":
         (folder / "manifest.json").write_bytes(out)
