@@ -10,8 +10,13 @@ from typing import TypeVar, cast
 
 import pytest
 
-from etcetera.backends.base import Backend, ObjectInfo, UploadInfo
-from etcetera.errors import ObjectNotFoundError, PreconditionFailedError, RepositoryNotFoundError
+from etcetera.backends.base import Backend, ObjectInfo, PartRef, Upload
+from etcetera.errors import (
+    BackendError,
+    ObjectNotFoundError,
+    PreconditionFailedError,
+    RepositoryNotFoundError,
+)
 from etcetera.urls import parse_url
 from tests.support import RepoSpec
 
@@ -44,9 +49,19 @@ async def listed(backend: Backend, prefix: str) -> list[ObjectInfo]:
         return [item async for item in items]
 
 
-async def uploads(backend: Backend, prefix: str) -> list[UploadInfo]:
-    async with closing(backend.list_multipart(prefix)) as items:
+async def uploads(backend: Backend, prefix: str) -> list[Upload]:
+    async with closing(backend.uploads(prefix)) as items:
         return [item async for item in items]
+
+
+async def parts(upload: Upload) -> list[PartRef]:
+    async with closing(upload.parts()) as items:
+        return [item async for item in items]
+
+
+def same(refs: list[PartRef]) -> list[tuple[int, str, int | None]]:
+    """What every store reports of a part in a listing as on upload (S3's checksum: not moto)."""
+    return [(r.number, r.etag, r.size) for r in refs]
 
 
 def missing_repo(spec: RepoSpec) -> RepoSpec:
@@ -181,11 +196,14 @@ async def test_multipart_upload(backend: Backend) -> None:
     part = max(5 * MiB, backend.capabilities.min_part_size)
     data = os.urandom(2 * part + 1234)
     chunks = [data[:part], data[part : 2 * part], data[2 * part :]]
-    upload_id = await backend.create_multipart("ds/big.bin")
-    assert [u.upload_id for u in await uploads(backend, "ds/")] == [upload_id]
+    upload = await backend.upload("ds/big.bin")
+    assert isinstance(upload, Upload)
+    assert upload.key == "ds/big.bin"
+    assert [u.upload_id for u in await uploads(backend, "ds/")] == [upload.upload_id]
     # out of order, as a concurrent engine would
-    refs = [await backend.upload_part("ds/big.bin", upload_id, n, chunks[n - 1]) for n in (3, 1, 2)]
-    await backend.complete_multipart("ds/big.bin", upload_id, refs)
+    refs = [await upload.put_part(n, chunks[n - 1]) for n in (3, 1, 2)]
+    assert [r.size for r in refs] == [len(chunks[2]), len(chunks[0]), len(chunks[1])]
+    await upload.complete(refs)
     info = await backend.head("ds/big.bin")
     assert info is not None
     assert info.size == len(data)
@@ -193,16 +211,66 @@ async def test_multipart_upload(backend: Backend) -> None:
     assert await uploads(backend, "") == []
 
 
-async def test_abort_multipart(backend: Backend) -> None:
-    upload_id = await backend.create_multipart("ds/aborted.bin")
-    await backend.upload_part("ds/aborted.bin", upload_id, 1, b"a" * 1024)
+async def test_complete_assembles_in_number_order(backend: Backend) -> None:
+    part = max(5 * MiB, backend.capabilities.min_part_size)
+    chunks = [bytes([n]) * part for n in (1, 2)] + [b"tail"]
+    upload = await backend.upload("ds/ordered.bin")
+    refs = [await upload.put_part(n, chunks[n - 1]) for n in (2, 3, 1)]
+    await upload.complete(refs)  # given in the order they were put, not by number
+    assert await read(backend, "ds/ordered.bin") == b"".join(chunks)
+
+
+async def test_parts_are_listed_after_put(backend: Backend) -> None:
+    upload = await backend.upload("ds/listed.bin")
+    assert await parts(upload) == []
+    refs = {n: await upload.put_part(n, bytes([n]) * (1000 + n)) for n in (2, 1, 5)}
+    assert same(await parts(upload)) == same([refs[n] for n in (1, 2, 5)])
+    again = await upload.put_part(2, b"replaced")  # a part put again replaces it
+    assert same(await parts(upload)) == same([refs[1], again, refs[5]])
+    await upload.abort()
+
+
+async def test_an_upload_is_found_again_by_key_and_resumed(
+    backend: Backend, repo: RepoSpec
+) -> None:
+    part = max(5 * MiB, backend.capabilities.min_part_size)
+    chunks = [os.urandom(part), os.urandom(part), b"the end"]
+    first = await backend.upload("ds/resumed.bin")
+    await first.put_part(1, chunks[0])
+    await first.put_part(3, chunks[2])
+    other = await backend.upload("ds/resumed.bin.other")  # same prefix, another key
+    # Another process (another back-end object) finds it by its key and carries on.
+    later = repo.backend()
+    try:
+        found = [u for u in await uploads(later, "ds/resumed.bin") if u.key == "ds/resumed.bin"]
+        assert [u.upload_id for u in found] == [first.upload_id]
+        upload = found[0]
+        assert upload.initiated is not None
+        have = await parts(upload)
+        assert [p.number for p in have] == [1, 3]
+        assert [p.size for p in have] == [part, len(chunks[2])]
+        refs = [*have, await upload.put_part(2, chunks[1])]
+        await upload.complete(refs)
+        assert await read(later, "ds/resumed.bin") == b"".join(chunks)
+    finally:
+        await later.aclose()
+    assert [u.key for u in await uploads(backend, "")] == ["ds/resumed.bin.other"]
+    await other.abort()
+
+
+async def test_abort_removes_the_upload(backend: Backend) -> None:
+    upload = await backend.upload("ds/aborted.bin")
+    await upload.put_part(1, b"a" * 1024)
     found = await uploads(backend, "ds/")
-    assert [(u.key, u.upload_id) for u in found] == [("ds/aborted.bin", upload_id)]
+    assert [(u.key, u.upload_id) for u in found] == [("ds/aborted.bin", upload.upload_id)]
     assert await uploads(backend, "elsewhere/") == []
-    await backend.abort_multipart("ds/aborted.bin", upload_id)
+    await found[0].abort()  # the listed object aborts as well as the one that started it
     assert await uploads(backend, "") == []
     assert await backend.head("ds/aborted.bin") is None
-    await backend.abort_multipart("ds/aborted.bin", upload_id)  # already gone is fine
+    assert [o.key for o in await listed(backend, "")] == []
+    await upload.abort()  # already gone is fine
+    with pytest.raises(BackendError):
+        await upload.complete([PartRef(1, "x")])
 
 
 async def test_check(backend: Backend, repo: RepoSpec) -> None:

@@ -143,4 +143,4 @@ def test_sigkilled_push_publishes_nothing_and_resumes(
 
 
 async def _uploads(backend: Backend) -> list[str]:
-    return [u.key async for u in backend.list_multipart("")]
+    return [u.key async for u in backend.uploads("")]

@@ -320,7 +320,7 @@ async def test_multipart_upload_under_faults(proxied: Proxied, tmp_path: Path) -
     assert await remote_latest(proxied, tmp_path, "after") == after
     backend = proxied.direct.backend()
     try:
-        leftovers = [u async for u in backend.list_multipart("")]
+        leftovers = [u async for u in backend.uploads("")]
     finally:
         await backend.aclose()
     assert leftovers == []

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import anyio
@@ -30,7 +30,7 @@ from cryptography.x509.oid import NameOID
 
 from etcetera.backends import gcs
 from etcetera.backends.base import BackendOptions, PartRef
-from etcetera.backends.gcs import GCSBackend
+from etcetera.backends.gcs import GCSBackend, GCSUpload
 from etcetera.errors import (
     AccessDeniedError,
     BackendError,
@@ -49,6 +49,7 @@ pytestmark = pytest.mark.anyio
 
 MiB = 1024 * 1024
 TMP = "etc-v1/tmp/"
+T = TypeVar("T")
 
 
 def bucket_of(spec: RepoSpec) -> str:
@@ -81,17 +82,17 @@ async def blocks(
 
 async def multipart(backend: GCSBackend, key: str, parts: list[bytes]) -> str:
     """Upload ``parts`` concurrently and complete; returns the upload id."""
-    upload_id = await backend.create_multipart(key)
+    upload = await backend.upload(key)
     refs: dict[int, PartRef] = {}
 
     async def send(number: int) -> None:
-        refs[number] = await backend.upload_part(key, upload_id, number, parts[number - 1])
+        refs[number] = await upload.put_part(number, parts[number - 1])
 
     async with anyio.create_task_group() as tg:
         for number in range(len(parts), 0, -1):
             tg.start_soon(send, number)
-    await backend.complete_multipart(key, upload_id, [refs[n] for n in sorted(refs)])
-    return upload_id
+    await upload.complete([refs[n] for n in sorted(refs)])
+    return upload.upload_id
 
 
 # -- writes ---------------------------------------------------------------------------
@@ -150,12 +151,12 @@ async def test_composite_tree_of_several_levels(
 async def test_abort_deletes_temporaries(
     backend: GCSBackend, gcs_repo: RepoSpec, fake_gcs: FakeGCS
 ) -> None:
-    upload_id = await backend.create_multipart("ds/x")
+    upload = await backend.upload("ds/x")
     for number in (1, 2, 3):
-        await backend.upload_part("ds/x", upload_id, number, b"p" * 100)
+        await upload.put_part(number, b"p" * 100)
     assert len(fake_gcs.names(bucket_of(gcs_repo), TMP)) == 4  # marker and parts
     assert [o.key async for o in backend.list("")] == []  # temporaries are not objects
-    await backend.abort_multipart("ds/x", upload_id)
+    await upload.abort()
     assert fake_gcs.names(bucket_of(gcs_repo), TMP) == []
 
 
@@ -163,24 +164,24 @@ async def test_failed_complete_keeps_parts_but_not_composites(
     backend: GCSBackend, gcs_repo: RepoSpec, fake_gcs: FakeGCS
 ) -> None:
     key = "ds/broken"
-    upload_id = await backend.create_multipart(key)
-    refs = [await backend.upload_part(key, upload_id, n, b"x" * 10) for n in range(1, 41)]
-    await backend.delete(f"{TMP}{upload_id}/p00040")  # the last group cannot compose
+    upload = await backend.upload(key)
+    refs = [await upload.put_part(n, b"x" * 10) for n in range(1, 41)]
+    await backend.delete(f"{TMP}{upload.upload_id}/p00040")  # the last group cannot compose
     with pytest.raises(BackendError) as caught:  # 404 on GCS, 500 on fake-gcs-server
-        await backend.complete_multipart(key, upload_id, refs)
+        await upload.complete(refs)
     assert not isinstance(caught.value, BaseExceptionGroup)
     left = fake_gcs.names(bucket_of(gcs_repo), TMP)
     assert len(left) == 40  # the marker and 39 parts: a retry or an abort decides
     assert not any("/c1-" in name for name in left)
-    await backend.abort_multipart(key, upload_id)
+    await upload.abort()
     assert fake_gcs.names(bucket_of(gcs_repo), TMP) == []
 
 
 async def test_complete_of_an_unknown_upload(backend: GCSBackend) -> None:
     with pytest.raises(ObjectNotFoundError, match="upload"):
-        await backend.complete_multipart("k", "0123abcd", [PartRef(1, "")])
+        await GCSUpload(backend, "k", "0123abcd").complete([PartRef(1, "")])
     with pytest.raises(BackendError, match="invalid upload id"):
-        await backend.abort_multipart("k", "../../etc")
+        GCSUpload(backend, "k", "../../etc")
 
 
 # -- reads ----------------------------------------------------------------------------
@@ -520,9 +521,9 @@ async def test_uploads_carry_a_checksum_the_store_checks(
     backend = via(proxy, gcs_repo, anonymous=True)
     try:
         await backend.put("k", data)
-        upload_id = await backend.create_multipart("m")
-        ref = await backend.upload_part("m", upload_id, 1, data)
-        await backend.abort_multipart("m", upload_id)
+        upload = await backend.upload("m")
+        ref = await upload.put_part(1, data)
+        await upload.abort()
         stored = await fetch_json(proxy, f"/storage/v1/b/{bucket_of(gcs_repo)}/o/k")
     finally:
         await backend.aclose()
@@ -613,3 +614,46 @@ async def test_a_stalled_read_times_out_per_request(proxy: Proxy, gcs_repo: Repo
         assert scope.cancelled_caught
     finally:
         await backend.aclose()
+
+
+async def test_every_request_of_a_composite_completion_goes_through_run(
+    proxy: Proxy, gcs_repo: RepoSpec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The HEAD, the composes in rounds and the deletes: each admitted by ``run``, one by one."""
+    monkeypatch.setattr(gcs, "_COMPOSE_MAX", 4)  # 10 parts -> 3 composites -> the target
+    admitted: list[str] = []
+    active = 0
+    outside: list[str] = []
+    slots = anyio.Semaphore(2)
+
+    async def run(what: str, fn: Callable[[], Awaitable[T]]) -> T:
+        nonlocal active
+        async with slots:
+            admitted.append(what)
+            active += 1
+            try:
+                return await fn()
+            finally:
+                active -= 1
+
+    async def watch(request: web.Request) -> None:
+        if active == 0:
+            outside.append(f"{request.method} {request.path}")
+
+    backend = via(proxy, gcs_repo, anonymous=True)
+    try:
+        upload = await backend.upload("big")
+        refs = [await upload.put_part(n, bytes([n]) * 10) for n in range(1, 11)]
+        proxy.seen.clear()
+        proxy.override = watch
+        await upload.complete(refs, run)
+        proxy.override = None
+        requests = len(proxy.seen)
+        assert await read(backend, "big") == b"".join(bytes([n]) * 10 for n in range(1, 11))
+    finally:
+        await backend.aclose()
+    assert outside == []
+    # HEAD of the marker, 3 + 1 composes, one listing, 14 deletes (marker, parts, composites)
+    assert len(admitted) == requests == 1 + 4 + 1 + 14
+    assert len(proxy.calls("POST", "/compose")) == 4
+    assert len(proxy.calls("DELETE", "/o/")) == 14

@@ -6,21 +6,28 @@ servers' failure modes are covered by the S3 and GCS back-end tests.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+import os
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import anyio
 import pytest
 
 import etcetera as etc
-from etcetera.backends.base import Backend
+from etcetera.api import agc
+from etcetera.backends.base import Backend, PartRef, Requests, Upload, direct
 from etcetera.backends.file import FileBackend
 from etcetera.engine.config import TransferConfig
 from etcetera.engine.transport import RateLimiter, Transport
 from etcetera.errors import AccessDeniedError, ThrottledError, TransientError
 from etcetera.urls import parse_url
+from tests.support import write_tree
 
 pytestmark = pytest.mark.anyio
+T = TypeVar("T")
+MiB = 1024 * 1024
 
 
 class Flaky:
@@ -45,6 +52,9 @@ class Flaky:
         self._maybe_fail("put")
         await self.inner.put(key, data, if_absent=if_absent)
 
+    async def upload(self, key: str) -> Upload:
+        return FlakyUpload(await self.inner.upload(key), self)
+
     async def stream(
         self, key: str, offset: int = 0, length: int | None = None
     ) -> AsyncGenerator[bytes, None]:
@@ -57,6 +67,36 @@ class Flaky:
                 raise TransientError("connection reset mid-body")
             sent += len(block)
             yield block
+
+
+class FlakyUpload:
+    """An upload whose parts (``put_part``) and completing requests (``complete``) fail."""
+
+    def __init__(self, inner: Upload, flaky: Flaky) -> None:
+        self.inner = inner
+        self.flaky = flaky
+        self.key, self.upload_id, self.initiated = inner.key, inner.upload_id, inner.initiated
+
+    async def put_part(self, number: int, data: bytes) -> PartRef:
+        self.flaky._maybe_fail("put_part")
+        return await self.inner.put_part(number, data)
+
+    def parts(self) -> AsyncGenerator[PartRef, None]:
+        return self.inner.parts()
+
+    async def complete(self, parts: Sequence[PartRef], run: Requests = direct) -> None:
+        async def flaky_run(what: str, fn: Callable[[], Awaitable[T]]) -> T:
+            async def go() -> T:
+                self.flaky._maybe_fail("complete")
+                return await fn()
+
+            return await run(what, go)
+
+        await self.inner.complete(parts, flaky_run)
+
+    async def abort(self, run: Requests = direct) -> None:
+        self.flaky._maybe_fail("abort")
+        await self.inner.abort(run)
 
 
 def _transport(backend: Any, retries: int = 3) -> Transport:
@@ -150,3 +190,73 @@ async def test_pull_survives_flaky_reads(tmp_path: Path, monkeypatch: pytest.Mon
     assert snapshot(pulled.location) == snapshot(src)
     assert flaky_ref[0].fail["stream"] == 0
     assert flaky_ref[0].fail["midbody"] == 0
+
+
+async def test_an_upload_objects_requests_are_retried_and_counted(tmp_path: Path) -> None:
+    inner = FileBackend(parse_url(f"file://{tmp_path}"))
+    flaky = Flaky(inner, {"put_part": 2, "complete": 1}, ThrottledError("SlowDown"))
+    t = _transport(flaky)
+    upload = await t.upload("big")
+    refs = [await upload.put_part(n, bytes([n]) * 100) for n in (2, 1)]
+    assert [p.number for p in await upload.parts()] == [1, 2]
+    await upload.complete(refs)
+    assert (tmp_path / "big").read_bytes() == b"\x01" * 100 + b"\x02" * 100
+    assert flaky.calls == {"put_part": 4, "complete": 2}
+    assert t.stats.retries == 3
+    # upload, four part attempts, the listing, two completing attempts
+    assert t.stats.requests == 8
+    assert t.stats.bytes_sent == 200
+    assert await t.uploads("") == []
+
+
+def _big_tree(root: Path) -> Path:
+    """A dataset with one blob of three 8 MiB parts."""
+    return write_tree(root, {"data/train/big.bin": os.urandom(17 * MiB), "meta.json": b"{}"})
+
+
+async def test_a_failed_multipart_push_aborts_its_upload(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import etcetera.connect as connect
+    from etcetera.backends.registry import open_backend as real_open
+
+    (tmp_path / "repo").mkdir()
+    url = f"file://{tmp_path / 'repo'}"
+    cfg = etc.Config(url, home=tmp_path / "h", part_size=8 * MiB)
+    await etc.aregister(_big_tree(tmp_path / "s"), config=cfg)
+    denied = AccessDeniedError("credentials were refused")
+    monkeypatch.setattr(
+        connect,
+        "open_backend",
+        lambda url, options: Flaky(real_open(url, options), {"put_part": 1}, denied),
+    )
+    with pytest.raises(AccessDeniedError):
+        await etc.apush("s", config=cfg)
+    monkeypatch.undo()
+    backend = FileBackend(parse_url(url))
+    assert [u async for u in backend.uploads("")] == []  # not retryable: the upload is gone
+
+
+async def test_a_cancelled_multipart_push_keeps_its_upload_for_gc(tmp_path: Path) -> None:
+    (tmp_path / "repo").mkdir()
+    url, home = f"file://{tmp_path / 'repo'}", tmp_path / "h"
+    cfg = etc.Config(url, home=home, part_size=8 * MiB)
+    await etc.aregister(_big_tree(tmp_path / "s"), config=cfg)
+    # Paced (about 1.5 s), so that a throttled progress event lands between parts.
+    slow = etc.Config(url, home=home, part_size=8 * MiB, bandwidth_limit=12 * MiB)
+    with anyio.CancelScope() as scope:
+
+        def cancel(e: etc.ProgressEvent) -> None:
+            if e.phase == "upload" and e.bytes_done:
+                scope.cancel()
+
+        await etc.apush("s", config=slow, progress=cancel)
+    assert scope.cancelled_caught
+    backend = FileBackend(parse_url(url))
+    kept = [u async for u in backend.uploads("")]
+    # Kept, with what it had, for a later push to resume or gc to remove.
+    assert len(kept) == 1
+    assert [p.number async for p in kept[0].parts()]
+    swept = await agc(config=cfg, grace=timedelta(0))
+    assert swept.uploads == [kept[0].key]
+    assert [u async for u in backend.uploads("")] == []

@@ -138,9 +138,8 @@ async def test_public_multipart_upload_gets_the_acl(
     s3_repo: RepoSpec, moto_s3_client: Any, s3_bucket: str
 ) -> None:
     async with opened(s3_repo, public=True) as backend:
-        upload_id = await backend.create_multipart("big")
-        ref = await backend.upload_part("big", upload_id, 1, b"abc")
-        await backend.complete_multipart("big", upload_id, [ref])
+        upload = await backend.upload("big")
+        await upload.complete([await upload.put_part(1, b"abc")])
     assert public_read(moto_s3_client, s3_bucket, "big")
 
 
@@ -194,14 +193,14 @@ async def test_multipart_sends_part_checksums(s3_repo: RepoSpec) -> None:
     async with opened(s3_repo) as backend:
         client = await backend._get_client()
         client.meta.events.register("before-send.s3", capture)
-        upload_id = await backend.create_multipart("mp")
+        upload = await backend.upload("mp")
         assert header("CreateMultipartUpload", "x-amz-checksum-algorithm") == "CRC32"
         refs: list[PartRef] = []
         for number, part in enumerate(parts, 1):
-            refs.append(await backend.upload_part("mp", upload_id, number, part))
+            refs.append(await upload.put_part(number, part))
             assert header("UploadPart", "x-amz-checksum-crc32") == crc32(part)
         assert [r.extra["ChecksumCRC32"] for r in refs] == [crc32(p) for p in parts]
-        await backend.complete_multipart("mp", upload_id, refs)
+        await upload.complete(refs)
         body = sent["CompleteMultipartUpload"].body
         for part in parts:
             assert crc32(part).encode() in body
@@ -259,15 +258,15 @@ async def test_url_prefix_is_applied_and_stripped(
     moto_s3_client.put_object(Bucket=s3_bucket, Key="team/database", Body=b"outside")
     async with opened(spec) as backend:
         await backend.put("a/b", b"inside")
-        upload_id = await backend.create_multipart("c")
+        upload = await backend.upload("c")
         raw = moto_s3_client.list_objects_v2(Bucket=s3_bucket)["Contents"]
         assert sorted(o["Key"] for o in raw) == ["team/data/a/b", "team/database"]
         assert [o.key async for o in backend.list("")] == ["a/b"]
-        assert [(u.key, u.upload_id) async for u in backend.list_multipart("")] == [
-            ("c", upload_id)
+        assert [(u.key, u.upload_id) async for u in backend.uploads("")] == [
+            ("c", upload.upload_id)
         ]
         assert await read(backend, "a/b") == b"inside"
-        await backend.abort_multipart("c", upload_id)
+        await upload.abort()
 
 
 async def test_list_follows_continuation_tokens(s3_repo: RepoSpec) -> None:
@@ -300,11 +299,11 @@ class PagedUploads:
         }
 
 
-async def test_list_multipart_follows_markers() -> None:
+async def test_uploads_follow_markers() -> None:
     backend = S3Backend(parse_url("s3://bucket/pre"), BackendOptions())
     fake = PagedUploads(["pre/a", "pre/b", "pre/c"])
     backend._client = fake
-    got = [(u.key, u.upload_id) async for u in backend.list_multipart("")]
+    got = [(u.key, u.upload_id) async for u in backend.uploads("")]
     assert got == [("a", "id-pre/a"), ("b", "id-pre/b"), ("c", "id-pre/c")]
     assert len(fake.calls) == 3
     assert fake.calls[1]["KeyMarker"] == "pre/a"

@@ -133,7 +133,7 @@ async def agc(
             if old(info.modified):
                 doomed.append(info.key)
                 result.temporary.append(info.key)
-        uploads = [u async for u in backend.list_multipart(layout.ROOT)]
+        uploads = await t.uploads(layout.ROOT)
         stale = [u for u in uploads if old(u.initiated)]
         result.uploads = [u.key for u in stale]
         if dry_run:
@@ -142,5 +142,5 @@ async def agc(
             for key in doomed:
                 tg.start_soon(t.call, key, functools.partial(backend.delete, key))
             for u in stale:
-                tg.start_soon(t.abort_multipart, u.key, u.upload_id)
+                tg.start_soon(u.abort)
     return result

@@ -5,16 +5,29 @@ A back-end is one repository (a bucket and prefix, or a folder). Keys are
 Every method raises only :mod:`etcetera.errors` exceptions: third-party errors are
 translated once, inside the back-end.
 
-The engine owns concurrency, retries, memory and verification; a back-end does one
-request per call and holds no more than one network buffer of a streamed body.
+The engine owns concurrency, retries, memory and verification; a back-end holds no
+more than one network buffer of a streamed body, and does one request per call: each
+method sends one request to the store (a listing: one page after another, so one in
+flight; a folder: one file-system operation in a thread), which the engine's transport
+admits through its request limiter, retries and counts as one call.
+
+Large objects go up through an :class:`Upload` object (:meth:`Backend.upload`): parts
+are put in any order, each one request, and until it is completed or aborted a later
+process finds the upload again by its key (:meth:`Backend.uploads`) and resumes it.
+Only ``complete`` and ``abort`` may need more than one request (a GCS composite upload
+composes its parts in rounds of 32, then deletes them: a number of requests bounded by
+the number of parts), so those two take ``run``, the transport's way of sending one
+request, and send each of their requests through it rather than being wrapped whole.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
+
+T = TypeVar("T")
 
 from .. import defaults
 
@@ -29,21 +42,91 @@ class ObjectInfo:
 
 
 @dataclass(frozen=True, slots=True)
-class UploadInfo:
-    """An unfinished multipart upload, as listed for cleanup."""
-
-    key: str
-    upload_id: str
-    initiated: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class PartRef:
-    """What ``upload_part`` returns and ``complete_multipart`` needs back."""
+    """One stored part of an upload: what ``put_part`` returns and ``complete`` needs back.
+
+    Attributes:
+        number: the part's number (1-based); parts are assembled in number order.
+        etag: the store's name for this part's content (an ETag or a checksum).
+        extra: what else the store wants back on completion (S3's part checksum,
+            when the store reports it).
+        size: bytes in the part, where known.
+    """
 
     number: int
     etag: str
     extra: dict[str, str] = field(default_factory=dict)
+    size: int | None = None
+
+
+class Requests(Protocol):
+    """How an upload object sends one request: ``await run(what, fn)`` runs ``fn()``.
+
+    The engine passes its transport's ``call``, which admits the request through its
+    limiter, retries it on retryable errors and counts it; ``what`` names the request
+    in an error message. :func:`direct` sends it as it is.
+    """
+
+    def __call__(self, what: str, fn: Callable[[], Awaitable[T]], /) -> Awaitable[T]:
+        """Run ``fn`` (one request) and return what it returns."""
+        ...
+
+
+async def direct(what: str, fn: Callable[[], Awaitable[T]]) -> T:
+    """Send one request as it is: no limit, no retry (for tests and tools)."""
+    return await fn()
+
+
+@runtime_checkable
+class Upload(Protocol):
+    """One unfinished multipart upload of an object.
+
+    Parts are put in any order, each one request, and concurrently; ``complete``
+    assembles them in number order into the object. Until it is completed or aborted
+    the upload stays in the store, and :meth:`Backend.uploads` finds it again, from
+    any process, so that its parts can be listed, checked and added to.
+    """
+
+    @property
+    def key(self) -> str:
+        """The key of the object this upload writes."""
+        ...
+
+    @property
+    def upload_id(self) -> str:
+        """The store's id of this upload."""
+        ...
+
+    @property
+    def initiated(self) -> datetime | None:
+        """When the upload was started, where the store says."""
+        ...
+
+    async def put_part(self, number: int, data: bytes) -> PartRef:
+        """Store part ``number`` (1-based), with a transport checksum; one request.
+
+        Putting a number again replaces that part.
+        """
+        ...
+
+    def parts(self) -> AsyncGenerator[PartRef, None]:
+        """Yield the parts stored so far, in number order; one request per page."""
+        ...
+
+    async def complete(self, parts: Sequence[PartRef], run: Requests = direct) -> None:
+        """Assemble ``parts``, in number order, into the object.
+
+        Each request goes through ``run``. On failure the parts are kept: a retry, a
+        resumed push or ``abort`` decides.
+        """
+        ...
+
+    async def abort(self, run: Requests = direct) -> None:
+        """Discard the upload and its parts; a missing upload is fine.
+
+        Each request goes through ``run``.
+        """
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,24 +221,16 @@ class Backend(Protocol):
         """Delete an object; deleting a missing object is not an error."""
         ...
 
-    async def create_multipart(self, key: str) -> str:
-        """Start a multipart upload and return its id."""
+    async def upload(self, key: str) -> Upload:
+        """Start a multipart upload of ``key``; one request."""
         ...
 
-    async def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> PartRef:
-        """Upload part ``number`` (1-based) of a multipart upload, with a transport checksum."""
-        ...
+    def uploads(self, prefix: str) -> AsyncGenerator[Upload, None]:
+        """Yield the unfinished uploads whose key starts with ``prefix``, to resume or abort.
 
-    async def complete_multipart(self, key: str, upload_id: str, parts: list[PartRef]) -> None:
-        """Assemble the parts, in number order, into the object."""
-        ...
-
-    async def abort_multipart(self, key: str, upload_id: str) -> None:
-        """Discard a multipart upload and its parts; a missing upload is not an error."""
-        ...
-
-    def list_multipart(self, prefix: str) -> AsyncGenerator[UploadInfo, None]:
-        """Yield unfinished multipart uploads under ``prefix``."""
+        One request per page. A push resumes an upload of ``key`` by taking the one
+        whose ``key`` is exactly its own.
+        """
         ...
 
     async def aclose(self) -> None:

@@ -14,7 +14,7 @@ import errno
 import os
 import secrets
 import shutil
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,11 +29,11 @@ from ..errors import (
     RepositoryNotFoundError,
 )
 from ..urls import RepoURL
-from .base import BackendOptions, Capabilities, ObjectInfo, PartRef, UploadInfo
+from .base import BackendOptions, Capabilities, ObjectInfo, PartRef, Requests, direct
 
 _READ_BLOCK = 1024 * 1024
 _UPLOADS = ".uploads"
-_TMP_UPLOAD = "tmp:"
+_KEY = "key"  # the file in an upload's folder that names its target
 
 
 def _translate(exc: OSError, key: str) -> BackendError:
@@ -174,90 +174,50 @@ class FileBackend:
             raise BackendError(f"invalid upload id {upload_id!r}")
         return self._root / _UPLOADS / upload_id
 
-    async def create_multipart(self, key: str) -> str:
-        """Make the folder that holds the parts."""
+    async def upload(self, key: str) -> FileUpload:
+        """Make the folder that holds the parts, with a file naming the key."""
+        self._path(key)  # refuse an unsafe key now, not at completion
         upload_id = secrets.token_hex(12)
         d = self._upload_dir(upload_id)
+
+        def make() -> None:
+            d.mkdir(parents=True)
+            (d / _KEY).write_text(key, encoding="utf-8")
+
         try:
-            await anyio.to_thread.run_sync(lambda: d.mkdir(parents=True))
-            await anyio.to_thread.run_sync((d / "key").write_text, key)
+            await anyio.to_thread.run_sync(make, limiter=self._limiter)
         except OSError as exc:
             raise _translate(exc, key) from exc
-        return upload_id
+        return FileUpload(self, key, upload_id, datetime.now(UTC))
 
-    async def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> PartRef:
-        """Store one part as its own file."""
-        path = self._upload_dir(upload_id) / f"{number:06d}"
-        if not path.parent.is_dir():
-            raise ObjectNotFoundError(f"multipart upload {upload_id} of {key} does not exist")
-        try:
-            await anyio.to_thread.run_sync(self._write, path, data, False, limiter=self._limiter)
-        except OSError as exc:
-            raise _translate(exc, key) from exc
-        return PartRef(number, str(len(data)))
+    def _scan_uploads(self, prefix: str) -> list[FileUpload | StrayWrite]:
+        out: list[FileUpload | StrayWrite] = []
+        base = self._root / _UPLOADS
+        for d in sorted(base.iterdir()) if base.is_dir() else []:
+            with contextlib.suppress(OSError):
+                key = (d / _KEY).read_text(encoding="utf-8")
+                if key.startswith(prefix):
+                    mtime = datetime.fromtimestamp(d.stat().st_mtime, UTC)
+                    out.append(FileUpload(self, key, d.name, mtime))
+        # A writer killed between writing its temporary file and renaming it leaves
+        # ".NAME.TOKEN.tmp" beside the object: an unfinished upload too.
+        for dirpath, dirnames, filenames in os.walk(self._root):
+            dirnames[:] = [n for n in dirnames if n != _UPLOADS]
+            for fn in filenames:
+                if fn.startswith(".") and fn.endswith(".tmp"):
+                    full = os.path.join(dirpath, fn)
+                    rel = os.path.relpath(full, self._root).replace(os.sep, "/")
+                    target = f"{os.path.dirname(rel)}/{fn[1:].rsplit('.', 2)[0]}".lstrip("/")
+                    if target.startswith(prefix):
+                        with contextlib.suppress(OSError):
+                            mtime = datetime.fromtimestamp(os.stat(full).st_mtime, UTC)
+                            out.append(StrayWrite(self, target, rel, mtime))
+        return out
 
-    def _complete(self, key: str, upload_id: str, parts: list[PartRef]) -> None:
-        d = self._upload_dir(upload_id)
-        target = self._path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
-        try:
-            with open(tmp, "wb") as out:
-                for part in sorted(parts, key=lambda p: p.number):
-                    with open(d / f"{part.number:06d}", "rb") as src:
-                        shutil.copyfileobj(src, out, 4 * 1024 * 1024)
-            os.replace(tmp, target)
-        finally:
-            tmp.unlink(missing_ok=True)
-        shutil.rmtree(d, ignore_errors=True)
-
-    async def complete_multipart(self, key: str, upload_id: str, parts: list[PartRef]) -> None:
-        """Concatenate the parts into the object."""
-        try:
-            await anyio.to_thread.run_sync(self._complete, key, upload_id, parts)
-        except OSError as exc:
-            raise _translate(exc, key) from exc
-
-    async def abort_multipart(self, key: str, upload_id: str) -> None:
-        """Drop the parts (or the temporary file of an interrupted single write)."""
-        if upload_id.startswith(_TMP_UPLOAD):
-            tmp = self._path(upload_id.removeprefix(_TMP_UPLOAD))
-            if tmp.name.startswith(".") and tmp.name.endswith(".tmp"):
-                await anyio.to_thread.run_sync(lambda: tmp.unlink(missing_ok=True))
-            return
-        d = self._upload_dir(upload_id)
-        await anyio.to_thread.run_sync(lambda: shutil.rmtree(d, ignore_errors=True))
-
-    async def list_multipart(self, prefix: str) -> AsyncGenerator[UploadInfo, None]:
-        """Folders under ``.uploads`` whose key starts with ``prefix``."""
-
-        def scan() -> list[UploadInfo]:
-            out: list[UploadInfo] = []
-            base = self._root / _UPLOADS
-            if not base.is_dir():
-                return out
-            for d in sorted(base.iterdir()):
-                with contextlib.suppress(OSError):
-                    key = (d / "key").read_text()
-                    if key.startswith(prefix):
-                        mtime = datetime.fromtimestamp(d.stat().st_mtime, UTC)
-                        out.append(UploadInfo(key, d.name, mtime))
-            # A writer killed between writing its temporary file and renaming it leaves
-            # ".NAME.TOKEN.tmp" beside the object: an unfinished upload too.
-            for dirpath, dirnames, filenames in os.walk(self._root):
-                dirnames[:] = [n for n in dirnames if n != _UPLOADS]
-                for fn in filenames:
-                    if fn.startswith(".") and fn.endswith(".tmp"):
-                        full = os.path.join(dirpath, fn)
-                        rel = os.path.relpath(full, self._root).replace(os.sep, "/")
-                        target = f"{os.path.dirname(rel)}/{fn[1:].rsplit('.', 2)[0]}".lstrip("/")
-                        if target.startswith(prefix):
-                            with contextlib.suppress(OSError):
-                                mtime = datetime.fromtimestamp(os.stat(full).st_mtime, UTC)
-                                out.append(UploadInfo(target, _TMP_UPLOAD + rel, mtime))
-            return out
-
-        for item in await anyio.to_thread.run_sync(scan):
+    async def uploads(self, prefix: str) -> AsyncGenerator[FileUpload | StrayWrite, None]:
+        """Folders under ``.uploads`` whose key starts with ``prefix``, and stray temporaries."""
+        found = await anyio.to_thread.run_sync(self._scan_uploads, prefix, limiter=self._limiter)
+        for item in found:
             yield item
 
     async def aclose(self) -> None:
@@ -271,3 +231,125 @@ class FileBackend:
             raise _translate(exc, prefix) from exc
         for item in items:
             yield item
+
+
+class FileUpload:
+    """A multipart upload into a folder: parts are files under ``.uploads/<id>/``."""
+
+    def __init__(
+        self, backend: FileBackend, key: str, upload_id: str, initiated: datetime | None
+    ) -> None:
+        self._backend = backend
+        self._dir = backend._upload_dir(upload_id)
+        self.key = key
+        self.upload_id = upload_id
+        self.initiated = initiated
+
+    def _part(self, number: int) -> Path:
+        return self._dir / f"{number:06d}"
+
+    def _missing(self) -> ObjectNotFoundError:
+        return ObjectNotFoundError(
+            f"multipart upload {self.upload_id} of {self.key} does not exist"
+        )
+
+    def _put(self, number: int, data: bytes) -> None:
+        # Checked first: writing would make the folder of an aborted upload again.
+        if not self._dir.is_dir():
+            raise self._missing()
+        self._backend._write(self._part(number), data, False)
+
+    async def put_part(self, number: int, data: bytes) -> PartRef:
+        """Store one part as its own file (written aside and renamed into place)."""
+        try:
+            await anyio.to_thread.run_sync(self._put, number, data, limiter=self._backend._limiter)
+        except OSError as exc:
+            raise _translate(exc, self.key) from exc
+        return PartRef(number, str(len(data)), size=len(data))
+
+    def _scan_parts(self) -> list[PartRef]:
+        if not self._dir.is_dir():
+            raise self._missing()
+        sizes = {int(p.name): p.stat().st_size for p in self._dir.iterdir() if p.name.isdigit()}
+        return [PartRef(n, str(sizes[n]), size=sizes[n]) for n in sorted(sizes)]
+
+    async def parts(self) -> AsyncGenerator[PartRef, None]:
+        """The part files, in number order."""
+        try:
+            found = await anyio.to_thread.run_sync(self._scan_parts, limiter=self._backend._limiter)
+        except OSError as exc:
+            raise _translate(exc, self.key) from exc
+        for part in found:
+            yield part
+
+    def _complete(self, parts: Sequence[PartRef]) -> None:
+        if not self._dir.is_dir():
+            raise self._missing()
+        target = self._backend._path(self.key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            with open(tmp, "wb") as out:
+                for part in sorted(parts, key=lambda p: p.number):
+                    with open(self._part(part.number), "rb") as src:
+                        shutil.copyfileobj(src, out, 4 * 1024 * 1024)
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    async def complete(self, parts: Sequence[PartRef], run: Requests = direct) -> None:
+        """Concatenate the parts into the object (one file-system operation)."""
+
+        async def go() -> None:
+            try:
+                await anyio.to_thread.run_sync(self._complete, parts)
+            except OSError as exc:
+                raise _translate(exc, self.key) from exc
+
+        await run(self.key, go)
+
+    async def abort(self, run: Requests = direct) -> None:
+        """Drop the parts' folder."""
+
+        async def go() -> None:
+            await anyio.to_thread.run_sync(shutil.rmtree, self._dir, True)
+
+        await run(self.key, go)
+
+
+class StrayWrite:
+    """The temporary file of a single write whose writer died before renaming it.
+
+    It is an unfinished upload of ``key`` without parts: it can only be aborted.
+    """
+
+    def __init__(self, backend: FileBackend, key: str, path: str, initiated: datetime) -> None:
+        self._path = backend._path(path)
+        self.key = key
+        self.upload_id = f"tmp:{path}"
+        self.initiated: datetime | None = initiated
+
+    def _refuse(self) -> BackendError:
+        return BackendError(f"{self._path} is an interrupted write, not an upload with parts")
+
+    async def put_part(self, number: int, data: bytes) -> PartRef:
+        """Refuse: only a multipart upload takes parts."""
+        raise self._refuse()
+
+    async def parts(self) -> AsyncGenerator[PartRef, None]:
+        """None: a single write has no parts."""
+        return
+        yield
+
+    async def complete(self, parts: Sequence[PartRef], run: Requests = direct) -> None:
+        """Refuse: the write's bytes may be incomplete."""
+        raise self._refuse()
+
+    async def abort(self, run: Requests = direct) -> None:
+        """Delete the temporary file."""
+        await run(self.key, lambda: anyio.to_thread.run_sync(self._unlink))
+
+    def _unlink(self) -> None:
+        if self._path.name.startswith(".") and self._path.name.endswith(".tmp"):
+            self._path.unlink(missing_ok=True)

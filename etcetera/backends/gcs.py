@@ -24,7 +24,7 @@ import logging
 import secrets
 import ssl
 import struct
-from collections.abc import AsyncGenerator, Callable, Coroutine, Iterable, Iterator
+from collections.abc import AsyncGenerator, Callable, Coroutine, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -46,7 +46,7 @@ from ..errors import (
     TransientError,
 )
 from ..urls import RepoURL
-from .base import BackendOptions, Capabilities, ObjectInfo, PartRef, UploadInfo
+from .base import BackendOptions, Capabilities, ObjectInfo, PartRef, Requests, direct
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,7 @@ _MARKER = "0-upload"  # sorts before the parts, so a listing meets it first
 _KEY_META = "etc-key"
 _CONTENT_TYPE = "application/octet-stream"
 _LIST_FIELDS = "items(name,size,updated,timeCreated,metadata),nextPageToken"
+_PART_FIELDS = "items(name,size,crc32c,md5Hash,etag,generation),nextPageToken"
 _PAGE_SIZE = 1000  # objects per listing request (the GCS maximum)
 _UNIFORM_HINT = (
     "the bucket uses uniform bucket-level access, so objects cannot be made public one "
@@ -355,10 +356,12 @@ class GCSBackend:
             return None
         return ObjectInfo(key, int(meta["size"]), _time(meta.get("updated")))
 
-    async def _list(self, prefix: str) -> AsyncGenerator[dict[str, Any], None]:
+    async def _list(
+        self, prefix: str, fields: str = _LIST_FIELDS
+    ) -> AsyncGenerator[dict[str, Any], None]:
         """Raw listing of every object whose key starts with ``prefix``, page by page."""
         storage = await self._client()
-        params = {"prefix": self._name(prefix), "fields": _LIST_FIELDS}
+        params = {"prefix": self._name(prefix), "fields": fields}
         params["maxResults"] = str(_PAGE_SIZE)
         while True:
             with self._mapped(prefix, bucket_level=True):
@@ -410,22 +413,6 @@ class GCSBackend:
             raise BackendError(f"invalid upload id {upload_id!r}")
         return f"{_TMP}{upload_id}/"
 
-    async def create_multipart(self, key: str) -> str:
-        """Write the upload's marker object, which names the target key."""
-        upload_id = secrets.token_hex(12)
-        tmp = self._name(self._tmp(upload_id))
-        await self._upload(tmp + _MARKER, b"", {}, key, key)
-        return upload_id
-
-    async def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> PartRef:
-        """Upload part ``number`` as a temporary object, verified by its checksum."""
-        if not 1 <= number <= _MAX_PARTS:
-            raise BackendError(f"part number {number} of {key} is outside 1..{_MAX_PARTS}")
-        name = f"{self._name(self._tmp(upload_id))}p{number:05d}"
-        obj = await self._upload(name, data, {}, f"{key} (part {number})", key)
-        etag = str(obj.get("crc32c") or obj.get("md5Hash") or obj.get("etag") or "")
-        return PartRef(number, etag, {"generation": str(obj.get("generation", ""))})
-
     async def _compose(
         self, name: str, sources: builtins.list[str], params: dict[str, str], what: str
     ) -> None:
@@ -440,25 +427,103 @@ class GCSBackend:
                 timeout=self._call_timeout,
             )
 
-    async def complete_multipart(
-        self, key: str, upload_id: str, parts: builtins.list[PartRef]
-    ) -> None:
-        """Compose the parts into ``key``, 32 at a time in a tree, then delete the temporaries.
+    async def upload(self, key: str) -> GCSUpload:
+        """Write the upload's marker object, which names the target key."""
+        upload = GCSUpload(self, key, secrets.token_hex(12))
+        await self._upload(self._name(upload.tmp + _MARKER), b"", {}, key, key)
+        return upload
 
-        On failure the intermediate composites are deleted but the parts are kept, so
-        that a retry can still complete the upload; ``abort_multipart`` deletes them.
+    async def uploads(self, prefix: str) -> AsyncGenerator[GCSUpload, None]:
+        """Unfinished uploads whose target key starts with ``prefix``, from their objects."""
+        seen: set[str] = set()
+        async with contextlib.aclosing(self._list(_TMP)) as items:
+            async for item in items:
+                upload_id = item["name"][len(self._root) + len(_TMP) :].split("/", 1)[0]
+                target = (item.get("metadata") or {}).get(_KEY_META)
+                if upload_id in seen or not isinstance(target, str):
+                    continue
+                seen.add(upload_id)
+                # Other names under the prefix are not etcetera's uploads.
+                if target.startswith(prefix) and upload_id.isascii() and upload_id.isalnum():
+                    yield GCSUpload(self, target, upload_id, _time(item.get("timeCreated")))
+
+    async def aclose(self) -> None:
+        """Close the shared session."""
+        session, self._session, self._storage = self._session, None, None
+        if session is not None:
+            await session.close()
+
+
+def _part_ref(number: int, obj: dict[str, Any]) -> PartRef:
+    """A part's ref from its object resource (an upload's answer or a listing's item)."""
+    etag = str(obj.get("crc32c") or obj.get("md5Hash") or obj.get("etag") or "")
+    size = int(obj["size"]) if "size" in obj else None
+    return PartRef(number, etag, {"generation": str(obj.get("generation", ""))}, size)
+
+
+class GCSUpload:
+    """A parallel composite upload: parts are temporary objects under ``etc-v1/tmp/<id>/``.
+
+    Putting or listing parts is one request (a page); completing composes the parts
+    32 at a time in rounds (each round's composes concurrently), then deletes the
+    temporaries; aborting lists them and deletes them. Every one of those requests
+    goes through ``run``.
+    """
+
+    def __init__(
+        self, backend: GCSBackend, key: str, upload_id: str, initiated: datetime | None = None
+    ) -> None:
+        self._backend = backend
+        self.tmp = backend._tmp(upload_id)
+        self.key = key
+        self.upload_id = upload_id
+        self.initiated = initiated
+
+    def _part_name(self, number: int) -> str:
+        return f"{self._backend._name(self.tmp)}p{number:05d}"
+
+    async def put_part(self, number: int, data: bytes) -> PartRef:
+        """Upload part ``number`` as a temporary object, verified by its checksum."""
+        if not 1 <= number <= _MAX_PARTS:
+            raise BackendError(f"part number {number} of {self.key} is outside 1..{_MAX_PARTS}")
+        what = f"{self.key} (part {number})"
+        obj = await self._backend._upload(self._part_name(number), data, {}, what, self.key)
+        return _part_ref(number, {**obj, "size": len(data)})
+
+    async def parts(self) -> AsyncGenerator[PartRef, None]:
+        """The part objects, in number order (their names sort by number)."""
+        items = self._backend._list(self.tmp + "p", _PART_FIELDS)
+        async with contextlib.aclosing(items):
+            async for item in items:
+                yield _part_ref(int(item["name"].rsplit("/", 1)[-1][1:]), item)
+
+    async def complete(self, parts: Sequence[PartRef], run: Requests = direct) -> None:
+        """Compose the parts into the key, 32 at a time in a tree, then delete the temporaries.
+
+        Requests: one HEAD of the marker, one compose per 32 sources at each level of
+        the tree (10,000 parts: 313 + 10 + 1), then those of :meth:`abort` (a listing
+        and a delete per temporary object). When a compose fails for good, the
+        intermediate composites are deleted but the parts are kept, for a retry, a
+        resumed push or ``abort``. A cancelled completion leaves both: they are the
+        upload's temporaries, which a later completion rewrites and ``abort`` removes.
         """
-        tmp = self._tmp(upload_id)
+        b = self._backend
         if not parts:
-            raise BackendError(f"multipart upload {upload_id} of {key} has no parts")
-        if await self.head(tmp + _MARKER) is None:
-            raise ObjectNotFoundError(f"multipart upload {upload_id} of {key} does not exist")
-        base = self._name(tmp)
-        sources = [f"{base}p{n:05d}" for n in sorted(p.number for p in parts)]
+            raise BackendError(f"multipart upload {self.upload_id} of {self.key} has no parts")
+        marker = self.tmp + _MARKER
+        if await run(f"{self.key} (upload {self.upload_id})", lambda: b.head(marker)) is None:
+            raise ObjectNotFoundError(
+                f"multipart upload {self.upload_id} of {self.key} does not exist"
+            )
+        base = b._name(self.tmp)
+        sources = [self._part_name(n) for n in sorted({p.number for p in parts})]
         groups: dict[str, builtins.list[str]] = {}
 
         async def compose_group(name: str) -> None:
-            await self._compose(name, groups[name], {}, key)
+            await run(f"{self.key} (compose)", lambda: b._compose(name, groups[name], {}, self.key))
+
+        async def delete(name: str) -> None:
+            await run(f"{self.key} (temporary)", lambda: b._delete_name(name))
 
         try:
             level = 0
@@ -469,43 +534,37 @@ class GCSBackend:
                 groups.update(
                     (n, sources[i : i + _COMPOSE_MAX]) for n, i in zip(names, starts, strict=True)
                 )
-                await self._each(compose_group, names)
+                await b._each(compose_group, names)
                 sources = names
-            final = {"destinationPredefinedAcl": "publicRead"} if self._options.public else {}
-            await self._compose(self._name(key), sources, final, key)
-        except BaseException:
-            with (
-                anyio.CancelScope(shield=True),
-                anyio.move_on_after(self._options.timeout),
-                contextlib.suppress(EtceteraError),
-            ):
-                await self._each(self._delete_name, groups)
+            final = {"destinationPredefinedAcl": "publicRead"} if b._options.public else {}
+            await run(self.key, lambda: b._compose(b._name(self.key), sources, final, self.key))
+        except EtceteraError:
+            with contextlib.suppress(EtceteraError):
+                await b._each(delete, groups)
             raise
         try:
-            await self.abort_multipart(key, upload_id)
-        except EtceteraError as exc:  # the object is complete; list_multipart shows leftovers
-            log.warning("temporary parts of %s (upload %s) remain: %s", key, upload_id, exc)
+            await self.abort(run)
+        except EtceteraError as exc:  # the object is complete; uploads() shows leftovers
+            log.warning(
+                "temporary parts of %s (upload %s) remain: %s", self.key, self.upload_id, exc
+            )
 
-    async def abort_multipart(self, key: str, upload_id: str) -> None:
-        """Delete the upload's marker, parts and composites; a missing upload is fine."""
-        names = [item["name"] async for item in self._list(self._tmp(upload_id))]
-        await self._each(self._delete_name, names)
+    async def abort(self, run: Requests = direct) -> None:
+        """Delete the upload's parts and composites, then its marker; a missing upload is fine.
 
-    async def list_multipart(self, prefix: str) -> AsyncGenerator[UploadInfo, None]:
-        """Unfinished uploads whose target key starts with ``prefix``, from their objects."""
-        seen: set[str] = set()
-        async with contextlib.aclosing(self._list(_TMP)) as items:
-            async for item in items:
-                upload_id = item["name"][len(self._root) + len(_TMP) :].split("/", 1)[0]
-                target = (item.get("metadata") or {}).get(_KEY_META)
-                if upload_id in seen or not isinstance(target, str):
-                    continue
-                seen.add(upload_id)
-                if target.startswith(prefix):
-                    yield UploadInfo(target, upload_id, _time(item.get("timeCreated")))
+        Requests: a listing (one per 1,000 objects), then one delete per object.
+        """
+        b = self._backend
 
-    async def aclose(self) -> None:
-        """Close the shared session."""
-        session, self._session, self._storage = self._session, None, None
-        if session is not None:
-            await session.close()
+        async def listing() -> builtins.list[str]:
+            return [item["name"] async for item in b._list(self.tmp)]
+
+        async def delete(name: str) -> None:
+            await run(f"{self.key} (temporary)", lambda: b._delete_name(name))
+
+        names = await run(f"{self.key} (upload {self.upload_id})", listing)
+        marker = b._name(self.tmp + _MARKER)
+        # The marker goes last, so that an abort cut short still leaves a whole upload.
+        await b._each(delete, [n for n in names if n != marker])
+        if marker in names:
+            await delete(marker)

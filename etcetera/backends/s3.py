@@ -9,10 +9,10 @@ and aiohttp error is translated once, by :func:`_translate`, into :mod:`etcetera
 from __future__ import annotations
 
 import base64
-import builtins
 import contextlib
 import zlib
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import AsyncGenerator, Iterator, Sequence
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -37,7 +37,7 @@ from ..errors import (
     TransientError,
 )
 from ..urls import RepoURL
-from .base import BackendOptions, Capabilities, ObjectInfo, PartRef, UploadInfo
+from .base import BackendOptions, Capabilities, ObjectInfo, PartRef, Requests, direct
 
 _CHUNK = 1024 * 1024
 _LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -339,7 +339,7 @@ class S3Backend:
         with contextlib.suppress(ObjectNotFoundError):
             await self._call("DeleteObject", key, Key=self._prefix + key)
 
-    async def create_multipart(self, key: str) -> str:
+    async def upload(self, key: str) -> S3Upload:
         """CreateMultipartUpload with CRC32 part checksums."""
         resp = await self._call(
             "CreateMultipartUpload",
@@ -348,54 +348,17 @@ class S3Backend:
             ChecksumAlgorithm="CRC32",
             **self._write_args,
         )
-        return str(resp["UploadId"])
+        return S3Upload(self, key, str(resp["UploadId"]))
 
-    async def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> PartRef:
-        """UploadPart with its CRC32; the ref carries it on to CompleteMultipartUpload."""
-        crc = await _checksum(data)
-        resp = await self._call(
-            "UploadPart",
-            key,
-            Key=self._prefix + key,
-            UploadId=upload_id,
-            PartNumber=number,
-            Body=data,
-            ChecksumAlgorithm="CRC32",
-            ChecksumCRC32=crc,
-        )
-        return PartRef(number, str(resp["ETag"]), {"ChecksumCRC32": crc})
-
-    async def complete_multipart(
-        self, key: str, upload_id: str, parts: builtins.list[PartRef]
-    ) -> None:
-        """CompleteMultipartUpload with the parts in number order."""
-        listed = [
-            {"PartNumber": p.number, "ETag": p.etag, **p.extra}
-            for p in sorted(parts, key=lambda p: p.number)
-        ]
-        await self._call(
-            "CompleteMultipartUpload",
-            key,
-            Key=self._prefix + key,
-            UploadId=upload_id,
-            MultipartUpload={"Parts": listed},
-        )
-
-    async def abort_multipart(self, key: str, upload_id: str) -> None:
-        """AbortMultipartUpload; a missing upload is not an error."""
-        with contextlib.suppress(ObjectNotFoundError):
-            await self._call(
-                "AbortMultipartUpload", key, Key=self._prefix + key, UploadId=upload_id
-            )
-
-    async def list_multipart(self, prefix: str) -> AsyncGenerator[UploadInfo, None]:
+    async def uploads(self, prefix: str) -> AsyncGenerator[S3Upload, None]:
         """ListMultipartUploads under ``prefix``, page after page."""
         params: dict[str, Any] = {"Prefix": self._prefix + prefix, "MaxUploads": self._page_size}
         cut = len(self._prefix)
         while True:
             page = await self._call("ListMultipartUploads", prefix, **params)
             for item in page.get("Uploads", []):
-                yield UploadInfo(item["Key"][cut:], str(item["UploadId"]), item.get("Initiated"))
+                key, upload_id = item["Key"][cut:], str(item["UploadId"])
+                yield S3Upload(self, key, upload_id, item.get("Initiated"))
             if not page.get("IsTruncated"):
                 return
             params["KeyMarker"] = page.get("NextKeyMarker", "")
@@ -407,3 +370,69 @@ class S3Backend:
             self._client = None
             stack, self._stack = self._stack, contextlib.AsyncExitStack()
             await stack.aclose()
+
+
+class S3Upload:
+    """An S3 multipart upload: each method is one request (ListParts: one per page)."""
+
+    def __init__(
+        self, backend: S3Backend, key: str, upload_id: str, initiated: datetime | None = None
+    ) -> None:
+        self._backend = backend
+        self.key = key
+        self.upload_id = upload_id
+        self.initiated = initiated
+
+    def _params(self) -> dict[str, Any]:
+        return {"Key": self._backend._prefix + self.key, "UploadId": self.upload_id}
+
+    async def put_part(self, number: int, data: bytes) -> PartRef:
+        """UploadPart with its CRC32; the ref carries it on to CompleteMultipartUpload."""
+        crc = await _checksum(data)
+        resp = await self._backend._call(
+            "UploadPart",
+            self.key,
+            **self._params(),
+            PartNumber=number,
+            Body=data,
+            ChecksumAlgorithm="CRC32",
+            ChecksumCRC32=crc,
+        )
+        return PartRef(number, str(resp["ETag"]), {"ChecksumCRC32": crc}, len(data))
+
+    async def parts(self) -> AsyncGenerator[PartRef, None]:
+        """ListParts, page after page; each part's CRC32 where the store reports it."""
+        params: dict[str, Any] = {**self._params(), "MaxParts": self._backend._page_size}
+        while True:
+            page = await self._backend._call("ListParts", self.key, **params)
+            for item in page.get("Parts", []):
+                crc = item.get("ChecksumCRC32")
+                extra = {"ChecksumCRC32": str(crc)} if crc else {}
+                yield PartRef(int(item["PartNumber"]), str(item["ETag"]), extra, int(item["Size"]))
+            if not page.get("IsTruncated"):
+                return
+            params["PartNumberMarker"] = page["NextPartNumberMarker"]
+
+    async def complete(self, parts: Sequence[PartRef], run: Requests = direct) -> None:
+        """CompleteMultipartUpload with the parts in number order."""
+        listed = [
+            {"PartNumber": p.number, "ETag": p.etag, **p.extra}
+            for p in sorted(parts, key=lambda p: p.number)
+        ]
+        await run(
+            self.key,
+            lambda: self._backend._call(
+                "CompleteMultipartUpload",
+                self.key,
+                **self._params(),
+                MultipartUpload={"Parts": listed},
+            ),
+        )
+
+    async def abort(self, run: Requests = direct) -> None:
+        """AbortMultipartUpload; a missing upload is not an error."""
+        with contextlib.suppress(ObjectNotFoundError):
+            await run(
+                self.key,
+                lambda: self._backend._call("AbortMultipartUpload", self.key, **self._params()),
+            )

@@ -200,7 +200,7 @@ class _Uploader:
     async def _multipart(self, key: str, entry: FileEntry, size: int, part: int) -> None:
         src = self.sources[entry.path]
         chunk = self.t.config.chunk_size
-        upload_id = await self.t.create_multipart(key)
+        upload = await self.t.upload(key)
         refs: dict[int, PartRef] = {}
 
         async def send(number: int, offset: int, length: int) -> None:
@@ -208,16 +208,26 @@ class _Uploader:
                 data = await anyio.to_thread.run_sync(
                     _read_part, src, entry, offset, length, chunk, limiter=self.io
                 )
-                refs[number] = await self.t.upload_part(key, upload_id, number, data)
+                refs[number] = await upload.put_part(number, data)
             self.tracker.advance(length)
 
         try:
             async with anyio.create_task_group() as tg:
                 for i, offset in enumerate(range(0, size, part)):
                     tg.start_soon(send, i + 1, offset, min(part, size - offset))
-            await self.t.complete_multipart(key, upload_id, [refs[n] for n in sorted(refs)])
-        except BaseException:
-            await self.t.abort_multipart(key, upload_id)
+            await upload.complete([refs[n] for n in sorted(refs)])
+        except BaseException as exc:
+            # Only a failure retrying will not mend (an etcetera error: retries spent,
+            # not retryable, or the file changed) discards the upload. A cancelled or
+            # killed push keeps it, for a later push to resume by key or gc to remove.
+            failed = (
+                exc.split(EtceteraError)[1] is None
+                if isinstance(exc, BaseExceptionGroup)
+                else isinstance(exc, EtceteraError)
+            )
+            if failed:
+                with contextlib.suppress(EtceteraError):  # the first failure is the one to report
+                    await upload.abort()
             raise
 
 

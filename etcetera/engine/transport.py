@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from contextlib import aclosing
+from datetime import datetime
 from typing import TypeVar
 
 import anyio
 
-from ..backends.base import Backend, ObjectInfo, PartRef
+from ..backends.base import Backend, ObjectInfo, PartRef, Upload
 from ..errors import BackendError, EtceteraError, TransientError
 from .budget import ByteBudget
 from .config import TransferConfig
@@ -159,29 +160,17 @@ class Transport:
             self.stats.retries += 1
             await anyio.sleep(self._delay(attempt))
 
-    async def create_multipart(self, key: str) -> str:
-        """Start a multipart upload."""
-        return await self.call(key, lambda: self.backend.create_multipart(key))
+    async def upload(self, key: str) -> TransportUpload:
+        """Start a multipart upload; its requests then go through this transport too."""
+        return TransportUpload(self, await self.call(key, lambda: self.backend.upload(key)))
 
-    async def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> PartRef:
-        """Upload one part."""
-        await self._pace(len(data))
+    async def uploads(self, prefix: str) -> list[TransportUpload]:
+        """The unfinished uploads under a prefix (retried as a whole), to resume or abort."""
 
-        async def go() -> PartRef:
-            ref = await self.backend.upload_part(key, upload_id, number, data)
-            self.stats.bytes_sent += len(data)
-            return ref
+        async def go() -> list[Upload]:
+            return [u async for u in self.backend.uploads(prefix)]
 
-        return await self.call(f"{key} part {number}", go)
-
-    async def complete_multipart(self, key: str, upload_id: str, parts: list[PartRef]) -> None:
-        """Finish a multipart upload."""
-        await self.call(key, lambda: self.backend.complete_multipart(key, upload_id, parts))
-
-    async def abort_multipart(self, key: str, upload_id: str) -> None:
-        """Abort a multipart upload, even while the caller is being cancelled."""
-        with anyio.CancelScope(shield=True), anyio.move_on_after(30):
-            await self.call(key, lambda: self.backend.abort_multipart(key, upload_id))
+        return [TransportUpload(self, u) for u in await self.call(prefix, go)]
 
     async def list(self, prefix: str) -> list[ObjectInfo]:
         """Every object under a prefix (retried as a whole)."""
@@ -190,3 +179,63 @@ class Transport:
             return [o async for o in self.backend.list(prefix)]
 
         return await self.call(prefix, go)
+
+
+class TransportUpload:
+    """A back-end's upload object as a transfer uses it: every request through the transport.
+
+    ``put_part`` and ``parts`` are one request (a listing: pages) each, limited, retried
+    and counted like any other. ``complete`` and ``abort`` may be several requests (a
+    GCS composite upload composes in rounds, then deletes its temporaries): the upload
+    gets the transport's ``call`` and sends each of them through it, rather than the
+    whole being wrapped in one call, which would hold a request slot while its inner
+    requests wait for one, and retry finished composes along with a failed one.
+    """
+
+    def __init__(self, transport: Transport, upload: Upload) -> None:
+        self.transport = transport
+        self.upload = upload
+
+    @property
+    def key(self) -> str:
+        """The key of the object being uploaded."""
+        return self.upload.key
+
+    @property
+    def upload_id(self) -> str:
+        """The store's id of the upload."""
+        return self.upload.upload_id
+
+    @property
+    def initiated(self) -> datetime | None:
+        """When the upload was started, where the store says."""
+        return self.upload.initiated
+
+    async def put_part(self, number: int, data: bytes) -> PartRef:
+        """Upload one part."""
+        t = self.transport
+        await t._pace(len(data))
+
+        async def go() -> PartRef:
+            ref = await self.upload.put_part(number, data)
+            t.stats.bytes_sent += len(data)
+            return ref
+
+        return await t.call(f"{self.key} part {number}", go)
+
+    async def parts(self) -> list[PartRef]:
+        """The parts already stored, in number order (retried as a whole)."""
+
+        async def go() -> list[PartRef]:
+            return [p async for p in self.upload.parts()]
+
+        return await self.transport.call(f"{self.key} parts", go)
+
+    async def complete(self, parts: Sequence[PartRef]) -> None:
+        """Assemble the parts into the object, each request limited and retried."""
+        await self.upload.complete(parts, self.transport.call)
+
+    async def abort(self) -> None:
+        """Discard the upload, even while the caller is being cancelled (for at most 30 s)."""
+        with anyio.CancelScope(shield=True), anyio.move_on_after(30):
+            await self.upload.abort(self.transport.call)
