@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, TypeVar, runtime_checkable
 
-T = TypeVar("T")
-
 from .. import defaults
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
