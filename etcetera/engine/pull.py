@@ -462,15 +462,7 @@ async def fetch(
     for entry in blobs:
         jobs.append((entry.size, _bind_blob(fetcher, entry, part)))
     jobs.sort(key=lambda j: -j[0])
-    it = iter(jobs)
-
-    async def worker() -> None:
-        for _, job in it:
-            await job()
-
-    async with anyio.create_task_group() as tg:
-        for _ in range(min(config.concurrency, len(jobs))):
-            tg.start_soon(worker)
+    await t.each([job for _, job in jobs], _run)
     if duplicates:
         by_digest = {b.digest: str(dest / b.path) for b in blobs}
         failed = await anyio.to_thread.run_sync(
@@ -481,6 +473,10 @@ async def fetch(
         stats.files_downloaded += len(duplicates)
     tracker.finish()
     return bytes_to_download
+
+
+async def _run(job: Callable[[], Awaitable[None]]) -> None:
+    await job()
 
 
 def _bind_pack(

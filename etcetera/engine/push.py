@@ -245,18 +245,6 @@ async def _missing(t: Transport, objects: list[ObjectEntry]) -> list[ObjectEntry
     return [o for o in objects if o.id not in present]
 
 
-async def _run_pool(jobs: list[ObjectEntry], workers: int, up: _Uploader) -> None:
-    it = iter(jobs)
-
-    async def worker() -> None:
-        for obj in it:
-            await up.upload(obj)
-
-    async with anyio.create_task_group() as tg:
-        for _ in range(min(workers, len(jobs))):
-            tg.start_soon(worker)
-
-
 @dataclass
 class Prepared:
     """A tree scanned, hashed and laid out: what a push would publish.
@@ -340,7 +328,6 @@ async def send(
     progress: ProgressCallback | None = None,
 ) -> None:
     """Upload ``missing`` objects of a prepared tree through a pool of workers."""
-    config = t.config
     manifest = prepared.manifest
     sources = {f.path: f for f in prepared.scan.files}
     wanted = {o.id for o in missing}
@@ -355,7 +342,7 @@ async def send(
     # Large blobs first so that their parts overlap with the many small packs.
     missing = sorted(missing, key=lambda o: -o.size)
     try:
-        await _run_pool(missing, config.concurrency, up)
+        await t.each(missing, up.upload)
     except BaseException as exc:
         # The cache vouched for bytes that are gone: "push again" must hash them again.
         changed = _changed_sources(exc)

@@ -76,6 +76,22 @@ class Transport:
         self.io = anyio.CapacityLimiter(config.io_threads)
         self._rate = RateLimiter(config.bandwidth_limit) if config.bandwidth_limit else None
 
+    async def each(self, items: Sequence[T], fn: Callable[[T], Awaitable[None]]) -> None:
+        """Run ``fn`` on every item, in order, by at most ``concurrency`` workers at once.
+
+        The engine's one worker pool: jobs are taken in the order given (largest first,
+        by the callers), and a failure cancels the rest.
+        """
+        it = iter(items)
+
+        async def worker() -> None:
+            for item in it:
+                await fn(item)
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(min(self.config.concurrency, len(items))):
+                tg.start_soon(worker)
+
     async def _pace(self, n: int) -> None:
         if self._rate is not None and n:
             await self._rate.consume(n)
