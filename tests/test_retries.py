@@ -217,7 +217,7 @@ def _big_tree(root: Path) -> Path:
 async def test_a_failed_multipart_push_aborts_its_upload(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import etcetera.connect as connect
+    from etcetera.backends import registry
     from etcetera.backends.registry import open_backend as real_open
 
     (tmp_path / "repo").mkdir()
@@ -226,7 +226,7 @@ async def test_a_failed_multipart_push_aborts_its_upload(
     await etc.aregister(_big_tree(tmp_path / "s"), config=cfg)
     denied = AccessDeniedError("credentials were refused")
     monkeypatch.setattr(
-        connect,
+        registry,
         "open_backend",
         lambda url, options: Flaky(real_open(url, options), {"put_part": 1}, denied),
     )

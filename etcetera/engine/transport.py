@@ -100,6 +100,19 @@ class Transport:
         cap = min(self.config.retry_max_delay, self.config.retry_delay * (2**attempt))
         return random.uniform(0, cap)
 
+    async def _again(self, exc: EtceteraError, what: str, attempt: int) -> None:
+        """Back off before attempt ``attempt + 1`` of ``what``, or raise ``exc`` (the one policy).
+
+        Only errors marked ``retryable`` are tried again, ``config.retries`` times at most,
+        after a capped exponential delay with full jitter.
+        """
+        if not exc.retryable:
+            raise exc
+        if attempt >= self.config.retries:
+            raise type(exc)(f"{exc} (gave up on {what} after {attempt + 1} attempts)") from exc
+        self.stats.retries += 1
+        await anyio.sleep(self._delay(attempt + 1))
+
     async def call(self, what: str, fn: Callable[[], Awaitable[T]]) -> T:
         """Run one request under the limiter, retrying retryable failures."""
         attempt = 0
@@ -109,15 +122,8 @@ class Transport:
                     self.stats.requests += 1
                     return await fn()
             except EtceteraError as exc:
-                if not exc.retryable or attempt >= self.config.retries:
-                    if exc.retryable:
-                        raise type(exc)(
-                            f"{exc} (gave up on {what} after {attempt + 1} attempts)"
-                        ) from exc
-                    raise
+                await self._again(exc, what, attempt)
             attempt += 1
-            self.stats.retries += 1
-            await anyio.sleep(self._delay(attempt))
 
     async def head(self, key: str) -> ObjectInfo | None:
         """HEAD an object."""
@@ -170,11 +176,8 @@ class Transport:
                     raise TransientError(f"object {key} ended early ({got} of {length} bytes)")
                 return
             except EtceteraError as exc:
-                if not exc.retryable or attempt >= self.config.retries:
-                    raise
+                await self._again(exc, key, attempt)
             attempt += 1
-            self.stats.retries += 1
-            await anyio.sleep(self._delay(attempt))
 
     async def upload(self, key: str) -> TransportUpload:
         """Start a multipart upload; its requests then go through this transport too."""
