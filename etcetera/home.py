@@ -47,10 +47,7 @@ KEEP_VERSIONS = 2
 
 def valid_name(name: str) -> str:
     """``name`` if it is a valid dataset name, else :class:`InvalidNameError`."""
-    try:
-        return check_name(name)
-    except ValueError as exc:
-        raise InvalidNameError(str(exc)) from None
+    return check_name(name)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 import anyio
 
 from ..engine import refs
-from ..errors import DatasetNotFoundError, EtceteraError
+from ..errors import DatasetNotFoundError, EtceteraError, ManifestError
 from ..format import layout
 from ..home import valid_name
 from ..settings import Config
@@ -98,7 +98,7 @@ async def agc(
             try:
                 manifest = await s.manifest(digest)
             except EtceteraError as exc:
-                raise EtceteraError(
+                raise ManifestError(
                     f"gc stopped: manifest {digest} of a live version is unreadable ({exc}); "
                     "nothing was deleted"
                 ) from None

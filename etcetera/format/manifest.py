@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
-from ..errors import IntegrityError, ManifestError
+from ..errors import IntegrityError, ManifestError, PartitionNotFoundError
 from . import _gc
 from .hashing import CHUNK_SIZE
 
@@ -93,13 +93,15 @@ class Manifest:
         """Files of the given partitions plus every file outside ``data/``.
 
         Raises:
-            ValueError: a partition whose pieces were not read (see ``loaded``).
+            PartitionNotFoundError: a partition whose pieces were not read (see ``loaded``).
         """
         if self.loaded is not None:
             missing = set(self.partitions if partitions is None else partitions)
             missing -= set(self.loaded)
             if missing:
-                raise ValueError(f"manifest read without partition {sorted(missing)[0]!r}")
+                raise PartitionNotFoundError(
+                    f"manifest read without partition {sorted(missing)[0]!r}"
+                )
         if partitions is None:
             yield from self.files
             return

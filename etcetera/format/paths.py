@@ -13,16 +13,16 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
-from ..errors import ManifestError
+from ..errors import InvalidNameError, ManifestError
 
 MAX_PATH = 4096
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 def check_name(name: str) -> str:
-    """Return ``name`` if it is a valid dataset name, else raise ``ValueError``."""
+    """Return ``name`` if it is a valid dataset name, else raise ``InvalidNameError``."""
     if not isinstance(name, str) or not _NAME.match(name) or ".." in name:
-        raise ValueError(
+        raise InvalidNameError(
             f"invalid dataset name {name!r}: use 1-128 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit"
         )

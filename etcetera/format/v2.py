@@ -205,7 +205,7 @@ def _group_runs(
     runs = sorted(r for r in runs if r[2] > r[1])
     runs.sort(key=lambda r: r[1])
     if sum(hi - lo for _, lo, hi in runs) != n:
-        raise ValueError("manifest has files under data/ outside its partitions")
+        raise ManifestError("manifest has files under data/ outside its partitions")
     yield from runs
 
 
