@@ -1,7 +1,22 @@
-"""etcetera: dataset sharing via cloud storage (S3, Google Cloud Storage).
+"""etcetera: dataset sharing via cloud storage (S3, Google Cloud Storage, a folder).
 
-Sync functions (``dataset``, ``pull``, ``push`` ...) wrap their async twins
+Sync functions (``dataset``, ``pull``, ``push`` ...) are made from their async twins
 (``adataset``, ``apull``, ``apush`` ...); both work inside a running event loop.
+
+The packages, top down (each imports only those below it)::
+
+    cli/          the etc command, one module per command
+    distributed/  push and pull over a Dask cluster (etcetera[dask])
+    sync          the sync API, made from the async one
+    api/          the async API: one session per operation, pull, push, the home's
+                  datasets, info and verify, rm and gc
+    connect       settings -> transfer options, back-end options, an open back-end
+    engine/       the transfer engine: transport (limits, retries, pool), refs,
+                  manifests, push, pull, scan
+    backends/     file://, s3:// and gs:// behind one small interface
+    format/       the remote format: manifests, records, selections, shards (pure)
+    home          the local home: datasets, version folders, staging, locks
+    settings, urls, errors, defaults
 """
 
 # Only private names besides the public ones: `dir(etcetera)` and tab completion show

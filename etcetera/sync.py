@@ -42,8 +42,6 @@ __all__ = [
 P = ParamSpec("P")
 T = TypeVar("T")
 
-_SETTINGS = "config: settings (default: ``~/.etc.toml`` and ``ETC_*`` variables)."
-
 
 def run(fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
     """Run an async API function to completion from sync code (one portal per call)."""
@@ -59,7 +57,7 @@ def sync_name(fn: Callable[..., object]) -> str:
     return name[1:]
 
 
-def blocking(fn: Callable[P, Awaitable[T]], *, doc: str | None = None) -> Callable[P, T]:
+def blocking(fn: Callable[P, Awaitable[T]]) -> Callable[P, T]:
     """The sync version of an async API function, with its signature.
 
     The result has ``fn``'s parameters (``__wrapped__`` is ``fn``, which
@@ -68,8 +66,6 @@ def blocking(fn: Callable[P, Awaitable[T]], *, doc: str | None = None) -> Callab
 
     Args:
         fn: a coroutine function of :mod:`etcetera.api` named ``aNAME``.
-        doc: the docstring to adapt instead of ``fn``'s, where the async one refers
-            back to the sync function for its arguments.
     """
     name = sync_name(fn)
 
@@ -79,13 +75,13 @@ def blocking(fn: Callable[P, Awaitable[T]], *, doc: str | None = None) -> Callab
     functools.update_wrapper(call, fn)
     call.__name__ = call.__qualname__ = name
     call.__module__ = __name__
-    call.__doc__ = _sync_doc(fn, doc)
+    call.__doc__ = _sync_doc(fn)
     return call
 
 
-def _sync_doc(fn: Callable[..., object], doc: str | None) -> str:
+def _sync_doc(fn: Callable[..., object]) -> str:
     """``fn``'s summary, a line naming it, then the rest of its docstring."""
-    text = inspect.cleandoc(doc if doc is not None else fn.__doc__ or "")
+    text = inspect.cleandoc(fn.__doc__ or "")
     summary, _, body = text.partition("\n\n")
     note = (
         f"Sync version of :func:`etcetera.{fn.__name__}`: runs it to completion on an event\n"
@@ -95,76 +91,19 @@ def _sync_doc(fn: Callable[..., object], doc: str | None) -> str:
     return "\n\n".join(part for part in (summary, note, body) if part) + "\n"
 
 
-dataset = blocking(
-    api.adataset,
-    # The seed's documented behaviour (etc.dataset('sample', auto_pull=True, config=...)).
-    doc=f"""Open a local dataset; with ``auto_pull``, pull it first if it is not local.
-
-    Args:
-        name: dataset name (``NAME@K`` for version K).
-        auto_pull: pull from the repository when the dataset is not local.
-        {_SETTINGS}
-        version: a version number instead of the latest (``NAME@K`` and a different
-            ``version`` is a :class:`ConfigError`).
-        partitions: with ``auto_pull``, pull only these partitions.
-        shard: ``(k, n)``: shard ``k`` of ``n`` (``k`` 0-based, e.g. the rank and world
-            size of a training job). The local copy must be that shard; with
-            ``auto_pull`` it is pulled when it is not (see :func:`etcetera.apull`).
-            ``None``: whatever copy is local (the whole dataset when it pulls).
-
-    Raises:
-        DatasetNotFoundError: not local (or not the version or shard asked for) and
-            no ``auto_pull``.
-    """,
-)
+dataset = blocking(api.adataset)
 
 pull = blocking(api.apull)
 
 push = blocking(api.apush)
 
-register = blocking(
-    api.aregister,
-    doc=f"""Register a folder as a local dataset (a link, not a copy).
+register = blocking(api.aregister)
 
-    Args:
-        path: the dataset folder.
-        name: name to register it under (default: the folder's name).
-        force: replace an existing dataset of that name (only its link).
-        {_SETTINGS}
-    """,
-)
+create = blocking(api.acreate)
 
-create = blocking(
-    api.acreate,
-    doc=f"""Create an empty dataset in the local store.
+purge = blocking(api.apurge)
 
-    Args:
-        name: dataset name.
-        partitions: partition folders to create.
-        force: replace an existing dataset of that name.
-        {_SETTINGS}
-    """,
-)
-
-purge = blocking(
-    api.apurge,
-    doc=f"""Remove a local dataset (never a registered user's folder).
-
-    Args:
-        name: dataset name.
-        {_SETTINGS}
-    """,
-)
-
-ls = blocking(
-    api.als,
-    doc=f"""Names of local datasets, or of the repository's with ``remote``.
-
-    Args:
-        {_SETTINGS}
-        remote: list the repository instead of the local store.
-    """,
-)
+ls = blocking(api.als)
 
 list_remote = blocking(api.alist_remote)
 

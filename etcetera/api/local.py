@@ -32,10 +32,21 @@ async def adataset(
 ) -> Dataset:
     """Open a local dataset; with ``auto_pull``, pull it first if it is not local.
 
-    ``shard=(k, n)`` asks for shard ``k`` of ``n`` (``k`` 0-based): the local copy must
-    be that shard, and with ``auto_pull`` it is pulled when it is not (the whole
-    dataset, or another shard, being local is not enough). ``shard=None`` opens
-    whatever copy is local. See :func:`etcetera.dataset` for the arguments.
+    Args:
+        name: dataset name (``NAME@K`` for version K).
+        auto_pull: pull from the repository when the dataset is not local.
+        config: settings (default: ``~/.etc.toml`` and ``ETC_*`` variables).
+        version: a version number instead of the latest (``NAME@K`` and a different
+            ``version`` is a :class:`ConfigError`).
+        partitions: with ``auto_pull``, pull only these partitions.
+        shard: ``(k, n)``: shard ``k`` of ``n`` (``k`` 0-based, e.g. the rank and world
+            size of a training job). The local copy must be that shard; with
+            ``auto_pull`` it is pulled when it is not (see :func:`etcetera.apull`).
+            ``None``: whatever copy is local (the whole dataset when it pulls).
+
+    Raises:
+        DatasetNotFoundError: not local (or not the version or shard asked for) and
+            no ``auto_pull``.
     """
     cfg = resolve_config(config)
     name, version = parse_ref(name, version)
@@ -84,7 +95,14 @@ async def aregister(
     force: bool = False,
     config: Config | None = None,
 ) -> Dataset:
-    """Register a folder as a local dataset (a link to it, not a copy)."""
+    """Register a folder as a local dataset (a link, not a copy).
+
+    Args:
+        path: the dataset folder.
+        name: name to register it under (default: the folder's name).
+        force: replace an existing dataset of that name (only its link).
+        config: settings (default: ``~/.etc.toml`` and ``ETC_*`` variables).
+    """
     cfg = resolve_config(config)
     folder = Path(path).expanduser().resolve()
     name = valid_name(folder.name if name is None else name)
@@ -111,7 +129,14 @@ async def acreate(
     force: bool = False,
     config: Config | None = None,
 ) -> Dataset:
-    """Create an empty dataset in the home, with the given partition folders."""
+    """Create an empty dataset in the local store.
+
+    Args:
+        name: dataset name.
+        partitions: partition folders to create.
+        force: replace an existing dataset of that name.
+        config: settings (default: ``~/.etc.toml`` and ``ETC_*`` variables).
+    """
     cfg = resolve_config(config)
     name = valid_name(name)
     if not partitions:
@@ -136,7 +161,12 @@ async def acreate(
 
 
 async def apurge(name: str, *, config: Config | None = None) -> None:
-    """Remove a local dataset: its link, and the copies etcetera made (never a user's folder)."""
+    """Remove a local dataset (never a registered user's folder).
+
+    Args:
+        name: dataset name.
+        config: settings (default: ``~/.etc.toml`` and ``ETC_*`` variables).
+    """
     cfg = resolve_config(config)
     home = Home(cfg.home)
     name = valid_name(name)
@@ -145,7 +175,12 @@ async def apurge(name: str, *, config: Config | None = None) -> None:
 
 
 async def als(*, config: Config | None = None, remote: bool = False) -> list[str]:
-    """Names of the local datasets, or of the repository's with ``remote``."""
+    """Names of local datasets, or of the repository's with ``remote``.
+
+    Args:
+        config: settings (default: ``~/.etc.toml`` and ``ETC_*`` variables).
+        remote: list the repository instead of the local store.
+    """
     cfg = resolve_config(config)
     if not remote:
         return await anyio.to_thread.run_sync(Home(cfg.home).names)

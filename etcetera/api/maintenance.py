@@ -78,7 +78,21 @@ class GcResult:
 async def agc(
     *, config: Config | None = None, dry_run: bool = False, grace: timedelta = timedelta(days=1)
 ) -> GcResult:
-    """Delete what no version references, if older than ``grace``."""
+    """Delete what no version references, if older than ``grace``.
+
+    Packs, blobs, manifests and manifest pieces that no version record names, unfinished
+    multipart uploads (a cancelled or killed push keeps its upload so that it can be
+    resumed) and temporary objects go, each only when older than ``grace``: a push in
+    progress uploads its objects before it publishes its version, so it never loses them.
+
+    Args:
+        config: settings (default: ``~/.etc.toml`` and ``ETC_*`` variables).
+        dry_run: say what would be deleted, delete nothing.
+        grace: keep anything younger than this.
+
+    Raises:
+        ManifestError: the manifest of a live version is unreadable (nothing is deleted).
+    """
     cfg = resolve_config(config)
     cutoff = datetime.now(UTC) - grace
     result = GcResult(dry_run)
