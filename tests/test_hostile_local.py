@@ -191,8 +191,8 @@ async def test_file_changing_while_pushed_is_detected(
     assert snapshot(pulled.location) == snapshot(src)
 
 
-def _enospc_after(budget: int) -> tuple[Callable[..., int], Callable[..., int]]:
-    """``os.write`` and ``os.pwrite`` that fail with ENOSPC once ``budget`` bytes are written."""
+def _enospc_after(budget: int) -> dict[str, Callable[..., int]]:
+    """``os`` writes (``write``, ``pwrite``, ``pwritev``) that fail with ENOSPC after ``budget``."""
     left = budget
 
     def take(n: int) -> None:
@@ -209,7 +209,11 @@ def _enospc_after(budget: int) -> tuple[Callable[..., int], Callable[..., int]]:
         take(len(data))
         return os.pwrite(fd, data, offset)
 
-    return write, pwrite
+    def pwritev(fd: int, buffers: Any, offset: int) -> int:
+        take(sum(len(b) for b in buffers))
+        return os.pwritev(fd, buffers, offset)
+
+    return {"write": write, "pwrite": pwrite, "pwritev": pwritev}
 
 
 @pytest.mark.parametrize("what", ["small files", "a large file"])
@@ -228,8 +232,7 @@ async def test_disk_full_during_pull_keeps_the_previous_copy(
     make_tree(src, seed=2, big=big)
     await etc.apush(NAME, config=pusher, force=True)
 
-    write, pwrite = _enospc_after(2 * MiB if big else 600)
-    monkeypatch.setattr(engine_pull, "os", fake_os(write=write, pwrite=pwrite))
+    monkeypatch.setattr(engine_pull, "os", fake_os(**_enospc_after(2 * MiB if big else 600)))
     with pytest.raises(etc.LocalIOError, match="No space left on device"):
         await etc.apull(NAME, config=cfg)
     ds = await etc.adataset(NAME, config=cfg)

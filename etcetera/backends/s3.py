@@ -265,7 +265,11 @@ class S3Backend:
     async def stream(
         self, key: str, offset: int = 0, length: int | None = None
     ) -> AsyncGenerator[bytes, None]:
-        """GetObject (with a Range unless the whole object), yielded in blocks of ~1 MiB."""
+        """GetObject (with a Range unless the whole object), yielded as the body arrives.
+
+        Blocks of at most 1 MiB, as the SDK hands them over (never joined: the engine
+        hashes and writes them where they are).
+        """
         if length == 0:
             return
         params: dict[str, Any] = {"Key": self._prefix + key}
@@ -281,24 +285,12 @@ class S3Backend:
                 raise BackendError(f"object {where} ended before the requested range")
             while True:
                 with self._mapped("GetObject", key):
-                    block = await self._read_block(body)
+                    block: bytes = await body.read(_CHUNK)
                 if not block:
                     break
                 yield block
         finally:
             body.close()
-
-    @staticmethod
-    async def _read_block(body: Any) -> bytes:
-        pieces: list[bytes] = []
-        size = 0
-        while size < _CHUNK:
-            piece: bytes = await body.read(_CHUNK - size)
-            if not piece:
-                break
-            pieces.append(piece)
-            size += len(piece)
-        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
     async def put(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
         """PutObject with a CRC32 the store verifies; ``If-None-Match: *`` when create-only."""

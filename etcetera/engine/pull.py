@@ -39,6 +39,8 @@ from .transport import Transport
 
 _BATCH = 4 * 1024 * 1024
 _STREAM_HOLD = 2 * 1024 * 1024
+_STEP = 1024 * 1024  # bytes of a blob hashed and written per thread hop
+_IOV_MAX = 1024  # iovecs per pwritev (the kernel's IOV_MAX)
 
 
 class LocalCopy(NamedTuple):
@@ -197,15 +199,23 @@ class _BlobFile:
                 todo.append(i)
         return todo
 
-    def write(self, offset: int, data: bytes) -> None:
-        view = memoryview(data)
+    def write_all(self, offset: int, blocks: list[bytes]) -> int:
+        """Write ``blocks`` one after the other at ``offset`` (``pwritev``); the bytes written."""
+        views = [memoryview(b) for b in blocks]
+        total = sum(len(v) for v in views)
+        done = 0
         try:
-            while view:
-                n = os.pwrite(self.fd, view, offset)
-                view = view[n:]
-                offset += n
+            while views:
+                n = os.pwritev(self.fd, views[:_IOV_MAX], offset + done)
+                done += n
+                while views and n >= len(views[0]):
+                    n -= len(views[0])
+                    views.pop(0)
+                if n:
+                    views[0] = views[0][n:]
         except OSError as exc:
             raise _local_error(exc, self.entry.path) from None
+        return total
 
     def close(self) -> None:
         if self.fd >= 0:
@@ -305,22 +315,33 @@ class _Fetcher:
 
     async def _blob_range(self, blob: _BlobFile, first: int, offset: int, length: int) -> None:
         verifier = _ChunkVerifier(blob, first, offset)
-        async with self.t.budget.hold(min(length, _STREAM_HOLD + blob.chunk_size)):
-            pending = bytearray()
-            body = self.t.stream(layout.object_key(blob.entry.digest), offset, length)
-            async with aclosing(body):
-                async for block in body:
-                    pending += block
-                    # One thread hop per >= 1 MiB step, not per network read.
-                    if len(pending) >= _STREAM_HOLD // 2:
-                        await anyio.to_thread.run_sync(
-                            verifier.feed, bytes(pending), limiter=self.io
-                        )
-                        self.tracker.advance(len(pending))
-                        pending = bytearray()
-            if pending:
-                await anyio.to_thread.run_sync(verifier.feed, bytes(pending), limiter=self.io)
-                self.tracker.advance(len(pending))
+        # The network and the disk overlap: while one step of >= 1 MiB is hashed and
+        # written in a worker thread, the next is read from the socket. The blocks are
+        # those the SDK gave, hashed and written where they are (never joined), and at
+        # most three steps per range are in memory (one written, one queued, one read).
+        send, receive = anyio.create_memory_object_stream[list[bytes]](1)
+
+        async def write() -> None:
+            async with receive:
+                async for blocks in receive:
+                    await anyio.to_thread.run_sync(verifier.feed, blocks, limiter=self.io)
+                    self.tracker.advance(sum(len(b) for b in blocks))
+
+        async with self.t.budget.hold(min(length, 3 * _STEP)), anyio.create_task_group() as tg:
+            tg.start_soon(write)
+            async with send:
+                pending: list[bytes] = []
+                size = 0
+                body = self.t.stream(layout.object_key(blob.entry.digest), offset, length)
+                async with aclosing(body):
+                    async for block in body:
+                        pending.append(block)
+                        size += len(block)
+                        if size >= _STEP:
+                            await send.send(pending)
+                            pending, size = [], 0
+                if pending:
+                    await send.send(pending)
         verifier.finish()
 
 
@@ -338,24 +359,25 @@ class _ChunkVerifier:
         size = self.blob.entry.size
         return min(self.blob.chunk_size, size - self.index * self.blob.chunk_size)
 
-    def feed(self, data: bytes) -> None:
-        """Verify every chunk completed by ``data``, then write ``data`` (worker thread)."""
-        view = memoryview(data)
-        while view:
-            take = min(len(view), self._chunk_len() - self.in_chunk)
-            self.hash.update(view[:take])
-            self.in_chunk += take
-            view = view[take:]
-            if self.in_chunk == self._chunk_len():
-                if self.hash.hexdigest() != self.blob.expected[self.index]:
-                    raise IntegrityError(
-                        f"{self.blob.entry.path}: chunk {self.index} does not match the manifest"
-                    )
-                self.index += 1
-                self.hash = hashlib.sha256()
-                self.in_chunk = 0
-        self.blob.write(self.pos, data)
-        self.pos += len(data)
+    def feed(self, blocks: list[bytes]) -> None:
+        """Verify every chunk the blocks complete, then write them (worker thread)."""
+        for block in blocks:
+            view = memoryview(block)
+            while view:
+                take = min(len(view), self._chunk_len() - self.in_chunk)
+                self.hash.update(view[:take])
+                self.in_chunk += take
+                view = view[take:]
+                if self.in_chunk == self._chunk_len():
+                    if self.hash.hexdigest() != self.blob.expected[self.index]:
+                        path = self.blob.entry.path
+                        raise IntegrityError(
+                            f"{path}: chunk {self.index} does not match the manifest"
+                        )
+                    self.index += 1
+                    self.hash = hashlib.sha256()
+                    self.in_chunk = 0
+        self.pos += self.blob.write_all(self.pos, blocks)
 
     def finish(self) -> None:
         """Refuse a range that ended inside a chunk."""
