@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import unicodedata
+from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -63,3 +64,39 @@ def test_random_trees_roundtrip(
     etc.push("rand", config=cfg)
     pulled = etc.pull("rand", config=etc.Config(url, home=base / "h2"))
     assert snapshot(pulled.location) == snapshot(root)
+
+
+@given(st.lists(st.binary(max_size=3000), min_size=1, max_size=6))
+def test_crc32_of_pieces_combines_to_the_crc32_of_the_whole(pieces: list[bytes]) -> None:
+    import zlib
+
+    from etcetera.format.hashing import crc32_combine
+
+    crc = zlib.crc32(pieces[0])
+    for piece in pieces[1:]:
+        crc = crc32_combine(crc, zlib.crc32(piece), len(piece))
+    assert crc == zlib.crc32(b"".join(pieces))
+
+
+def test_a_part_checked_by_crc_yields_the_crc_the_store_checks(tmp_path: Path) -> None:
+    import os
+    import zlib
+
+    from etcetera.engine.push import _read_part
+    from etcetera.engine.scan import ScannedFile
+    from etcetera.format.hashing import digest_file
+    from etcetera.format.manifest import FileEntry
+
+    chunk = 4096
+    data = os.urandom(5 * chunk + 17)
+    path = tmp_path / "f"
+    path.write_bytes(data)
+    digest, size = digest_file(path, chunk)
+    st_ = path.stat()
+    src = ScannedFile("f", str(path), size, 0o644, st_.st_mtime_ns, st_.st_ino)
+    src.crcs = digest.crcs
+    entry = FileEntry("f", size, 0o644, digest.hex, "obj", 0, digest.chunks)
+    buf = bytearray(2 * chunk)
+    crc = _read_part(src, entry, 2 * chunk, memoryview(buf), chunk)
+    assert bytes(buf) == data[2 * chunk : 4 * chunk]
+    assert crc == zlib.crc32(buf)

@@ -17,7 +17,7 @@ import pytest
 
 import etcetera as etc
 from etcetera.api import agc
-from etcetera.backends.base import Backend, PartRef, Requests, Upload, direct
+from etcetera.backends.base import Backend, Buffer, PartRef, Requests, Upload, direct
 from etcetera.backends.file import FileBackend
 from etcetera.engine.config import TransferConfig
 from etcetera.engine.transport import RateLimiter, Transport
@@ -48,7 +48,7 @@ class Flaky:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
-    async def put(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
+    async def put(self, key: str, data: Buffer, *, if_absent: bool = False) -> None:
         self._maybe_fail("put")
         await self.inner.put(key, data, if_absent=if_absent)
 
@@ -77,9 +77,9 @@ class FlakyUpload:
         self.flaky = flaky
         self.key, self.upload_id, self.initiated = inner.key, inner.upload_id, inner.initiated
 
-    async def put_part(self, number: int, data: bytes) -> PartRef:
+    async def put_part(self, number: int, data: Buffer, *, crc32: int | None = None) -> PartRef:
         self.flaky._maybe_fail("put_part")
-        return await self.inner.put_part(number, data)
+        return await self.inner.put_part(number, data, crc32=crc32)
 
     def parts(self) -> AsyncGenerator[PartRef, None]:
         return self.inner.parts()

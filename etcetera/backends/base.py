@@ -31,6 +31,9 @@ from .. import defaults
 
 T = TypeVar("T")
 
+#: A body: bytes, or a buffer the engine reuses once the call has returned.
+Buffer = bytes | bytearray
+
 
 @dataclass(frozen=True, slots=True)
 class ObjectInfo:
@@ -102,10 +105,13 @@ class Upload(Protocol):
         """When the upload was started, where the store says."""
         ...
 
-    async def put_part(self, number: int, data: bytes) -> PartRef:
+    async def put_part(self, number: int, data: Buffer, *, crc32: int | None = None) -> PartRef:
         """Store part ``number`` (1-based), with a transport checksum; one request.
 
-        Putting a number again replaces that part.
+        Putting a number again replaces that part. ``crc32`` is the CRC32 of ``data`` when
+        the caller already knows it (derived from the chunk CRCs hashing took), so that a
+        store checking CRC32 costs no second pass over the bytes. ``data`` is not kept
+        after the call returns.
         """
         ...
 
@@ -202,7 +208,7 @@ class Backend(Protocol):
         """
         ...
 
-    async def put(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
+    async def put(self, key: str, data: Buffer, *, if_absent: bool = False) -> None:
         """Write a whole object; the back-end sends a transport checksum the store verifies.
 
         Args:

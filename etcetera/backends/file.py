@@ -29,7 +29,7 @@ from ..errors import (
     RepositoryNotFoundError,
 )
 from ..urls import RepoURL
-from .base import BackendOptions, Capabilities, ObjectInfo, PartRef, Requests, direct
+from .base import BackendOptions, Buffer, Capabilities, ObjectInfo, PartRef, Requests, direct
 
 _READ_BLOCK = 1024 * 1024
 _UPLOADS = ".uploads"
@@ -102,7 +102,7 @@ class FileBackend:
         finally:
             os.close(fd)
 
-    def _write(self, path: Path, data: bytes, if_absent: bool) -> None:
+    def _write(self, path: Path, data: Buffer, if_absent: bool) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
         with open(tmp, "wb") as fh:
@@ -119,7 +119,7 @@ class FileBackend:
             tmp.unlink(missing_ok=True)
             raise
 
-    async def put(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
+    async def put(self, key: str, data: Buffer, *, if_absent: bool = False) -> None:
         """Write via a temporary file and rename (or link, for create-only)."""
         path = self._path(key)
         try:
@@ -253,14 +253,17 @@ class FileUpload:
             f"multipart upload {self.upload_id} of {self.key} does not exist"
         )
 
-    def _put(self, number: int, data: bytes) -> None:
+    def _put(self, number: int, data: Buffer) -> None:
         # Checked first: writing would make the folder of an aborted upload again.
         if not self._dir.is_dir():
             raise self._missing()
         self._backend._write(self._part(number), data, False)
 
-    async def put_part(self, number: int, data: bytes) -> PartRef:
-        """Store one part as its own file (written aside and renamed into place)."""
+    async def put_part(self, number: int, data: Buffer, *, crc32: int | None = None) -> PartRef:
+        """Store one part as its own file (written aside and renamed into place).
+
+        A local file needs no transport checksum: ``crc32`` is not used.
+        """
         try:
             await anyio.to_thread.run_sync(self._put, number, data, limiter=self._backend._limiter)
         except OSError as exc:
@@ -333,7 +336,7 @@ class StrayWrite:
     def _refuse(self) -> BackendError:
         return BackendError(f"{self._path} is an interrupted write, not an upload with parts")
 
-    async def put_part(self, number: int, data: bytes) -> PartRef:
+    async def put_part(self, number: int, data: Buffer, *, crc32: int | None = None) -> PartRef:
         """Refuse: only a multipart upload takes parts."""
         raise self._refuse()
 

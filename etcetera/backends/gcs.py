@@ -46,7 +46,7 @@ from ..errors import (
     TransientError,
 )
 from ..urls import RepoURL
-from .base import BackendOptions, Capabilities, ObjectInfo, PartRef, Requests, direct
+from .base import BackendOptions, Buffer, Capabilities, ObjectInfo, PartRef, Requests, direct
 
 log = logging.getLogger(__name__)
 
@@ -337,8 +337,9 @@ class GCSBackend:
                 timeout=self._upload_timeout(len(data)),
             )
 
-    async def put(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
+    async def put(self, key: str, data: Buffer, *, if_absent: bool = False) -> None:
         """Write an object; create-only through ``ifGenerationMatch=0``."""
+        data = bytes(data)  # what the SDK takes
         params = {"ifGenerationMatch": "0"} if if_absent else {}
         if self._options.public:
             params["predefinedAcl"] = "publicRead"
@@ -482,8 +483,13 @@ class GCSUpload:
     def _part_name(self, number: int) -> str:
         return f"{self._backend._name(self.tmp)}p{number:05d}"
 
-    async def put_part(self, number: int, data: bytes) -> PartRef:
-        """Upload part ``number`` as a temporary object, verified by its checksum."""
+    async def put_part(self, number: int, data: Buffer, *, crc32: int | None = None) -> PartRef:
+        """Upload part ``number`` as a temporary object, verified by its checksum.
+
+        GCS checks CRC32C, not CRC32, so ``crc32`` is of no use here; the body is copied
+        to ``bytes``, which the SDK wants.
+        """
+        data = bytes(data)
         if not 1 <= number <= _MAX_PARTS:
             raise BackendError(f"part number {number} of {self.key} is outside 1..{_MAX_PARTS}")
         what = f"{self.key} (part {number})"

@@ -37,7 +37,7 @@ from ..errors import (
     TransientError,
 )
 from ..urls import RepoURL
-from .base import BackendOptions, Capabilities, ObjectInfo, PartRef, Requests, direct
+from .base import BackendOptions, Buffer, Capabilities, ObjectInfo, PartRef, Requests, direct
 
 _CHUNK = 1024 * 1024
 _LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -139,12 +139,17 @@ def _translate(exc: BaseException, what: str, bucket: str, key: str | None) -> E
     return BackendError(f"{on} failed: {type(exc).__name__}: {exc}")
 
 
-def _crc32(data: bytes) -> str:
-    """Return the base64 big-endian CRC32 of ``data``, as S3's ``x-amz-checksum-crc32``."""
-    return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode("ascii")
+def _crc_header(crc: int) -> str:
+    """A CRC32 as S3's ``x-amz-checksum-crc32``: base64 of its 4 big-endian bytes."""
+    return base64.b64encode(crc.to_bytes(4, "big")).decode("ascii")
 
 
-async def _checksum(data: bytes) -> str:
+def _crc32(data: Buffer) -> str:
+    """The ``x-amz-checksum-crc32`` of ``data``."""
+    return _crc_header(zlib.crc32(data))
+
+
+async def _checksum(data: Buffer) -> str:
     # Large bodies are hashed in a thread (zlib releases the GIL) to keep the loop free.
     if len(data) > _CHUNK:
         return await anyio.to_thread.run_sync(_crc32, data)
@@ -292,7 +297,7 @@ class S3Backend:
         finally:
             body.close()
 
-    async def put(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
+    async def put(self, key: str, data: Buffer, *, if_absent: bool = False) -> None:
         """PutObject with a CRC32 the store verifies; ``If-None-Match: *`` when create-only."""
         params: dict[str, Any] = {
             "Key": self._prefix + key,
@@ -378,9 +383,9 @@ class S3Upload:
     def _params(self) -> dict[str, Any]:
         return {"Key": self._backend._prefix + self.key, "UploadId": self.upload_id}
 
-    async def put_part(self, number: int, data: bytes) -> PartRef:
+    async def put_part(self, number: int, data: Buffer, *, crc32: int | None = None) -> PartRef:
         """UploadPart with its CRC32; the ref carries it on to CompleteMultipartUpload."""
-        crc = await _checksum(data)
+        crc = _crc_header(crc32) if crc32 is not None else await _checksum(data)
         resp = await self._backend._call(
             "UploadPart",
             self.key,

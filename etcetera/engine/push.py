@@ -15,7 +15,7 @@ import anyio.to_thread
 from ..backends.base import PartRef
 from ..errors import EtceteraError, LocalIOError, SourceChangedError
 from ..format import layout
-from ..format.hashing import sha256_hex
+from ..format.hashing import crc32_combine, sha256_hex
 from ..format.manifest import FORMAT_VERSION, FileEntry, Manifest, ObjectEntry
 from ..format.packing import LocalFile, build_manifest
 from ..format.record import VersionRecord
@@ -97,28 +97,36 @@ def _open_unchanged(src: ScannedFile) -> int:
     return fd
 
 
-def _verify(view: memoryview, src: ScannedFile, entry: FileEntry, first: int, chunk: int) -> None:
+def _verify(
+    view: memoryview, src: ScannedFile, entry: FileEntry, first: int, chunk: int
+) -> int | None:
     """Check bytes read to send are the bytes hashed: chunk by chunk, from ``first``.
 
     Size and mtime miss a rewrite within one tick of the clock, so the bytes tell: by
     their CRC32 when this run hashed the file (eight times cheaper than SHA-256, and
     it guards against accidents, not adversaries), else by the manifest's SHA-256.
+    Returns the CRC32 of ``view`` when it was checked by CRC (the chunks' CRCs combined,
+    so that the store's checksum costs no other pass), else ``None``.
     """
     expected = entry.chunks or (entry.digest,)
+    crc: int | None = 0 if src.crcs else None
     for i, start in enumerate(range(0, len(view), chunk)):
         piece = view[start : start + chunk]
         index = first + i
-        if src.crcs:
-            ok = zlib.crc32(piece) == src.crcs[index]
+        if crc is not None:
+            piece_crc = zlib.crc32(piece)
+            ok = piece_crc == src.crcs[index]
+            crc = crc32_combine(crc, piece_crc, len(piece)) if start else piece_crc
         else:
             ok = sha256_hex(piece) == expected[index]
         if not ok:
             raise _changed(src)
+    return crc
 
 
 def _read_members(
     members: Sequence[tuple[FileEntry, ScannedFile]], total: int, chunk_size: int
-) -> bytes:
+) -> bytearray:
     buf = bytearray(total)
     view = memoryview(buf)
     pos = 0
@@ -132,22 +140,25 @@ def _read_members(
                 os.close(fd)
             _verify(view[pos : pos + entry.size], src, entry, 0, chunk_size)
         pos += entry.size
-    return bytes(buf)
+    return buf
 
 
 def _read_part(
-    src: ScannedFile, entry: FileEntry, offset: int, length: int, chunk_size: int
-) -> bytes:
+    src: ScannedFile, entry: FileEntry, offset: int, buf: memoryview, chunk_size: int
+) -> int | None:
+    """Read a part into ``buf`` (a reused buffer: no fresh memory per part) and check it.
+
+    Returns its CRC32 when the check computed it (see :func:`_verify`).
+    """
     fd = _open_unchanged(src)
     try:
-        data = os.pread(fd, length, offset)
+        got = os.preadv(fd, [buf], offset)
     finally:
         os.close(fd)
-    if len(data) != length:
+    if got != len(buf):
         raise _changed(src)
     # Parts are whole chunks.
-    _verify(memoryview(data), src, entry, offset // chunk_size, chunk_size)
-    return data
+    return _verify(buf, src, entry, offset // chunk_size, chunk_size)
 
 
 #: A body being sent is in memory twice: our bytes, and the socket transport's buffer of
@@ -205,10 +216,11 @@ class _Uploader:
 
         async def send(number: int, offset: int, length: int) -> None:
             async with self.t.budget.hold(length * SEND_COPIES):
-                data = await anyio.to_thread.run_sync(
-                    _read_part, src, entry, offset, length, chunk, limiter=self.io
-                )
-                refs[number] = await upload.put_part(number, data)
+                with self.t.buffer(length) as buf:
+                    crc = await anyio.to_thread.run_sync(
+                        _read_part, src, entry, offset, memoryview(buf), chunk, limiter=self.io
+                    )
+                    refs[number] = await upload.put_part(number, buf, crc32=crc)
             self.tracker.advance(length)
 
         try:

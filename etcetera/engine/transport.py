@@ -8,16 +8,17 @@ of :class:`~etcetera.engine.progress.TransferStats`.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Sequence
 from contextlib import aclosing
 from datetime import datetime
 from typing import TypeVar
 
 import anyio
 
-from ..backends.base import Backend, ObjectInfo, PartRef, Upload
+from ..backends.base import Backend, Buffer, ObjectInfo, PartRef, Upload
 from ..errors import BackendError, EtceteraError, TransientError
 from .budget import ByteBudget
 from .config import TransferConfig
@@ -75,6 +76,23 @@ class Transport:
         self.budget = ByteBudget(config.memory_budget)
         self.io = anyio.CapacityLimiter(config.io_threads)
         self._rate = RateLimiter(config.bandwidth_limit) if config.bandwidth_limit else None
+        self._buffers: dict[int, list[bytearray]] = {}
+
+    @contextlib.contextmanager
+    def buffer(self, size: int) -> Iterator[bytearray]:
+        """A buffer of ``size`` bytes for one read-then-send, reused by the next one.
+
+        Fresh memory of part size is mapped and zero-filled by the kernel page by page;
+        a reused buffer is not. Take its bytes from :attr:`budget` first: a buffer is
+        back in the pool only while no one holds its bytes, so the pool never holds
+        more than the budget allowed at once.
+        """
+        free = self._buffers.setdefault(size, [])
+        buf = free.pop() if free else bytearray(size)
+        try:
+            yield buf
+        finally:
+            free.append(buf)
 
     async def each(self, items: Sequence[T], fn: Callable[[T], Awaitable[None]]) -> None:
         """Run ``fn`` on every item, in order, by at most ``concurrency`` workers at once.
@@ -129,7 +147,7 @@ class Transport:
         """HEAD an object."""
         return await self.call(key, lambda: self.backend.head(key))
 
-    async def put(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
+    async def put(self, key: str, data: Buffer, *, if_absent: bool = False) -> None:
         """PUT a whole object."""
         await self._pace(len(data))
 
@@ -230,13 +248,13 @@ class TransportUpload:
         """When the upload was started, where the store says."""
         return self.upload.initiated
 
-    async def put_part(self, number: int, data: bytes) -> PartRef:
-        """Upload one part."""
+    async def put_part(self, number: int, data: Buffer, *, crc32: int | None = None) -> PartRef:
+        """Upload one part (``crc32``: its CRC32, when the caller knows it)."""
         t = self.transport
         await t._pace(len(data))
 
         async def go() -> PartRef:
-            ref = await self.upload.put_part(number, data)
+            ref = await self.upload.put_part(number, data, crc32=crc32)
             t.stats.bytes_sent += len(data)
             return ref
 

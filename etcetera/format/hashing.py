@@ -87,3 +87,46 @@ def digest_file(path: str | os.PathLike[str], chunk_size: int = CHUNK_SIZE) -> t
 def sha256_hex(data: bytes | memoryview) -> str:
     """Plain SHA-256 (hex) of a body."""
     return hashlib.sha256(data).hexdigest()
+
+
+# -- CRC32 of a concatenation from the CRC32s of its pieces (zlib's crc32_combine) ---------
+# A part's transport checksum is then derived from the chunk CRCs hashing already took,
+# instead of a second pass over the bytes.
+_CRC_POLY = 0xEDB88320  # reflected
+
+
+def _multmodp(a: int, b: int) -> int:
+    """``a * b`` modulo the CRC polynomial (reflected bit order)."""
+    m = 1 << 31
+    p = 0
+    while True:
+        if a & m:
+            p ^= b
+            if not a & (m - 1):
+                return p
+        m >>= 1
+        b = (b >> 1) ^ _CRC_POLY if b & 1 else b >> 1
+
+
+def _x2n_table() -> tuple[int, ...]:
+    p = 1 << 30  # x^1
+    table = [p]
+    for _ in range(31):
+        p = _multmodp(p, p)
+        table.append(p)
+    return tuple(table)
+
+
+_X2N = _x2n_table()  # x^(2^n) modulo the polynomial
+
+
+def crc32_combine(crc1: int, crc2: int, length2: int) -> int:
+    """``zlib.crc32(a + b)`` from ``crc1 = zlib.crc32(a)``, ``crc2 = zlib.crc32(b)``, ``len(b)``."""
+    p = 1 << 31  # x^0
+    n, k = length2, 3  # x^(8 * length2): a byte is 8 bits
+    while n:
+        if n & 1:
+            p = _multmodp(_X2N[k & 31], p)
+        n >>= 1
+        k += 1
+    return _multmodp(p, crc1) ^ crc2
