@@ -194,8 +194,9 @@ async def test_ranged_stream_blocks_are_bounded(backend: GCSBackend) -> None:
         got = await blocks(backend, "big", offset, length)
         want = data[offset:] if length is None else data[offset : offset + length]
         assert b"".join(got) == want
+        # Bounded, and as they arrived: never joined into bigger blocks (the engine
+        # hashes and writes them where they are).
         assert all(0 < len(b) <= MiB for b in got)
-        assert all(len(b) == MiB for b in got[:-1])  # full blocks but the last
 
 
 async def test_stream_edges(backend: GCSBackend) -> None:

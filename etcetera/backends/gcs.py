@@ -272,7 +272,7 @@ class GCSBackend:
     async def stream(
         self, key: str, offset: int = 0, length: int | None = None
     ) -> AsyncGenerator[bytes, None]:
-        """One ranged GET, yielded in blocks of at most 1 MiB."""
+        """One ranged GET, yielded in blocks of at most 1 MiB, as they arrive."""
         if length == 0:
             if await self.head(key) is None:
                 raise ObjectNotFoundError(f"gs://{self._bucket}/{self._name(key)} does not exist")
@@ -296,22 +296,20 @@ class GCSBackend:
                 # A server that ignores Range answers 200 with the whole object.
                 skip = offset if headers and body.status == 200 else 0
                 remaining = length
-                buf = bytearray()
+                # Blocks as they arrive (never joined: the engine hashes and writes them
+                # where they are); sliced only to skip or to stop at the range's end.
                 while remaining != 0:
-                    block = await body.content.read(_BLOCK - len(buf))
+                    block = await body.content.read(_BLOCK)
                     if not block:
                         break
                     if skip:
                         block, skip = block[skip:], max(0, skip - len(block))
-                    if remaining is not None:
+                    if remaining is not None and len(block) > remaining:
                         block = block[:remaining]
+                    if remaining is not None:
                         remaining -= len(block)
-                    buf += block
-                    if len(buf) >= _BLOCK:
-                        yield bytes(buf)
-                        buf.clear()
-                if buf:
-                    yield bytes(buf)
+                    if block:
+                        yield block
 
     async def _upload(
         self, name: str, data: bytes, params: dict[str, str], what: str, key: str | None = None
