@@ -44,6 +44,12 @@ if ! "$PY" -c "import matplotlib, numpy" 2>/dev/null; then
     "$PY" -m pip install -q matplotlib || { echo "FAIL  matplotlib" >&2; status=1; }
 fi
 "$PY" -c "import matplotlib" 2>/dev/null && echo "ok    matplotlib (in $PY)"
+# py-spy samples the etc CLI for cpu_profile.py: a benchmark tool, not a dependency of etcetera.
+PYSPY="$(dirname "$PY")/py-spy"
+if [ ! -x "$PYSPY" ]; then
+    "$PY" -m pip install -q py-spy || { echo "FAIL  py-spy" >&2; status=1; }
+fi
+[ -x "$PYSPY" ] && echo "ok    py-spy ($("$PYSPY" --version 2>/dev/null))"
 command -v /usr/bin/time >/dev/null || {
     (apt-get install -y -qq time >/dev/null 2>&1 && echo "ok    /usr/bin/time") \
         || { echo "FAIL  /usr/bin/time: apt-get install time failed" >&2; status=1; }
