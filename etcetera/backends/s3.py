@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import zlib
-from collections.abc import AsyncGenerator, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -137,6 +137,56 @@ def _translate(exc: BaseException, what: str, bucket: str, key: str | None) -> E
     if isinstance(exc, _NETWORK):
         return TransientError(f"connection failed ({on}): {type(exc).__name__}: {exc}")
     return BackendError(f"{on} failed: {type(exc).__name__}: {exc}")
+
+
+class StreamedBody:
+    """A request body that aiohttp sends in 1 MiB views of the caller's buffer.
+
+    Handed bytes, aiohttp on Python 3.11 joins the headers to the body and asyncio copies
+    what the socket did not take at once: two to three copies of every part, 1.1 s of
+    client CPU per GiB more than this (measured here, 16 MiB parts to moto: 1.62 against
+    0.45 s/GiB). An async iterable is streamed view by view instead. botocore takes it as
+    a file-like body (it has ``read``, ``seek``, ``tell`` and a length), so it also
+    survives botocore's own rewinds.
+    """
+
+    STEP = 1 << 20
+
+    def __init__(self, data: Buffer) -> None:
+        self._view = memoryview(data)
+        self._pos = 0
+
+    def __len__(self) -> int:
+        return len(self._view)
+
+    def __aiter__(self) -> AsyncIterator[memoryview]:
+        return self._views()
+
+    async def _views(self) -> AsyncIterator[memoryview]:
+        for start in range(0, len(self._view), self.STEP):
+            yield self._view[start : start + self.STEP]
+
+    def read(self, n: int = -1) -> bytes:
+        """File-like read (botocore's fallbacks); aiohttp iterates instead."""
+        end = len(self._view) if n < 0 else min(len(self._view), self._pos + n)
+        out = bytes(self._view[self._pos : end])
+        self._pos = end
+        return out
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        """File-like seek."""
+        base = {0: 0, 1: self._pos, 2: len(self._view)}[whence]
+        self._pos = max(0, min(len(self._view), base + offset))
+        return self._pos
+
+    def tell(self) -> int:
+        """File-like tell."""
+        return self._pos
+
+
+def _body(data: Buffer) -> Buffer | StreamedBody:
+    """Bodies over 1 MiB are streamed from the caller's buffer (see :class:`StreamedBody`)."""
+    return StreamedBody(data) if len(data) > StreamedBody.STEP else data
 
 
 def _crc_header(crc: int) -> str:
@@ -301,7 +351,7 @@ class S3Backend:
         """PutObject with a CRC32 the store verifies; ``If-None-Match: *`` when create-only."""
         params: dict[str, Any] = {
             "Key": self._prefix + key,
-            "Body": data,
+            "Body": _body(data),
             "ChecksumAlgorithm": "CRC32",
             "ChecksumCRC32": await _checksum(data),
             **self._write_args,
@@ -391,7 +441,7 @@ class S3Upload:
             self.key,
             **self._params(),
             PartNumber=number,
-            Body=data,
+            Body=_body(data),
             ChecksumAlgorithm="CRC32",
             ChecksumCRC32=crc,
         )
