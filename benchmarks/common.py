@@ -207,6 +207,8 @@ def clean_env(scratch: Path, extra: Mapping[str, str] | None = None) -> dict[str
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("AWS_", "GOOGLE_", "ETC_", "STORAGE_EMULATOR", "CLOUDSDK_", "RCLONE_"))
+        # The driver's path must not reach a tool (etcetera 0.0.12 would import this tree).
+        and k != "PYTHONPATH"
     }
     env.update(
         {

@@ -10,13 +10,23 @@ from typing import Any
 
 from common import GiB, MiB, Table, fmt
 
-#: The issue's goals (issue 5), checked on every target where etcetera and a peer ran.
+#: The goals of issue 13, each judged on figures measured in the same run.
+#: 1: large push and pull on moto and fake-gcs.
+LARGE_PEER_FACTOR = 1.2
+LARGE_CEILING_FACTOR = 0.8
+LARGE_PEERS = ("s5cmd", "rclone", "aws-cli")
+CPU_SLACK = 0.5  # s/GiB over the raw ceiling's CPU plus one SHA-256 pass
+#: 2: large push and pull on file://, against the machine limit.
+MACHINE_FACTOR = 0.7
+#: 3: small files.
 SMALL_PUSH_FACTOR = 3.0
 SMALL_PULL_FACTOR = 1.0
-SMALL_PULL_LIMIT_FACTOR = 0.8
-LARGE_FACTOR = 1.0
-NOOP_SECONDS = 2.0
+SMALL_PULL_CP_FACTOR = 1.0
+#: 4: the no-op push and pull of 20,000 files through the CLI on moto (medians of 5).
 NOOP_FILES = 20_000
+NOOP_SECONDS = {"push": 1.0, "pull": 0.5}
+NOOP_RUNS = 5
+#: 5: etcetera's peak RSS on every workload.
 RSS_LIMIT = 300 * MiB
 
 WORKLOAD_ORDER = ("large", "small", "mixed", "text", "noop")
@@ -88,6 +98,8 @@ class Row:
     ratio: float | None = None
     best_peer: str | None = None
     note: str = ""
+    limit_kind: str | None = None
+    of_limit: float | None = None
 
 
 def _median(xs: Iterable[float]) -> float | None:
@@ -200,7 +212,77 @@ def find(rows: list[Row], tool: str, workload: str, target: str, direction: str)
 
 
 TARGET_LABEL = {"s3": "moto", "gs": "fake-gcs", "file": "file"}
-TOOL_LABEL = {"cp": "cp -r + sync (local limit)", "aws-cli": "aws s3 cp"}
+TOOL_LABEL = {
+    "cp": "cp -r + sync (local limit)",
+    "aws-cli": "aws s3 cp",
+    "ceiling": "raw library ceiling",
+}
+#: How the ``of limit`` column names the limit a figure is divided by.
+LIMIT_LABEL = {"raw": "raw", "machine": "machine", "cp": "cp+sync"}
+
+
+# -- limits ---------------------------------------------------------------------------------
+def _rates(wall: float, files: int, size: int) -> dict[str, float]:
+    return {"wall_s": wall, "mbps": size / wall / 1e6, "files_per_s": files / wall}
+
+
+def limits(rows: list[Row], machine: dict[str, Any]) -> dict[str, Any]:
+    """The ``limits`` block, per target, workload and direction; sets etcetera's ``of_limit``.
+
+    Each cell holds what was measured in this run (``raw``: the bare SDK client, the
+    ``ceiling`` rows; ``cp_sync``: ``cp -r`` + ``sync -f`` of the same tree, the ``cp``
+    rows; ``machine``: on ``file://``, ``cp -r`` + ``sync`` plus the bytes over SHA-256 at
+    this CPU's one-core rate times its cores) and which one etcetera is measured against
+    (``used``): the raw ceiling where it ran, else the machine limit on ``file://``, else
+    ``cp -r`` + ``sync`` for a pull.
+    """
+    out: dict[str, Any] = {"machine": machine}
+    hash_rate = (machine.get("sha256_mbps_cores") or 0.0) * 1e6
+    for r in rows:
+        if r.tool not in ("ceiling", "cp") or r.wall is None or r.workload == "noop":
+            continue
+        cell = out.setdefault(r.target, {}).setdefault(r.workload, {}).setdefault(r.direction, {})
+        if r.tool == "ceiling":
+            cell["raw"] = {
+                "what": "bare aiobotocore" if r.target == "s3" else "bare gcloud-aio-storage",
+                **_rates(r.wall, r.files, r.bytes),
+                "cpu_s_per_gib": r.cpu_per_gib,
+                "server_cpu_s": r.server_cpu,
+                "maxrss": r.maxrss,
+                "runs": r.runs,
+            }
+            continue
+        cell["cp_sync"] = {**_rates(r.wall, r.files, r.bytes), "runs": r.runs}
+        if r.target == "file" and hash_rate:
+            hashing = r.bytes / hash_rate
+            cell["machine"] = {
+                "cp_sync_s": r.wall,
+                "sha256_s": hashing,
+                **_rates(r.wall + hashing, r.files, r.bytes),
+            }
+    for key, target in out.items():
+        if key == "machine":
+            continue
+        for workload in target.values():
+            for cell in workload.values():
+                for kind in ("raw", "machine", "cp_sync"):
+                    if kind in cell:
+                        cell["used"] = kind
+                        cell["mbps"] = cell[kind]["mbps"]
+                        cell["files_per_s"] = cell[kind]["files_per_s"]
+                        break
+    for r in rows:
+        if r.tool != "etcetera" or r.fps is None:
+            continue
+        cell = out.get(r.target, {}).get(r.workload, {}).get(r.direction)
+        if not cell or "used" not in cell:
+            continue
+        # A cp -r + sync limit applies to pulls (a push to a store is not a copy).
+        if cell["used"] == "cp_sync" and r.target != "file" and r.direction != "pull":
+            continue
+        r.limit_kind = {"raw": "raw", "machine": "machine", "cp_sync": "cp"}[cell["used"]]
+        r.of_limit = r.fps / cell["files_per_s"]
+    return out
 
 
 def table(rows: list[Row]) -> str:
@@ -219,6 +301,7 @@ def table(rows: list[Row]) -> str:
             "RSS MiB",
             "srv cpu s",
             "vs best peer",
+            "of limit",
             "note",
         ]
     )
@@ -226,11 +309,16 @@ def table(rows: list[Row]) -> str:
         ratio = "-"
         if r.ratio is not None:
             ratio = f"{r.ratio:.2f}x {r.best_peer}"
+        of_limit = "-"
+        if r.of_limit is not None and r.limit_kind is not None:
+            of_limit = f"{r.of_limit:.2f} {LIMIT_LABEL[r.limit_kind]}"
         note = r.note
         if r.partial:
             note = f"capped: {r.files:,} files done; " + note
         if not r.peer and r.tool == "cp":
             note = "local limit; " + note
+        if r.tool == "ceiling":
+            note = "limit: bare SDK client; " + note
         t.add(
             r.workload,
             TARGET_LABEL.get(r.target, r.target),
@@ -244,9 +332,33 @@ def table(rows: list[Row]) -> str:
             fmt(r.maxrss / MiB if r.maxrss else None, 0),
             fmt(r.server_cpu, 2),
             ratio,
+            of_limit,
             note.strip("; "),
         )
     return t.render()
+
+
+LEGEND = (
+    "of limit: etcetera's rate over its limit's, measured in this run: raw = the bare SDK "
+    "client (the ceiling rows), machine = cp -r + sync plus SHA-256 of every byte on every "
+    "core (file://), cp+sync = cp -r + sync of the tree (pulls)."
+)
+
+
+# -- goals ----------------------------------------------------------------------------------
+GOAL_RULES = (
+    f"1 large push/pull on moto and fake-gcs: MB/s >= min({LARGE_PEER_FACTOR:g}x the fastest of "
+    f"s5cmd, rclone and aws-cli, {LARGE_CEILING_FACTOR:g}x the raw ceiling), and client CPU "
+    f"s/GiB <= the raw ceiling's + SHA-256 on one core + {CPU_SLACK:g} s",
+    f"2 large push/pull on file://: MB/s >= {MACHINE_FACTOR:g}x the machine limit "
+    "(cp -r + sync, plus the bytes over SHA-256 on every core)",
+    f"3 small push >= {SMALL_PUSH_FACTOR:g}x the best peer; small pull >= "
+    f"{SMALL_PULL_FACTOR:g}x the best peer and >= {SMALL_PULL_CP_FACTOR:g}x cp -r + sync",
+    f"4 no-op push / pull of {NOOP_FILES:,} files through the CLI on moto, medians of "
+    f"{NOOP_RUNS}, process start included: < {NOOP_SECONDS['push']:g} s / "
+    f"< {NOOP_SECONDS['pull']:g} s",
+    f"5 etcetera's peak RSS < {RSS_LIMIT // MiB} MiB on every workload",
+)
 
 
 @dataclass
@@ -273,94 +385,175 @@ class GoalContext:
 
     quick: bool
     small_files: int
+    machine: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
 def goals(rows: list[Row], ctx: GoalContext) -> list[Goal]:
-    """Check each goal of issue 5 on each target."""
-    out: list[Goal] = []
+    """Check each goal of issue 13 (1-5) on the targets it names."""
+    out: list[Goal | None] = []
     targets = sorted({r.target for r in rows}, key=lambda t: TARGET_ORDER.index(t))
-    scaled = ctx.quick
     for target in targets:
-        out += _ratio_goal(rows, target, "small", "push", SMALL_PUSH_FACTOR, scaled)
-        out += _ratio_goal(rows, target, "small", "pull", SMALL_PULL_FACTOR, scaled)
-        etc = find(rows, "etcetera", "small", target, "pull")
+        if target != "file":
+            out += [_large_goal(rows, target, d, ctx) for d in DIRECTIONS]
+        else:
+            out += [_machine_goal(rows, d, ctx) for d in DIRECTIONS]
+    for target in targets:
+        out += _small_goals(rows, target, ctx.quick)
+    out += _noop_goals(rows)
+    for target in targets:
+        out += _rss_goal(rows, target, ctx.quick)
+    return [g for g in out if g is not None]
+
+
+def _large_goal(rows: list[Row], target: str, direction: str, ctx: GoalContext) -> Goal | None:
+    """Goal 1: >= min(1.2x the fastest CLI peer, 0.8x raw); CPU <= raw + SHA-256 + 0.5 s."""
+    name = f"1 large {direction}"
+    etc = find(rows, "etcetera", "large", target, direction)
+    if etc is None:
+        return None
+    if etc.mbps is None or etc.cpu_per_gib is None:
+        return Goal(name, target, None, etc.note or "etcetera failed", ctx.quick)
+    raw = find(rows, "ceiling", "large", target, direction)
+    if raw is None or raw.mbps is None or raw.cpu_per_gib is None:
+        return Goal(name, target, None, "the raw ceiling did not run", ctx.quick)
+    peers = [
+        r
+        for t in LARGE_PEERS
+        if (r := find(rows, t, "large", target, direction)) is not None and r.mbps
+    ]
+    best = max(peers, key=lambda r: r.mbps or 0.0, default=None)
+    by_raw = LARGE_CEILING_FACTOR * raw.mbps
+    need, terms = by_raw, [f"{LARGE_CEILING_FACTOR:g}x raw {raw.mbps:,.1f} = {by_raw:,.1f}"]
+    if best is not None and best.mbps:
+        by_peer = LARGE_PEER_FACTOR * best.mbps
+        need = min(need, by_peer)
+        terms.insert(0, f"{LARGE_PEER_FACTOR:g}x {best.tool} {best.mbps:,.1f} = {by_peer:,.1f}")
+    else:
+        terms.insert(0, "no CLI peer ran")
+    sha = ctx.machine.get("sha256_s_per_gib_core", 0.0)
+    cpu_cap = raw.cpu_per_gib + sha + CPU_SLACK
+    fast, lean = etc.mbps >= need, etc.cpu_per_gib <= cpu_cap
+    detail = (
+        f"{etc.mbps:,.1f} MB/s ({etc.mbps / raw.mbps:.2f}x raw) "
+        f"{'>=' if fast else '<'} {need:,.1f} = min({', '.join(terms)}); "
+        f"CPU {etc.cpu_per_gib:.2f} s/GiB {'<=' if lean else '>'} {cpu_cap:.2f} "
+        f"= raw {raw.cpu_per_gib:.2f} + SHA-256 {sha:.2f} + {CPU_SLACK:g}"
+    )
+    return Goal(name, target, fast and lean, detail, ctx.quick)
+
+
+def _machine_goal(rows: list[Row], direction: str, ctx: GoalContext) -> Goal | None:
+    """Goal 2: large on file:// >= 0.7x (cp -r + sync + bytes / SHA-256 on every core)."""
+    name = f"2 large {direction}"
+    etc = find(rows, "etcetera", "large", "file", direction)
+    if etc is None:
+        return None
+    cp = find(rows, "cp", "large", "file", direction)
+    rate = (ctx.machine.get("sha256_mbps_cores") or 0.0) * 1e6
+    if etc.mbps is None or cp is None or cp.wall is None or not rate:
+        why = etc.note or "etcetera failed" if etc.mbps is None else "cp -r + sync did not run"
+        return Goal(name, "file", None, why, ctx.quick)
+    hashing = etc.bytes / rate
+    limit = etc.bytes / (cp.wall + hashing) / 1e6
+    ratio = etc.mbps / limit
+    detail = (
+        f"{etc.mbps:,.1f} MB/s = {ratio:.2f}x {'>=' if ratio >= MACHINE_FACTOR else '<'} "
+        f"{MACHINE_FACTOR:g}x the machine limit {limit:,.1f} MB/s (cp -r + sync "
+        f"{cp.wall:.2f} s + SHA-256 {hashing:.2f} s on {ctx.machine.get('cores')} cores)"
+    )
+    return Goal(name, "file", ratio >= MACHINE_FACTOR, detail, ctx.quick)
+
+
+def _small_goals(rows: list[Row], target: str, scaled: bool) -> list[Goal]:
+    """Goal 3: small push >= 3x the best peer; pull >= 1x the best peer and cp -r + sync."""
+    out: list[Goal] = []
+    push = find(rows, "etcetera", "small", target, "push")
+    if push is not None:
+        best = best_peer(rows, "small", target, "push")
+        name = "3 small push"
+        if push.fps is None or best is None or not best.fps:
+            why = push.note or "etcetera failed" if push.fps is None else "no peer ran here"
+            out.append(Goal(name, target, None, why, scaled))
+        else:
+            ratio = push.fps / best.fps
+            detail = (
+                f"{push.fps:,.0f} files/s = {ratio:.2f}x {best.tool} ({best.fps:,.0f} files/s), "
+                f"needs >= {SMALL_PUSH_FACTOR:g}x"
+            )
+            out.append(Goal(name, target, ratio >= SMALL_PUSH_FACTOR, detail, scaled))
+    pull = find(rows, "etcetera", "small", target, "pull")
+    if pull is not None:
+        name = "3 small pull"
+        if pull.fps is None:
+            out.append(Goal(name, target, None, pull.note or "etcetera failed", scaled))
+            return out
+        parts, met = [], True
+        best = best_peer(rows, "small", target, "pull")
+        if best is not None and best.tool == "cp":
+            pass  # on file:// the best peer is cp -r + sync itself, judged below
+        elif best is not None and best.fps:
+            ratio = pull.fps / best.fps
+            met = met and ratio >= SMALL_PULL_FACTOR
+            parts.append(f"{ratio:.2f}x {best.tool} ({best.fps:,.0f} files/s)")
+        else:
+            parts.append("no peer ran here")
         cp = find(rows, "cp", "small", target, "pull")
-        if etc and cp and etc.fps and cp.fps:
-            ratio = etc.fps / cp.fps
-            out.append(
-                Goal(
-                    f"small pull >= {SMALL_PULL_LIMIT_FACTOR}x cp -r + sync",
-                    target,
-                    ratio >= SMALL_PULL_LIMIT_FACTOR,
-                    f"{etc.fps:,.0f} vs {cp.fps:,.0f} files/s = {ratio:.2f}x",
-                    scaled,
-                )
-            )
-        for direction in DIRECTIONS:
-            out += _ratio_goal(rows, target, "large", direction, LARGE_FACTOR, scaled, cpu=True)
-        for direction in DIRECTIONS:
-            r = find(rows, "etcetera", "noop", target, direction)
-            if r is None or r.wall is None:
-                continue
-            noop_scaled = r.files < NOOP_FILES
-            out.append(
-                Goal(
-                    f"noop {direction} of {NOOP_FILES:,} files < {NOOP_SECONDS:.0f} s",
-                    target,
-                    r.wall < NOOP_SECONDS,
-                    f"{r.wall:.2f} s for {r.files:,} files",
-                    noop_scaled,
-                )
-            )
-        worst = max(
-            (r for r in rows if r.tool == "etcetera" and r.target == target and r.maxrss),
-            key=lambda r: r.maxrss or 0,
-            default=None,
+        if cp is not None and cp.fps:
+            ratio = pull.fps / cp.fps
+            met = met and ratio >= SMALL_PULL_CP_FACTOR
+            parts.append(f"{ratio:.2f}x cp -r + sync ({cp.fps:,.0f} files/s)")
+        else:
+            parts.append("cp -r + sync did not run")
+        judged = len(parts) > sum("did not run" in p or "no peer" in p for p in parts)
+        detail = (
+            f"{pull.fps:,.0f} files/s = " + ", ".join(parts) + f", needs >= {SMALL_PULL_FACTOR:g}x "
+            f"and >= {SMALL_PULL_CP_FACTOR:g}x"
         )
-        if worst is not None and worst.maxrss:
-            out.append(
-                Goal(
-                    f"peak RSS < {RSS_LIMIT // MiB} MiB",
-                    target,
-                    worst.maxrss < RSS_LIMIT,
-                    f"highest {worst.maxrss / MiB:.0f} MiB ({worst.workload} {worst.direction})",
-                    scaled,
-                )
-            )
+        out.append(Goal(name, target, met if judged else None, detail, scaled))
     return out
 
 
-def _ratio_goal(
-    rows: list[Row],
-    target: str,
-    workload: str,
-    direction: str,
-    factor: float,
-    scaled: bool,
-    *,
-    cpu: bool = False,
-) -> list[Goal]:
-    etc = find(rows, "etcetera", workload, target, direction)
-    name = f"{workload} {direction} >= {factor:g}x best peer"
-    if cpu:
-        name += ", CPU/GiB <= its"
-    if etc is None:
+def _noop_goals(rows: list[Row]) -> list[Goal]:
+    """Goal 4: the no-op push and pull through the CLI on moto, medians of 5."""
+    out: list[Goal] = []
+    for direction in DIRECTIONS:
+        r = find(rows, "etcetera", "noop", "s3", direction)
+        if r is None or r.wall is None:
+            continue
+        limit = NOOP_SECONDS[direction]
+        out.append(
+            Goal(
+                f"4 noop {direction}",
+                "s3",
+                r.wall < limit,
+                f"{r.wall:.2f} s {'<' if r.wall < limit else '>='} {limit:g} s for "
+                f"{r.files:,} files (CLI, median of {r.runs})",
+                r.files < NOOP_FILES,
+            )
+        )
+    return out
+
+
+def _rss_goal(rows: list[Row], target: str, scaled: bool) -> list[Goal]:
+    """Goal 5: etcetera's peak RSS under 300 MiB on every workload."""
+    worst = max(
+        (r for r in rows if r.tool == "etcetera" and r.target == target and r.maxrss),
+        key=lambda r: r.maxrss or 0,
+        default=None,
+    )
+    if worst is None or not worst.maxrss:
         return []
-    best = best_peer(rows, workload, target, direction)
-    if etc.fps is None or best is None or not best.fps:
-        why = etc.note or "etcetera failed" if etc.fps is None else "no peer ran here"
-        return [Goal(name, target, None, why, scaled)]
-    ratio = etc.fps / best.fps
-    unit = "files/s" if workload == "small" else "MB/s"
-    mine = etc.fps if unit == "files/s" else etc.mbps or 0.0
-    theirs = best.fps if unit == "files/s" else best.mbps or 0.0
-    detail = f"{mine:,.1f} vs {theirs:,.1f} {unit} ({best.tool}) = {ratio:.2f}x"
-    met = ratio >= factor
-    if cpu and etc.cpu_per_gib is not None and best.cpu_per_gib is not None:
-        detail += f"; CPU {etc.cpu_per_gib:.2f} vs {best.cpu_per_gib:.2f} s/GiB"
-        met = met and etc.cpu_per_gib <= best.cpu_per_gib
-    return [Goal(name, target, met, detail, scaled)]
+    return [
+        Goal(
+            "5 peak RSS",
+            target,
+            worst.maxrss < RSS_LIMIT,
+            f"highest {worst.maxrss / MiB:.0f} MiB ({worst.workload} {worst.direction}), "
+            f"needs < {RSS_LIMIT // MiB} MiB",
+            scaled,
+        )
+    ]
 
 
 def goal_summary(goal_list: list[Goal]) -> str:
@@ -374,9 +567,15 @@ def goal_summary(goal_list: list[Goal]) -> str:
     return line
 
 
-def to_json(rows: list[Row], goal_list: list[Goal]) -> dict[str, Any]:
-    """Rows and goals as plain data."""
-    return {"summary": [asdict(r) for r in rows], "goals": [asdict(g) for g in goal_list]}
+def to_json(
+    rows: list[Row], goal_list: list[Goal], limit_block: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Rows, goals and limits as plain data."""
+    return {
+        "summary": [asdict(r) for r in rows],
+        "goals": [asdict(g) for g in goal_list],
+        "limits": limit_block or {},
+    }
 
 
 def chart(rows: list[Row], path: Path, title: str) -> None:
