@@ -6,8 +6,8 @@ of a child started in its own session). Network traffic goes to 127.0.0.1 only.
 
 from __future__ import annotations
 
-import contextlib
 import compileall
+import contextlib
 import json
 import os
 import platform
