@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import errno
 import fcntl
 import hashlib
@@ -95,7 +94,8 @@ class LocalVersion:
         return manifest == self.manifest and self.selection.covers(selection)
 
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+# The process's own symbols, libc's among them (find_library would run `ldconfig -p`).
+_libc = ctypes.CDLL(None, use_errno=True)
 
 
 def flush_tree(path: Path) -> None:

@@ -285,11 +285,14 @@ class S3Backend:
             if self._client is None:
                 opts = self._options
                 keys = opts.aws_access_key_id is not None and not opts.anonymous
+                # Plain http (a local S3-compatible store) verifies nothing: building the
+                # TLS context (loading the CA bundle) would only cost the start of a command.
+                plain = (opts.endpoint_url or "").startswith("http://")
                 creator = _session(None if keys else opts.aws_profile).create_client(
                     "s3",
                     region_name=opts.region or "us-east-1",
                     endpoint_url=opts.endpoint_url,
-                    verify=opts.ca_bundle,
+                    verify=False if plain else opts.ca_bundle,
                     aws_access_key_id=opts.aws_access_key_id if keys else None,
                     aws_secret_access_key=opts.aws_secret_access_key if keys else None,
                     aws_session_token=opts.aws_session_token if keys else None,

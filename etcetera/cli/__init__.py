@@ -83,13 +83,11 @@ def _return_freed_buffers_to_the_os() -> None:
     a library user's process keeps its own allocator settings.
     """
     import ctypes
-    import ctypes.util
 
-    name = ctypes.util.find_library("c")
-    if not name or "libc" not in name:
-        return
     try:
-        mallopt = ctypes.CDLL(name).mallopt
+        # The process's own symbols, libc's among them: no find_library(), which runs
+        # `ldconfig -p` in a subprocess (tens of ms of every command's start).
+        mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
         return  # not glibc
     m_mmap_threshold = -3
