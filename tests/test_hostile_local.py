@@ -379,3 +379,41 @@ async def test_pushed_objects_are_flushed_before_the_version_record_appears(
     after = events[at + 1 :]
     assert ("fsync", f"inode {(repo / ref).stat().st_ino}") in after, events
     assert ("fsync", os.path.dirname(ref)) in after, events
+
+
+@pytest.mark.parametrize("how", ["grow", "shrink"])
+async def test_file_changing_size_while_hashed_is_detected(
+    file_repo: RepoSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """A large file, hashed in ranges, that changes size after the scan is refused.
+
+    Exactly two chunks, then one more MiB: only a last range that reads to the end of
+    the file sees the growth.
+    """
+    src = make_tree(tmp_path / NAME, big=2 * hashing.CHUNK_SIZE)
+    target = src / "data/test/big.bin"
+    cfg = file_repo.config(home=tmp_path / "home")
+    await etc.aregister(src, config=cfg)
+    real_open = open
+    changed = False
+
+    def hashing_open(path: Any, *args: Any, **kwargs: Any) -> Any:
+        nonlocal changed
+        if os.path.realpath(path) == str(target.resolve()) and not changed:
+            changed = True  # after the scan's stat, before any range is read
+            with real_open(target, "r+b") as fh:
+                if how == "grow":
+                    fh.seek(0, os.SEEK_END)
+                    fh.write(os.urandom(MiB))
+                else:
+                    fh.truncate(hashing.CHUNK_SIZE // 2)
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(hashing, "open", hashing_open, raising=False)
+    with pytest.raises(etc.LocalIOError, match=r"big\.bin changed while it was read"):
+        await etc.apush(NAME, config=cfg)
+    assert changed and await etc.als(config=cfg, remote=True) == []
+    monkeypatch.undo()
+    await etc.apush(NAME, config=cfg)
+    pulled = await etc.apull(NAME, config=file_repo.config(home=tmp_path / "home2"))
+    assert snapshot(pulled.location) == snapshot(src)
