@@ -248,3 +248,54 @@ def test_parts_are_whole_chunks_even_under_a_small_memory_budget() -> None:
         part = config.part_size_for(1 << 30, 5 * mib, 10_000)
         assert part % config.chunk_size == 0 and part >= config.chunk_size
         assert part <= max(budget // 2, config.chunk_size)
+
+
+async def test_a_large_file_is_hashed_in_ranges_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One file of many chunks uses several threads, never more than the I/O limit."""
+    import threading
+    import time
+
+    from etcetera.engine import scan as scan_module
+    from etcetera.format.hashing import digest_chunks as real
+    from etcetera.format.hashing import digest_file
+
+    chunk = 64 * 1024
+    root = write_tree(tmp_path / "t", {"data/p/big.bin": os.urandom(40 * chunk + 5)})
+    active, most, ranges = 0, 0, []
+    lock = threading.Lock()
+
+    def digest_chunks(
+        path: str, first: int, count: int | None, chunk_size: int
+    ) -> tuple[list[bytes], list[int], int]:
+        nonlocal active, most
+        with lock:
+            active += 1
+            most = max(most, active)
+            ranges.append((first, count))
+        time.sleep(0.05)  # long enough for the other ranges to start meanwhile
+        try:
+            return real(path, first, count, chunk_size)
+        finally:
+            with lock:
+                active -= 1
+
+    monkeypatch.setattr(scan_module, "digest_chunks", digest_chunks)
+    scan = scan_module.scan_tree(root)
+    (hashed,) = await scan_module.hash_files(
+        scan,
+        scan_module.HashCache(None),
+        name="t",
+        chunk_size=chunk,
+        io=anyio.CapacityLimiter(4),
+        progress=None,
+    )
+    assert sorted(ranges) == [(0, 11), (11, 11), (22, 11), (33, None)]
+    assert most == 4
+    digest, _ = digest_file(scan.files[0].source, chunk)
+    assert (hashed.digest, hashed.chunks, scan.files[0].crcs) == (
+        digest.hex,
+        digest.chunks,
+        digest.crcs,
+    )

@@ -324,3 +324,99 @@ async def test_pulled_tree_is_flushed_once_before_it_becomes_visible(
     # The version record, the versions folder and the link's folder: never one per file.
     assert events.count("fsync") <= 3, events
     assert snapshot(home / NAME) == snapshot(src)
+
+
+async def test_pushed_objects_are_flushed_before_the_version_record_appears(
+    file_repo: RepoSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A power cut can never leave a version record naming objects that are not on disk.
+
+    On file://, every object and manifest is written before one ``syncfs`` of the
+    repository's file system, which comes before the record's ``link()``; the record's
+    file and its folder are fsynced before the push returns.
+    """
+    from etcetera.backends import file as file_module
+
+    repo = Path(file_repo.url.removeprefix("file://"))
+    src = make_tree(tmp_path / NAME, big=9 * MiB)  # a multipart blob too (parts of 8 MiB)
+    events: list[tuple[str, str]] = []
+    real_link, real_replace, real_fsync = os.link, os.replace, os.fsync
+
+    def rel(path: str | os.PathLike[str]) -> str:
+        return os.path.relpath(path, repo)
+
+    def link(src: Any, dst: Any, *args: Any, **kwargs: Any) -> None:
+        real_link(src, dst, *args, **kwargs)
+        events.append(("link", rel(dst)))
+
+    def replace(src: Any, dst: Any, *args: Any, **kwargs: Any) -> None:
+        real_replace(src, dst, *args, **kwargs)
+        events.append(("replace", rel(dst)))
+
+    def fsync(fd: int) -> None:
+        real_fsync(fd)
+        st = os.fstat(fd)
+        what = os.readlink(f"/proc/self/fd/{fd}") if stat.S_ISDIR(st.st_mode) else st.st_ino
+        events.append(("fsync", rel(what) if isinstance(what, str) else f"inode {what}"))
+
+    def syncfs(fd: int) -> None:
+        events.append(("syncfs", ""))
+
+    monkeypatch.setattr(os, "link", link)
+    monkeypatch.setattr(os, "replace", replace)
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(file_module, "_syncfs", syncfs, raising=False)
+    cfg = file_repo.config(home=tmp_path / "home", pack_size=4 * KiB, part_size=MiB)
+    await etc.aregister(src, config=cfg)
+    await etc.apush(NAME, config=cfg)
+
+    refs = [i for i, (op, path) in enumerate(events) if op == "link" and "/refs/" in path]
+    assert len(refs) == 1, events
+    at = refs[0]
+    ref = events[at][1]
+    written = [i for i, (op, path) in enumerate(events[:at]) if op in ("link", "replace")]
+    objects = [events[i][1] for i in written if "/objects/" in events[i][1]]
+    assert len(objects) >= 3 and any("/manifests/" in events[i][1] for i in written)
+    flushes = [i for i, (op, _) in enumerate(events[:at]) if op == "syncfs"]
+    assert flushes and flushes[-1] > written[-1], events  # everything written, then flushed
+    after = events[at + 1 :]
+    assert ("fsync", f"inode {(repo / ref).stat().st_ino}") in after, events
+    assert ("fsync", os.path.dirname(ref)) in after, events
+
+
+@pytest.mark.parametrize("how", ["grow", "shrink"])
+async def test_file_changing_size_while_hashed_is_detected(
+    file_repo: RepoSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """A large file, hashed in ranges, that changes size after the scan is refused.
+
+    Exactly two chunks, then one more MiB: only a last range that reads to the end of
+    the file sees the growth.
+    """
+    src = make_tree(tmp_path / NAME, big=2 * hashing.CHUNK_SIZE)
+    target = src / "data/test/big.bin"
+    cfg = file_repo.config(home=tmp_path / "home")
+    await etc.aregister(src, config=cfg)
+    real_open = open
+    changed = False
+
+    def hashing_open(path: Any, *args: Any, **kwargs: Any) -> Any:
+        nonlocal changed
+        if os.path.realpath(path) == str(target.resolve()) and not changed:
+            changed = True  # after the scan's stat, before any range is read
+            with real_open(target, "r+b") as fh:
+                if how == "grow":
+                    fh.seek(0, os.SEEK_END)
+                    fh.write(os.urandom(MiB))
+                else:
+                    fh.truncate(hashing.CHUNK_SIZE // 2)
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(hashing, "open", hashing_open, raising=False)
+    with pytest.raises(etc.LocalIOError, match=r"big\.bin changed while it was read"):
+        await etc.apush(NAME, config=cfg)
+    assert changed and await etc.als(config=cfg, remote=True) == []
+    monkeypatch.undo()
+    await etc.apush(NAME, config=cfg)
+    pulled = await etc.apull(NAME, config=file_repo.config(home=tmp_path / "home2"))
+    assert snapshot(pulled.location) == snapshot(src)

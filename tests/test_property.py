@@ -100,3 +100,51 @@ def test_a_part_checked_by_crc_yields_the_crc_the_store_checks(tmp_path: Path) -
     crc = _read_part(src, entry, 2 * chunk, memoryview(buf), chunk)
     assert bytes(buf) == data[2 * chunk : 4 * chunk]
     assert crc == zlib.crc32(buf)
+
+
+_CHUNK = 1024
+_sizes = st.one_of(
+    st.sampled_from([0, 1, _CHUNK - 1, _CHUNK, _CHUNK + 1, 2 * _CHUNK, 7 * _CHUNK + 3]),
+    st.integers(min_value=0, max_value=80 * _CHUNK),
+)
+
+
+@given(st.lists(_sizes, min_size=1, max_size=6), st.integers(min_value=1, max_value=9))
+def test_files_hashed_in_ranges_equal_the_sequential_digest(
+    tmp_path_factory: object, sizes: list[int], threads: int
+) -> None:
+    """Chunk-parallel hashing gives, bit for bit, the digest, chunks and CRCs of one pass."""
+    import functools
+    import random
+
+    import anyio
+    import pytest
+
+    from etcetera.engine.scan import HashCache, hash_files, scan_tree
+    from etcetera.format.hashing import digest_file
+
+    assert isinstance(tmp_path_factory, pytest.TempPathFactory)
+    base = tmp_path_factory.mktemp(f"hash{next(_counter)}")
+    # Random bytes: equal chunks would hide chunks joined out of order.
+    rng = random.Random(len(sizes) * 1000 + threads)
+    root = write_tree(base, {f"data/p/f{i}.bin": rng.randbytes(n) for i, n in enumerate(sizes)})
+    scan = scan_tree(root)
+    hashed = anyio.run(
+        functools.partial(
+            hash_files,
+            scan,
+            HashCache(None),
+            name="t",
+            chunk_size=_CHUNK,
+            io=anyio.CapacityLimiter(threads),
+            progress=None,
+        )
+    )
+    for scanned, local in zip(scan.files, hashed, strict=True):
+        digest, size = digest_file(scanned.source, _CHUNK)
+        assert size == local.size == scanned.size
+        assert (local.digest, local.chunks, scanned.crcs) == (
+            digest.hex,
+            digest.chunks,
+            digest.crcs,
+        )

@@ -5,11 +5,22 @@ and are renamed into place, so a reader never sees half an object; create-only
 writes use ``link()``, which fails if the target exists, so they are atomic even on
 most network file systems. Multipart uploads keep their parts under
 ``ROOT/.uploads/<id>/`` until completion concatenates them.
+
+A create-only write is how etcetera publishes (a manifest, then the version record that
+names it), so it is also the flush point: before its name appears, one ``syncfs`` of
+the repository's file system makes durable everything written before it (objects,
+manifests, by this process or another), and the new file and its folder are fsynced
+before the write returns. Plain writes are not flushed one by one: one ``syncfs``
+costs less than an ``fsync`` of every object and its folder (measured: less than half
+the time for 20,000 small objects, about the same for 16 x 64 MiB), and it also covers
+objects an earlier, interrupted push wrote that this one finds present and skips.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import errno
 import os
 import secrets
@@ -35,6 +46,45 @@ from .base import BackendOptions, Buffer, Capabilities, ObjectInfo, PartRef, Req
 _READ_BLOCK = 1024 * 1024
 _UPLOADS = ".uploads"
 _KEY = "key"  # the file in an upload's folder that names its target
+
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+
+
+def _syncfs(fd: int) -> None:
+    """Flush the whole file system holding ``fd`` (``sync`` where there is no ``syncfs``).
+
+    Raises:
+        OSError: the file system reports a failed write-back (nothing may be published).
+    """
+    syncfs = getattr(_libc, "syncfs", None)
+    if syncfs is None:
+        os.sync()
+    elif syncfs(fd) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _publish(fd: int, tmp: Path, path: Path) -> None:
+    """Link the written ``tmp`` (open as ``fd``) at ``path``, create-only and durably.
+
+    Everything written before is durable before the name appears (a crash never leaves a
+    version record naming objects that are not on disk), and the name is durable
+    before this returns (a push that reported success survives a crash).
+    """
+    _syncfs(fd)
+    os.link(tmp, path)
+    tmp.unlink()
+    os.fsync(fd)
+    _fsync_dir(path.parent)
 
 
 def _translate(exc: OSError, key: str) -> BackendError:
@@ -106,22 +156,20 @@ class FileBackend:
     def _write(self, path: Path, data: Buffer, if_absent: bool) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-        with open(tmp, "wb") as fh:
-            fh.write(data)
         try:
-            if if_absent:
-                try:
-                    os.link(tmp, path)
-                finally:
-                    tmp.unlink()
-            else:
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+                if if_absent:
+                    fh.flush()  # out of Python's buffer, for syncfs to find
+                    _publish(fh.fileno(), tmp, path)
+            if not if_absent:
                 os.replace(tmp, path)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
 
     async def put(self, key: str, data: Buffer, *, if_absent: bool = False) -> None:
-        """Write via a temporary file and rename (or link, for create-only)."""
+        """Write via a temporary file and rename (or link, flushed, for create-only)."""
         path = self._path(key)
         try:
             await anyio.to_thread.run_sync(

@@ -103,7 +103,7 @@ def _verify(
     """Check bytes read to send are the bytes hashed: chunk by chunk, from ``first``.
 
     Size and mtime miss a rewrite within one tick of the clock, so the bytes tell: by
-    their CRC32 when this run hashed the file (eight times cheaper than SHA-256, and
+    their CRC32 when this run hashed the file (two to eight times cheaper than SHA-256, and
     it guards against accidents, not adversaries), else by the manifest's SHA-256.
     Returns the CRC32 of ``view`` when it was checked by CRC (the chunks' CRCs combined,
     so that the store's checksum costs no other pass), else ``None``.

@@ -4,7 +4,7 @@ Symlinks are followed (a directory loop is refused), FIFOs, sockets and devices
 are skipped with a warning, names in the ignore list never travel. Paths are
 NFC-normalised; two paths equal once case-folded are refused. Hashing runs in
 worker threads, small files in batches so that per-file overhead stays in
-microseconds.
+microseconds, a large file in ranges of whole chunks so that it uses every core.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import anyio
 import anyio.to_thread
 
 from ..errors import LocalIOError, NotADatasetError
-from ..format.hashing import Digest, digest_file
+from ..format.hashing import Digest, digest_chunks, digest_file, join
 from ..format.manifest import FileEntry
 from ..format.packing import LocalFile
 from ..format.paths import find_clashes
@@ -284,6 +284,38 @@ def _hash_batch(batch: list[ScannedFile], chunk_size: int) -> list[tuple[Digest,
     return out
 
 
+def _hash_range(
+    f: ScannedFile, first: int, count: int | None, chunk_size: int
+) -> tuple[list[bytes], list[int], int]:
+    try:
+        return digest_chunks(f.source, first, count, chunk_size)
+    except OSError as exc:
+        raise LocalIOError(f"cannot read {f.source}: {exc.strerror}") from None
+
+
+class _Split:
+    """A file of more than one chunk, hashed in ranges of whole chunks, in parallel."""
+
+    def __init__(self, f: ScannedFile, chunk_size: int, workers: int) -> None:
+        self.file = f
+        chunks = -(-f.size // chunk_size)
+        # Enough ranges to keep every worker busy on one file, none longer than a batch.
+        per = min(max(-(-chunks // workers), 1), max(_BATCH_BYTES // chunk_size, 1))
+        #: ``(first chunk, chunks)`` of each range; the last reads to the end of the
+        #: file, so that one that grew since the scan is noticed.
+        self.ranges: list[tuple[int, int | None]] = [
+            (first, per if first + per < chunks else None) for first in range(0, chunks, per)
+        ]
+        self.parts: list[tuple[list[bytes], list[int], int]] = [([], [], 0)] * len(self.ranges)
+        self.left = len(self.ranges)
+
+    def joined(self) -> tuple[Digest, int]:
+        """The file's digest and the bytes read, once every range is in."""
+        raw = [d for part in self.parts for d in part[0]]
+        crcs = [c for part in self.parts for c in part[1]]
+        return join(raw, crcs), sum(part[2] for part in self.parts)
+
+
 async def hash_files(
     scan: Scan,
     cache: HashCache,
@@ -296,7 +328,9 @@ async def hash_files(
 ) -> list[LocalFile]:
     """Digest every scanned file, from the cache where it vouches (unless ``verify``).
 
-    Hashing runs in worker threads taken from ``io`` (the operation's I/O-thread limit).
+    Hashing runs in worker threads taken from ``io`` (the operation's I/O-thread limit):
+    small files in batches, a file of more than one chunk in ranges of whole chunks
+    hashed in parallel, so that one large file uses every core.
     """
     files = scan.files
     out: list[LocalFile] = [] if verify else cache.vouched(files)
@@ -305,30 +339,57 @@ async def hash_files(
     position = {id(f): i for i, f in enumerate(files) if out[i] is _NOT_YET}
     todo = [f for f in files if id(f) in position]
     tracker = ProgressTracker("hash", name, sum(f.size for f in todo), len(todo), progress)
-    batches: list[list[ScannedFile]] = []
+    workers = max(1, int(min(io.total_tokens, 256)))  # (256: the most io_threads allows)
+    jobs: list[list[ScannedFile] | tuple[_Split, int]] = []
     current: list[ScannedFile] = []
     current_bytes = 0
     for f in todo:
+        if f.size > chunk_size:
+            split = _Split(f, chunk_size, workers)
+            jobs.extend((split, i) for i in range(len(split.ranges)))
+            continue
         current.append(f)
         current_bytes += f.size
         if len(current) >= _BATCH_FILES or current_bytes >= _BATCH_BYTES:
-            batches.append(current)
+            jobs.append(current)
             current, current_bytes = [], 0
     if current:
-        batches.append(current)
+        jobs.append(current)
 
-    async def run(batch: list[ScannedFile]) -> None:
+    def done(f: ScannedFile, d: Digest, size: int) -> None:
+        if size != f.size:
+            raise LocalIOError(f"{f.source} changed while it was read: try again")
+        out[position[id(f)]] = _local(LocalFile, (f.path, f.size, f.mode, d.hex, d.chunks))
+        f.crcs = d.crcs
+        cache.put(f, d)
+
+    async def run_batch(batch: list[ScannedFile]) -> None:
         results = await anyio.to_thread.run_sync(_hash_batch, batch, chunk_size, limiter=io)
         for f, (d, size) in zip(batch, results, strict=True):
-            if size != f.size:
-                raise LocalIOError(f"{f.source} changed while it was read: try again")
-            out[position[id(f)]] = _local(LocalFile, (f.path, f.size, f.mode, d.hex, d.chunks))
-            f.crcs = d.crcs
-            cache.put(f, d)
+            done(f, d, size)
         tracker.advance(sum(f.size for f in batch), len(batch))
 
+    async def run_range(split: _Split, index: int) -> None:
+        first, count = split.ranges[index]
+        part = await anyio.to_thread.run_sync(
+            _hash_range, split.file, first, count, chunk_size, limiter=io
+        )
+        split.parts[index] = part
+        split.left -= 1
+        if split.left == 0:
+            done(split.file, *split.joined())
+        tracker.advance(part[2], 1 if split.left == 0 else 0)
+
+    # As many workers as the limiter has threads, each taking the next job in turn:
+    # the tasks stay few however many files and ranges there are.
+    queue = iter(jobs)
+
+    async def worker() -> None:
+        for job in queue:
+            await (run_batch(job) if isinstance(job, list) else run_range(*job))
+
     async with anyio.create_task_group() as tg:
-        for batch in batches:
-            tg.start_soon(run, batch)
+        for _ in range(min(workers, len(jobs))):
+            tg.start_soon(worker)
     tracker.finish()
     return out
