@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
+import zlib
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from typing import TypeVar, cast
@@ -227,6 +229,28 @@ async def test_parts_are_listed_after_put(backend: Backend) -> None:
     assert same(await parts(upload)) == same([refs[n] for n in (1, 2, 5)])
     again = await upload.put_part(2, b"replaced")  # a part put again replaces it
     assert same(await parts(upload)) == same([refs[1], again, refs[5]])
+    await upload.abort()
+
+
+def checks_out(ref: PartRef, data: bytes) -> bool:
+    """Whether a listed part's checksums (those a push can compute) say it holds ``data``."""
+    sums = {"crc32": f"{zlib.crc32(data):08x}", "md5": hashlib.md5(data).hexdigest()}
+    known = {k: v for k, v in ref.checksums.items() if k in sums}
+    return bool(known) and all(sums[k] == v for k, v in known.items())
+
+
+async def test_parts_are_listed_with_checksums_of_their_bytes(backend: Backend) -> None:
+    upload = await backend.upload("ds/summed.bin")
+    first, second = os.urandom(3000), os.urandom(4000)
+    await upload.put_part(1, first)
+    await upload.put_part(2, second)
+    listed = await parts(upload)
+    assert [checks_out(p, d) for p, d in zip(listed, (first, second), strict=True)] == [True] * 2
+    replaced = os.urandom(3000)  # same size, other bytes
+    await upload.put_part(1, replaced)
+    listed = await parts(upload)
+    assert not checks_out(listed[0], first)
+    assert checks_out(listed[0], replaced)
     await upload.abort()
 
 

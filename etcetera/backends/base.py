@@ -54,12 +54,17 @@ class PartRef:
         extra: what else the store wants back on completion (S3's part checksum,
             when the store reports it).
         size: bytes in the part, where known.
+        checksums: what a listing (``Upload.parts``) says of the part's bytes, by
+            algorithm (``"crc32"``, ``"crc32c"``, ``"md5"``), in lowercase hex: only
+            checksums the store computed from the bytes it holds, so that a resumed
+            push can check a stored part against the local file before keeping it.
     """
 
     number: int
     etag: str
     extra: dict[str, str] = field(default_factory=dict)
     size: int | None = None
+    checksums: dict[str, str] = field(default_factory=dict)
 
 
 class Requests(Protocol):
@@ -116,7 +121,10 @@ class Upload(Protocol):
         ...
 
     def parts(self) -> AsyncGenerator[PartRef, None]:
-        """Yield the parts stored so far, in number order; one request per page."""
+        """Yield the parts stored so far, in number order, with their ``checksums``.
+
+        One request per page.
+        """
         ...
 
     async def complete(self, parts: Sequence[PartRef], run: Requests = direct) -> None:

@@ -25,6 +25,7 @@ import errno
 import os
 import secrets
 import shutil
+import zlib
 from collections.abc import AsyncGenerator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -93,6 +94,16 @@ def _translate(exc: OSError, key: str) -> BackendError:
     if exc.errno == errno.ENOENT:
         return ObjectNotFoundError(f"object {key} does not exist")
     return BackendError(f"{key}: {exc.strerror or exc}")
+
+
+def _crc32_file(path: Path) -> tuple[int, int]:
+    """Size and CRC32 of a file, read in 1 MiB blocks."""
+    crc = size = 0
+    with open(path, "rb", buffering=0) as fh:
+        while block := fh.read(_READ_BLOCK):
+            crc = zlib.crc32(block, crc)
+            size += len(block)
+    return size, crc
 
 
 class FileBackend:
@@ -249,8 +260,10 @@ class FileBackend:
                     mtime = datetime.fromtimestamp(d.stat().st_mtime, UTC)
                     out.append(FileUpload(self, key, d.name, mtime))
         # A writer killed between writing its temporary file and renaming it leaves
-        # ".NAME.TOKEN.tmp" beside the object: an unfinished upload too.
-        for dirpath, dirnames, filenames in os.walk(self._root):
+        # ".NAME.TOKEN.tmp" beside the object: an unfinished upload too. Only the folder
+        # of the prefix is walked (a push asks about the objects' folder alone).
+        start = self._root / prefix.rsplit("/", 1)[0] if "/" in prefix else self._root
+        for dirpath, dirnames, filenames in os.walk(start):
             dirnames[:] = [n for n in dirnames if n != _UPLOADS]
             for fn in filenames:
                 if fn.startswith(".") and fn.endswith(".tmp"):
@@ -322,11 +335,19 @@ class FileUpload:
     def _scan_parts(self) -> list[PartRef]:
         if not self._dir.is_dir():
             raise self._missing()
-        sizes = {int(p.name): p.stat().st_size for p in self._dir.iterdir() if p.name.isdigit()}
-        return [PartRef(n, str(sizes[n]), size=sizes[n]) for n in sorted(sizes)]
+        numbers = sorted(int(p.name) for p in self._dir.iterdir() if p.name.isdigit())
+        out: list[PartRef] = []
+        for n in numbers:
+            size, crc = _crc32_file(self._part(n))
+            out.append(PartRef(n, str(size), size=size, checksums={"crc32": f"{crc:08x}"}))
+        return out
 
     async def parts(self) -> AsyncGenerator[PartRef, None]:
-        """The part files, in number order."""
+        """The part files, in number order, each with the CRC32 of the bytes it holds.
+
+        The folder keeps no checksums: they are read from the part files themselves
+        (bytes a crash left unflushed show as they are), one read of a part each.
+        """
         try:
             found = await anyio.to_thread.run_sync(self._scan_parts, limiter=self._backend._limiter)
         except OSError as exc:

@@ -454,10 +454,22 @@ class GCSBackend:
 
 
 def _part_ref(number: int, obj: dict[str, Any]) -> PartRef:
-    """A part's ref from its object resource (an upload's answer or a listing's item)."""
+    """A part's ref from its object resource (an upload's answer or a listing's item).
+
+    Its checksums are the object's MD5 and CRC32C (base64 in the resource), as the
+    store computed them.
+    """
     etag = str(obj.get("crc32c") or obj.get("md5Hash") or obj.get("etag") or "")
     size = int(obj["size"]) if "size" in obj else None
-    return PartRef(number, etag, {"generation": str(obj.get("generation", ""))}, size)
+    checksums: dict[str, str] = {}
+    for attr, name, length in (("md5Hash", "md5", 16), ("crc32c", "crc32c", 4)):
+        value = obj.get(attr)
+        with contextlib.suppress(ValueError, TypeError):
+            raw = base64.b64decode(value, validate=True) if isinstance(value, str) else b""
+            if len(raw) == length:
+                checksums[name] = raw.hex()
+    generation = {"generation": str(obj.get("generation", ""))}
+    return PartRef(number, etag, generation, size, checksums)
 
 
 class GCSUpload:

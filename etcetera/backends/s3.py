@@ -206,6 +206,10 @@ async def _checksum(data: Buffer) -> str:
     return _crc32(data)
 
 
+def _is_hex(text: str) -> bool:
+    return all(c in "0123456789abcdef" for c in text)
+
+
 class S3Backend:
     """A repository in an S3 bucket (``s3://bucket/prefix``)."""
 
@@ -236,6 +240,8 @@ class S3Backend:
         if options.sse_kms_key_id:
             extra["SSEKMSKeyId"] = options.sse_kms_key_id
         self._write_args = extra
+        # A part's ETag is the MD5 of its bytes, except under SSE-KMS.
+        self._etags_are_md5 = extra.get("ServerSideEncryption", "AES256") == "AES256"
 
     @property
     def capabilities(self) -> Capabilities:
@@ -451,17 +457,40 @@ class S3Upload:
         return PartRef(number, str(resp["ETag"]), {"ChecksumCRC32": crc}, len(data))
 
     async def parts(self) -> AsyncGenerator[PartRef, None]:
-        """ListParts, page after page; each part's CRC32 where the store reports it."""
+        """ListParts, page after page; each part's CRC32 where the store reports it.
+
+        A part's checksums: its CRC32 where listed (S3 lists it, moto does not), and
+        the MD5 its ETag is, unless the bucket's objects are written with SSE-KMS.
+        """
         params: dict[str, Any] = {**self._params(), "MaxParts": self._backend._page_size}
         while True:
             page = await self._backend._call("ListParts", self.key, **params)
             for item in page.get("Parts", []):
                 crc = item.get("ChecksumCRC32")
                 extra = {"ChecksumCRC32": str(crc)} if crc else {}
-                yield PartRef(int(item["PartNumber"]), str(item["ETag"]), extra, int(item["Size"]))
+                etag = str(item["ETag"])
+                yield PartRef(
+                    int(item["PartNumber"]),
+                    etag,
+                    extra,
+                    int(item["Size"]),
+                    self._checksums(etag, crc),
+                )
             if not page.get("IsTruncated"):
                 return
             params["PartNumberMarker"] = page["NextPartNumberMarker"]
+
+    def _checksums(self, etag: str, crc: object) -> dict[str, str]:
+        out: dict[str, str] = {}
+        if isinstance(crc, str):
+            with contextlib.suppress(ValueError):
+                raw = base64.b64decode(crc, validate=True)
+                if len(raw) == 4:
+                    out["crc32"] = raw.hex()
+        md5 = etag.strip('"').lower()
+        if self._backend._etags_are_md5 and len(md5) == 32 and _is_hex(md5):
+            out["md5"] = md5
+        return out
 
     async def complete(self, parts: Sequence[PartRef], run: Requests = direct) -> None:
         """CompleteMultipartUpload with the parts in number order."""

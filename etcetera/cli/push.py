@@ -57,10 +57,11 @@ async def push(
     else:
         s = result.stats
         rate = human(s.bytes_sent / seconds) if seconds else "-"
+        resumed = f" ({human(s.bytes_resumed)} already uploaded)" if s.bytes_resumed else ""
         say(
             f"pushed {name} version {result.version}: {result.files} files, "
-            f"{human(result.size)}; sent {human(s.bytes_sent)} in {s.objects_sent} objects, "
-            f"{s.objects_skipped} already present; {seconds:.1f} s, {rate}/s"
+            f"{human(result.size)}; sent {human(s.bytes_sent)} in {s.objects_sent} objects"
+            f"{resumed}, {s.objects_skipped} already present; {seconds:.1f} s, {rate}/s"
         )
     for warning in result.warnings:
         say(f"warning: {warning}")

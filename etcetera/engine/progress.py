@@ -42,7 +42,10 @@ class TransferStats:
         bytes_received: response body bytes received.
         requests: requests made, retries included.
         retries: requests repeated after a retryable failure.
-        objects_sent: packs and blobs uploaded.
+        objects_sent: packs and blobs uploaded (a blob whose unfinished upload a push
+            completed counts as sent).
+        bytes_resumed: bytes of parts that an interrupted push had stored and this
+            push checked and kept instead of sending them again (not in ``bytes_sent``).
         objects_skipped: packs and blobs already in the repository.
         files_downloaded: files written from downloaded bytes.
         files_reused: files taken from a local copy instead of downloading.
@@ -56,6 +59,7 @@ class TransferStats:
     requests: int = 0
     retries: int = 0
     objects_sent: int = 0
+    bytes_resumed: int = 0
     objects_skipped: int = 0
     files_downloaded: int = 0
     files_reused: int = 0

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import anyio
@@ -24,7 +26,7 @@ from ..format.v2 import EncodedManifest, encode_manifest
 from . import manifests, refs
 from .progress import ProgressCallback, ProgressTracker, TransferStats
 from .scan import HashCache, Scan, ScannedFile, hash_files, scan_tree
-from .transport import Transport
+from .transport import Transport, TransportUpload
 
 
 @dataclass
@@ -161,6 +163,41 @@ def _read_part(
     return _verify(buf, src, entry, offset // chunk_size, chunk_size)
 
 
+def _same_part(
+    data: bytes | memoryview, checksums: Mapping[str, str], crc: int | None = None
+) -> bool:
+    """Whether a stored part holds ``data``, by a checksum the store computed of its bytes.
+
+    CRC32 where the store has it (the cheapest, and free when ``crc``, the CRC32 of
+    ``data``, is known already), else MD5. A part with neither cannot be checked, so it
+    is not kept.
+    """
+    if "crc32" in checksums:
+        return f"{zlib.crc32(data) if crc is None else crc:08x}" == checksums["crc32"]
+    if "md5" in checksums:
+        return hashlib.md5(data, usedforsecurity=False).hexdigest() == checksums["md5"]
+    return False
+
+
+def _read_or_keep(
+    src: ScannedFile,
+    entry: FileEntry,
+    offset: int,
+    buf: memoryview,
+    chunk_size: int,
+    stored: PartRef | None,
+) -> tuple[bool, int | None]:
+    """Read a part into ``buf`` and check it; whether ``stored`` already holds it, its CRC32.
+
+    Either way the part is read and checked against the chunk digests first: a stored
+    part is kept only if it is the bytes that were hashed.
+    """
+    crc = _read_part(src, entry, offset, buf, chunk_size)
+    return stored is not None and _same_part(buf, stored.checksums, crc), crc
+
+
+_LONG_AGO = datetime.min.replace(tzinfo=UTC)
+
 #: A body being sent is in memory twice: our bytes, and the socket transport's buffer of
 #: what the server has not taken yet (asyncio copies the unsent rest). The byte budget
 #: charges both, so that ``memory_budget`` bounds the real footprint.
@@ -189,6 +226,10 @@ class _Uploader:
                 self.members.setdefault(f.object, []).append(f)
         for members in self.members.values():
             members.sort(key=lambda m: m.offset)
+        # Unfinished uploads of objects by key, listed once, when the first large blob
+        # is sent (a push of packs alone never asks).
+        self._unfinished: dict[str, list[TransportUpload]] | None = None
+        self._listing = anyio.Lock()
 
     async def upload(self, obj: ObjectEntry) -> None:
         members = self.members[obj.id]
@@ -208,25 +249,89 @@ class _Uploader:
             self.tracker.advance(obj.size, len(members))
         self.t.stats.objects_sent += 1
 
+    async def _unfinished_of(self, key: str) -> list[TransportUpload]:
+        """The unfinished uploads of ``key`` (those of every object are listed once a push)."""
+        async with self._listing:
+            if self._unfinished is None:
+                self._unfinished = {}
+                try:
+                    found = await self.t.uploads(layout.OBJECTS)
+                except EtceteraError:
+                    # Resuming only saves bytes: a store that will not list uploads (a
+                    # policy without s3:ListBucketMultipartUploads) still takes new ones.
+                    found = []
+                for upload in found:
+                    self._unfinished.setdefault(upload.key, []).append(upload)
+        return self._unfinished.pop(key, [])
+
+    async def _resumable(
+        self, key: str, sizes: dict[int, int]
+    ) -> tuple[TransportUpload, dict[int, PartRef]] | None:
+        """An unfinished upload of ``key`` to continue, and its stored parts by number.
+
+        The newest upload with parts is taken if each of its parts has the number and
+        size of a part of this plan (``sizes``); one with a part of another size was
+        made with another part size, and is aborted. An upload without parts is left
+        alone (nothing to gain, and on ``file://`` it may be a stray write, which takes
+        no parts): ``gc`` removes it, as it removes the uploads not taken.
+        """
+        candidates = await self._unfinished_of(key)
+        candidates.sort(key=lambda u: u.initiated or _LONG_AGO, reverse=True)
+        for upload in candidates:
+            try:
+                stored = await upload.parts()
+            except EtceteraError:
+                continue  # not ours to judge: a fresh upload goes beside it
+            if not stored:
+                continue
+            if all(sizes.get(p.number) == p.size for p in stored):
+                return upload, {p.number: p for p in stored}
+            with contextlib.suppress(EtceteraError):  # a fresh upload works all the same
+                await upload.abort()
+        return None
+
     async def _multipart(self, key: str, entry: FileEntry, size: int, part: int) -> None:
+        """Upload a large blob in parts, continuing an unfinished upload of it if one is found.
+
+        A stored part is kept when its size and the checksum the store reports match the
+        local part (itself checked against the chunk digests); any other is put again.
+        """
         src = self.sources[entry.path]
         chunk = self.t.config.chunk_size
-        upload = await self.t.upload(key)
+        plan = [
+            (i + 1, offset, min(part, size - offset))
+            for i, offset in enumerate(range(0, size, part))
+        ]
+        found = await self._resumable(key, {number: length for number, _, length in plan})
+        upload, stored = found if found is not None else (await self.t.upload(key), {})
         refs: dict[int, PartRef] = {}
 
         async def send(number: int, offset: int, length: int) -> None:
             async with self.t.budget.hold(length * SEND_COPIES):
+                kept = stored.get(number)
                 with self.t.buffer(length) as buf:
-                    crc = await anyio.to_thread.run_sync(
-                        _read_part, src, entry, offset, memoryview(buf), chunk, limiter=self.io
+                    keep, crc = await anyio.to_thread.run_sync(
+                        _read_or_keep,
+                        src,
+                        entry,
+                        offset,
+                        memoryview(buf),
+                        chunk,
+                        kept,
+                        limiter=self.io,
                     )
-                    refs[number] = await upload.put_part(number, buf, crc32=crc)
+                    if not keep:
+                        refs[number] = await upload.put_part(number, buf, crc32=crc)
+                if keep:  # the stored part holds these bytes
+                    assert kept is not None
+                    refs[number] = kept
+                    self.t.stats.bytes_resumed += length
             self.tracker.advance(length)
 
         try:
             async with anyio.create_task_group() as tg:
-                for i, offset in enumerate(range(0, size, part)):
-                    tg.start_soon(send, i + 1, offset, min(part, size - offset))
+                for number, offset, length in plan:
+                    tg.start_soon(send, number, offset, length)
             await upload.complete([refs[n] for n in sorted(refs)])
         except BaseException as exc:
             # Only a failure retrying will not mend (an etcetera error: retries spent,
