@@ -134,8 +134,13 @@ async def apull(
         home = s.home
         await anyio.to_thread.run_sync(home.ensure_home)
         async with home.lock(name):
-            await s.backend.check()
-            if version is None and not await refs.versions(s.transport, name):
+            # The latest version: one listing and one read, no more (a no-op pull of ten
+            # million files is these two requests). The repository is checked only when
+            # the listing finds nothing, to tell a missing bucket from a missing dataset.
+            numbers = await refs.versions(s.transport, name) if version is None else []
+            if not numbers:
+                await s.backend.check()
+            if version is None and not numbers:
                 legacy_info = await s.transport.head(layout.legacy_key(name))
                 if legacy_info is not None:
                     if asked.shard is not None:
@@ -144,7 +149,10 @@ async def apull(
                             f"split into shards: etc pull {name} without --shard"
                         )
                     return await _pull_legacy(s, name, legacy_info.size, force, started)
-            record = await refs.resolve(s.transport, name, version)
+            if numbers:
+                record = await refs.read_record(s.transport, name, numbers[-1])
+            else:
+                record = await refs.resolve(s.transport, name, version)
             pull = _Pull(s, name, record, asked, progress, started)
             return await pull.run(to=to, dry_run=dry_run, force=force)
 
