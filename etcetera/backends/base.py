@@ -153,12 +153,16 @@ class Capabilities:
         conditional_create: whether ``put(..., if_absent=True)`` is enforced by the store.
         cheap_ranges: whether a ranged GET costs the store only the range (false on
             stores that read the whole object per range, where whole GETs are preferred).
+        send_copies: how many copies of a body are in memory while it is sent (ours
+            included): the byte budget charges each of them, so that ``memory_budget``
+            bounds the real footprint.
     """
 
     min_part_size: int = 5 * 1024 * 1024
     max_parts: int = 10_000
     conditional_create: bool = True
     cheap_ranges: bool = True
+    send_copies: int = 2
 
 
 @dataclass(frozen=True, slots=True)

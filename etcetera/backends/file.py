@@ -117,7 +117,10 @@ class FileBackend:
     @property
     def capabilities(self) -> Capabilities:
         """Folders take parts of any size and cheap ranges."""
-        return Capabilities(min_part_size=1, max_parts=100_000, conditional_create=True)
+        # A body is written from our buffer: one copy.
+        return Capabilities(
+            min_part_size=1, max_parts=100_000, conditional_create=True, send_copies=1
+        )
 
     def describe(self) -> str:
         """The repository URL."""

@@ -151,7 +151,11 @@ class GCSBackend:
     @property
     def capabilities(self) -> Capabilities:
         """Parts are objects of any size; ranges are cheap; creates are conditional."""
-        return Capabilities(min_part_size=1, max_parts=_MAX_PARTS, conditional_create=True)
+        # Our buffer, the bytes the SDK takes, its multipart/related body (metadata and
+        # data joined) and aiohttp's copy of the unsent rest.
+        return Capabilities(
+            min_part_size=1, max_parts=_MAX_PARTS, conditional_create=True, send_copies=4
+        )
 
     def describe(self) -> str:
         """Return the repository URL."""

@@ -198,11 +198,6 @@ def _read_or_keep(
 
 _LONG_AGO = datetime.min.replace(tzinfo=UTC)
 
-#: A body being sent is in memory twice: our bytes, and the socket transport's buffer of
-#: what the server has not taken yet (asyncio copies the unsent rest). The byte budget
-#: charges both, so that ``memory_budget`` bounds the real footprint.
-SEND_COPIES = 2
-
 
 class _Uploader:
     def __init__(
@@ -216,6 +211,9 @@ class _Uploader:
         self.sources = sources
         self.tracker = tracker
         self.io = t.io
+        # What a body being sent costs in memory: our bytes and the copies the back-end's
+        # SDK and the socket transport make (``Capabilities.send_copies``).
+        self.copies = t.backend.capabilities.send_copies
         # Identical packs (same members' contents in two partitions) are one object:
         # read its bytes once, from the first file at each offset.
         self.members: dict[str, list[FileEntry]] = {}
@@ -241,7 +239,7 @@ class _Uploader:
             self.tracker.advance(0, len(members))
         else:
             pairs = [(m, self.sources[m.path]) for m in members]
-            async with self.t.budget.hold(obj.size * SEND_COPIES):
+            async with self.t.budget.hold(obj.size * self.copies):
                 data = await anyio.to_thread.run_sync(
                     _read_members, pairs, obj.size, self.t.config.chunk_size, limiter=self.io
                 )
@@ -307,7 +305,7 @@ class _Uploader:
         refs: dict[int, PartRef] = {}
 
         async def send(number: int, offset: int, length: int) -> None:
-            async with self.t.budget.hold(length * SEND_COPIES):
+            async with self.t.budget.hold(length * self.copies):
                 kept = stored.get(number)
                 with self.t.buffer(length) as buf:
                     keep, crc = await anyio.to_thread.run_sync(
