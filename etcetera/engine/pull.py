@@ -29,6 +29,7 @@ from typing import NamedTuple
 
 import anyio
 import anyio.to_thread
+from anyio.streams.memory import MemoryObjectReceiveStream
 
 from ..errors import IntegrityError, LocalIOError
 from ..format import layout
@@ -40,6 +41,9 @@ from .transport import Transport
 _BATCH = 4 * 1024 * 1024
 _STREAM_HOLD = 2 * 1024 * 1024
 _STEP = 1024 * 1024  # bytes of a blob hashed and written per thread hop
+#: Files of a pack with their bytes, written in one thread hop.
+_Batch = list[tuple[FileEntry, memoryview]]
+_PLACERS = 2  # threads creating the files of one pack range at once
 _IOV_MAX = 1024  # iovecs per pwritev (the kernel's IOV_MAX)
 
 
@@ -258,41 +262,42 @@ class _Fetcher:
         start = group[0].offset
         end = group[-1].offset + group[-1].size
         biggest = max(m.size for m in group)
-        async with self.t.budget.hold(min(end - start, _BATCH + biggest)):
-            buf = bytearray()
-            base = start  # object offset of buf[0]
-            idx = 0
-            body = self.t.stream(layout.object_key(oid), start, end - start)
-            async with aclosing(body):
-                async for block in body:
-                    buf += block
-                    if len(buf) >= _BATCH:
-                        idx, base, buf = await self._flush(group, idx, base, buf)
-            idx, base, buf = await self._flush(group, idx, base, buf)
-            if idx != len(group):
-                raise IntegrityError(f"pack {oid} ended before its last file")
+        # Files are created by _PLACERS threads while the range goes on arriving: the
+        # kernel's work of creating many small files is what bounds a small-file pull,
+        # and it runs faster on more than one core (cp -r uses one).
+        send, receive = anyio.create_memory_object_stream[list[tuple[FileEntry, memoryview]]](1)
 
-    async def _flush(
-        self, group: list[FileEntry], idx: int, base: int, buf: bytearray
-    ) -> tuple[int, int, bytearray]:
-        ready: list[tuple[FileEntry, memoryview]] = []
-        view = memoryview(buf)
-        end_of_buf = base + len(buf)
-        consumed = 0
-        while idx < len(group):
-            m = group[idx]
-            if m.offset + m.size > end_of_buf:
-                break
-            lo = m.offset - base
-            ready.append((m, view[lo : lo + m.size]))
-            consumed = lo + m.size
-            idx += 1
-        if ready:
-            await anyio.to_thread.run_sync(self.w.place_many, ready, limiter=self.io)
-            self.t.stats.files_downloaded += len(ready)
-            self.tracker.advance(sum(m.size for m, _ in ready), len(ready))
-        del view
-        return idx, base + consumed, buf[consumed:]
+        async def place(
+            batches: MemoryObjectReceiveStream[list[tuple[FileEntry, memoryview]]],
+        ) -> None:
+            async with batches:
+                async for ready in batches:
+                    await anyio.to_thread.run_sync(self.w.place_many, ready, limiter=self.io)
+                    self.t.stats.files_downloaded += len(ready)
+                    self.tracker.advance(sum(m.size for m, _ in ready), len(ready))
+
+        in_flight = (_PLACERS + 2) * (_BATCH + biggest)  # placing, queued, arriving
+        async with self.t.budget.hold(min(end - start, in_flight)), anyio.create_task_group() as tg:
+            for _ in range(_PLACERS):
+                tg.start_soon(place, receive.clone())
+            receive.close()
+            async with send:
+                buf = bytearray()
+                base = start  # object offset of buf[0]
+                idx = 0
+                body = self.t.stream(layout.object_key(oid), start, end - start)
+                async with aclosing(body):
+                    async for block in body:
+                        buf += block
+                        if len(buf) >= _BATCH:
+                            idx, base, buf, ready = _cut(group, idx, base, buf)
+                            if ready:
+                                await send.send(ready)
+                idx, base, buf, ready = _cut(group, idx, base, buf)
+                if ready:
+                    await send.send(ready)
+        if idx != len(group):
+            raise IntegrityError(f"pack {oid} ended before its last file")
 
     async def blob(self, entry: FileEntry, part_size: int) -> None:
         chunk = self.chunk_size
@@ -383,6 +388,29 @@ class _ChunkVerifier:
         """Refuse a range that ended inside a chunk."""
         if self.in_chunk:
             raise IntegrityError(f"{self.blob.entry.path}: a range ended inside a chunk")
+
+
+def _cut(
+    group: list[FileEntry], idx: int, base: int, buf: bytearray
+) -> tuple[int, int, bytearray, _Batch]:
+    """The files of ``group`` from ``idx`` that ``buf`` (object offset ``base``) holds whole.
+
+    Returns the next file's index, the new base, the rest of the buffer (a new one: the
+    views handed out keep the old one alive until their files are written) and the files.
+    """
+    ready: _Batch = []
+    view = memoryview(buf)
+    end_of_buf = base + len(buf)
+    consumed = 0
+    while idx < len(group):
+        m = group[idx]
+        if m.offset + m.size > end_of_buf:
+            break
+        lo = m.offset - base
+        ready.append((m, view[lo : lo + m.size]))
+        consumed = lo + m.size
+        idx += 1
+    return idx, base + consumed, buf[consumed:], ready
 
 
 def _runs(todo: list[int], chunk: int, size: int, max_len: int) -> list[tuple[int, int, int]]:
