@@ -514,3 +514,20 @@ def test_backend_satisfies_the_protocol() -> None:
     backend = S3Backend(parse_url("s3://bucket/p"), BackendOptions())
     assert isinstance(cast(object, backend), Backend)
     assert backend.describe() == "s3://bucket/p"
+
+
+async def test_a_streamed_body_is_views_of_the_buffer_and_a_file_for_botocore() -> None:
+    from etcetera.backends.s3 import StreamedBody, _body
+
+    data = bytearray(os.urandom(3 * StreamedBody.STEP + 5))
+    body = StreamedBody(data)
+    assert len(body) == len(data)
+    views = [v async for v in body]
+    assert all(isinstance(v, memoryview) and v.obj is data for v in views)  # no copies
+    assert b"".join(views) == data and len(views) == 4
+    assert b"".join([v async for v in body]) == data  # iterated again for a retry
+    assert body.read(10) == data[:10] and body.tell() == 10  # botocore's file-like view
+    assert body.seek(0) == 0 and body.read() == data
+    assert body.seek(-5, 2) == len(data) - 5 and body.read() == data[-5:]
+    small = bytearray(b"x" * StreamedBody.STEP)
+    assert _body(small) is small  # up to 1 MiB goes as it is
