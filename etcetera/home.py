@@ -17,7 +17,6 @@ that resolved the old link keeps its whole old copy (the previous version is kep
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import fcntl
 import hashlib
@@ -32,6 +31,7 @@ from pathlib import Path
 
 import anyio
 
+from .durable import fsync_dir
 from .errors import (
     DatasetExistsError,
     DatasetNotFoundError,
@@ -92,30 +92,6 @@ class LocalVersion:
     def holds(self, manifest: str, selection: Selection) -> bool:
         """Whether this copy already holds ``selection`` of ``manifest``."""
         return manifest == self.manifest and self.selection.covers(selection)
-
-
-# The process's own symbols, libc's among them (find_library would run `ldconfig -p`).
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def flush_tree(path: Path) -> None:
-    """Make everything written under ``path`` durable with one ``syncfs`` (not one fsync a file)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        syncfs = getattr(_libc, "syncfs", None)
-        if syncfs is None or syncfs(fd) != 0:
-            os.sync()
-    finally:
-        os.close(fd)
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a rename in ``path`` durable."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class Home:

@@ -289,7 +289,7 @@ async def test_pulled_tree_is_flushed_once_before_it_becomes_visible(
     The staged tree is complete when it is flushed, it is flushed before the link is
     swapped to it, and the flush is one ``syncfs``, not an ``fsync`` per file.
     """
-    from etcetera import home as store_module
+    from etcetera import durable
     from etcetera.api import staging as staging_module
     from etcetera.home import Home
 
@@ -299,7 +299,7 @@ async def test_pulled_tree_is_flushed_once_before_it_becomes_visible(
     await etc.apush(NAME, config=pusher)
     home = tmp_path / "home"
     events: list[str] = []
-    real_flush, real_swap, real_fsync = store_module.flush_tree, Home.swap, os.fsync
+    real_flush, real_swap, real_fsync = durable.flush_tree, Home.swap, os.fsync
 
     def flush(path: Path) -> None:
         assert snapshot(path) == snapshot(src)  # every file whole before the flush
@@ -365,7 +365,7 @@ async def test_pushed_objects_are_flushed_before_the_version_record_appears(
     monkeypatch.setattr(os, "link", link)
     monkeypatch.setattr(os, "replace", replace)
     monkeypatch.setattr(os, "fsync", fsync)
-    monkeypatch.setattr(file_module, "_syncfs", syncfs, raising=False)
+    monkeypatch.setattr(file_module, "syncfs", syncfs)
     cfg = file_repo.config(home=tmp_path / "home", pack_size=4 * KiB, part_size=MiB)
     await etc.aregister(src, config=cfg)
     await etc.apush(NAME, config=cfg)

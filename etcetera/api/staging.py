@@ -17,11 +17,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..durable import flush_tree, fsync_dir
 from ..engine.scan import HashCache
 from ..errors import LocalIOError
 from ..format.manifest import FileEntry
 from ..format.selection import Selection
-from ..home import Home, LocalVersion, flush_tree, fsync_dir
+from ..home import Home, LocalVersion
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,8 +19,6 @@ objects an earlier, interrupted push wrote that this one finds present and skips
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import errno
 import os
 import secrets
@@ -34,6 +32,7 @@ from typing import BinaryIO
 import anyio
 import anyio.to_thread
 
+from ..durable import fsync_dir, syncfs
 from ..errors import (
     AccessDeniedError,
     BackendError,
@@ -49,31 +48,6 @@ _UPLOADS = ".uploads"
 _KEY = "key"  # the file in an upload's folder that names its target
 
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-
-
-def _syncfs(fd: int) -> None:
-    """Flush the whole file system holding ``fd`` (``sync`` where there is no ``syncfs``).
-
-    Raises:
-        OSError: the file system reports a failed write-back (nothing may be published).
-    """
-    syncfs = getattr(_libc, "syncfs", None)
-    if syncfs is None:
-        os.sync()
-    elif syncfs(fd) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _publish(fd: int, tmp: Path, path: Path) -> None:
     """Link the written ``tmp`` (open as ``fd``) at ``path``, create-only and durably.
 
@@ -81,11 +55,11 @@ def _publish(fd: int, tmp: Path, path: Path) -> None:
     version record naming objects that are not on disk), and the name is durable
     before this returns (a push that reported success survives a crash).
     """
-    _syncfs(fd)
+    syncfs(fd)
     os.link(tmp, path)
     tmp.unlink()
     os.fsync(fd)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def _translate(exc: OSError, key: str) -> BackendError:
