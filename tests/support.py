@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,3 +114,30 @@ def run_etc_together(
                 proc.kill()
                 proc.wait()
     return out
+
+
+def kill_etc_when(
+    env: dict[str, str], args: list[str], ready: Callable[[], bool], timeout: float = 60.0
+) -> tuple[int, bytes]:
+    """Run ``etc ARGS``, SIGKILL it once ``ready()`` holds (polled), or at ``timeout``.
+
+    Returns the exit status (``-SIGKILL`` when the kill landed while it ran) and stderr.
+    """
+    import signal
+    import sys
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "etcetera", "-q", *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and proc.poll() is None and not ready():
+            time.sleep(0.02)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        _, err = proc.communicate()
+    return proc.returncode, err

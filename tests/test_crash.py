@@ -6,9 +6,6 @@ import asyncio
 import os
 import random
 import signal
-import subprocess
-import sys
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,7 +16,7 @@ from etcetera.api import agc
 from etcetera.backends.base import Backend
 from etcetera.format import layout
 from tests.fixtures_s3 import MotoServer
-from tests.support import RepoSpec, cli_env, snapshot, write_tree
+from tests.support import RepoSpec, cli_env, kill_etc_when, snapshot, write_tree
 
 
 def test_sigkilled_pull_resumes_with_only_the_remainder(tmp_path: Path) -> None:
@@ -41,25 +38,13 @@ def test_sigkilled_pull_resumes_with_only_the_remainder(tmp_path: Path) -> None:
         "ETC_CONCURRENCY": "1",
         "ETC_BANDWIDTH_LIMIT": str(total // 4),  # about four seconds for the whole pull
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "etcetera", "-q", "pull", "sample"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
     staging = home / ".staging" / "sample"
-    deadline = time.monotonic() + 30
-    moved = 0
-    try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            moved = sum(p.stat().st_size for p in staging.rglob("*.bin")) if staging.exists() else 0
-            if moved > total // 4:
-                break
-            time.sleep(0.05)
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-    assert proc.returncode == -signal.SIGKILL, "the pull finished before the kill landed"
+
+    def staged() -> int:
+        return sum(p.stat().st_size for p in staging.rglob("*.bin")) if staging.exists() else 0
+
+    status, _ = kill_etc_when(env, ["pull", "sample"], lambda: staged() > total // 4, 30)
+    assert status == -signal.SIGKILL, "the pull finished before the kill landed"
     moved = sum(p.stat().st_size for p in staging.rglob("*.bin"))
     assert 0 < moved < total
     assert not (home / "sample").exists()
@@ -106,22 +91,10 @@ def test_sigkilled_push_publishes_nothing_and_resumes(
     env.update({"ETC_PACK_SIZE": "4096", "ETC_CONCURRENCY": "1", "ETC_PART_SIZE": str(8 << 20)})
     env["ETC_BANDWIDTH_LIMIT"] = str(6 * 1024 * 1024)  # about 2.5 s for the whole push
     kill_after = rng.randint(10, 120)  # objects stored before the kill
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "etcetera", "-q", "push", "sample"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+    status, _ = kill_etc_when(
+        env, ["push", "sample"], lambda: len(_stored_objects(spec, moto)) >= kill_after
     )
-    deadline = time.monotonic() + 60
-    try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            if len(_stored_objects(spec, moto)) >= kill_after:
-                break
-            time.sleep(0.02)
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-    assert proc.returncode == -signal.SIGKILL, "the push finished before the kill landed"
+    assert status == -signal.SIGKILL, "the push finished before the kill landed"
     stored = _stored_objects(spec, moto)
     assert stored, "the kill landed before anything was sent"
     assert etc.ls(config=cfg, remote=True) == []  # nothing published

@@ -11,8 +11,6 @@ import json
 import os
 import random
 import signal
-import subprocess
-import sys
 import time
 import urllib.parse
 import urllib.request
@@ -31,7 +29,7 @@ from etcetera.format import layout
 from etcetera.format.hashing import CHUNK_SIZE, digest_bytes
 from tests.fixtures_gcs import FakeGCS
 from tests.fixtures_s3 import MotoServer
-from tests.support import RepoSpec, cli_env, snapshot, write_tree
+from tests.support import RepoSpec, cli_env, kill_etc_when, snapshot, write_tree
 
 PART = CHUNK_SIZE  # parts are whole chunks: the smallest part there is
 #: What a push sends besides its objects' bytes: the small file, the manifest, the ref.
@@ -104,22 +102,10 @@ def test_a_push_killed_mid_file_sends_only_the_missing_parts(
     env.update({"ETC_CONCURRENCY": "2", "ETC_PART_SIZE": str(PART)})
     # A part a second: the pacing is paid before each part goes, so parts land one by one.
     env["ETC_BANDWIDTH_LIMIT"] = str(PART)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "etcetera", "-q", "push", "sample"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+    status, err = kill_etc_when(
+        env, ["push", "sample"], lambda: len(_stored_parts(spec, moto, fake)) >= 2
     )
-    deadline = time.monotonic() + 60
-    try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            if len(_stored_parts(spec, moto, fake)) >= 2:
-                break
-            time.sleep(0.02)
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        _, err = proc.communicate()
-    assert proc.returncode == -signal.SIGKILL, f"the push ended before the kill: {err!r}"
+    assert status == -signal.SIGKILL, f"the push ended before the kill: {err!r}"
     stored = _settled_parts(spec, moto, fake)
     assert 2 <= len(stored) < parts, "the kill did not land mid-file"
     assert etc.ls(config=cfg, remote=True) == []
