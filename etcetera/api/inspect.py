@@ -17,7 +17,6 @@ from ..home import Home, valid_name
 from ..model import Dataset
 from ..settings import Config
 from ._common import resolve_config
-from .pull import local_files
 from .session import session
 
 
@@ -154,7 +153,7 @@ async def averify(
             progress=progress,
             verify=True,
         )
-    wanted = manifest.files if pulled is None else local_files(manifest, pulled)
+    wanted = manifest.files if pulled is None else pulled.selection.files(manifest)
     expected: dict[str, FileEntry] = {f.path: f for f in wanted}
     result = VerifyResult(name, number, checked=len(hashed))
     for f in hashed:

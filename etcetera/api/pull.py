@@ -318,11 +318,6 @@ def _occupied(target: Path) -> bool:
     return target.exists() and (not target.is_dir() or any(target.iterdir()))
 
 
-def local_files(manifest: Manifest, state: LocalVersion) -> list[FileEntry]:
-    """The files a pulled local copy must hold, from what its record says was pulled."""
-    return state.selection.files(manifest)
-
-
 def _refuse_local(home: Home, name: str, current: LocalVersion | None, force: bool) -> None:
     """A registered or created dataset is replaced only with ``force`` (its folder stays)."""
     link = home.link(name)

@@ -100,9 +100,6 @@ class FileBackend:
         """The repository URL."""
         return self._url
 
-    async def _run(self, fn: object, *args: object) -> object:
-        return await anyio.to_thread.run_sync(fn, *args, limiter=self._limiter)  # type: ignore[arg-type]
-
     def _path(self, key: str) -> Path:
         if key.startswith("/") or ".." in key.split("/"):
             raise BackendError(f"refusing unsafe key {key!r}")
