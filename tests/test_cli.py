@@ -36,7 +36,8 @@ def test_everyday_commands(tmp_path: Path) -> None:
     pushed = _etc(tmp_path, "push", "sample")
     assert pushed.returncode == 0, pushed.stderr
     assert "pushed sample version 1: 248 files" in pushed.stdout
-    assert "upload" in pushed.stdout  # plain progress lines when not a terminal
+    assert "upload" in pushed.stderr  # plain progress lines when not a terminal, on stderr
+    assert "upload" not in pushed.stdout
     noop = _etc(tmp_path, "push", "sample")
     assert "up to date as version 1" in noop.stdout
     (tmp_path / "sample" / "data" / "train" / "1.txt").write_bytes(b"z")

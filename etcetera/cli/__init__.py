@@ -10,20 +10,27 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-from cyclopts import App, Parameter
+from cyclopts import App, Group, Parameter
 
-from .._version import __version__
-from ._common import STATE, fail
+from ._common import STATE
+from ._help import HelpScreen, version_line
+from ._run import run
 
 app = App(
     name="etc",
     help="Share datasets through cloud storage (S3, Google Cloud Storage, file://).",
-    version=__version__,
+    version=version_line,
     result_action="return_value",
     exit_on_error=False,
-    print_error=True,
+    print_error=False,  # main() tells a usage error in one line, with the usage line
     help_on_error=False,
+    suppress_keyboard_interrupt=False,  # main() says what an interrupted transfer kept
+    help_formatter=HelpScreen(),
+    # A flag is only its positive form: no --no-force, no --empty-partition.
+    default_parameter=Parameter(negative=""),
 )
+# Shown once, after the command's own options.
+GLOBAL_OPTIONS = Group("Global options", sort_key=100)
 
 # Help lines are given here so that `etc --help` need not import the command modules.
 app.command("etcetera.cli.register:register", help="Register a dataset folder under a name.")
@@ -42,15 +49,22 @@ app.command("etcetera.cli.config:config", help="Show the effective settings.")
 
 
 app.register_install_completion_command()
+for _flag in ("--help", "--version", "--install-completion"):
+    app[_flag].group = GLOBAL_OPTIONS
+app.meta.suppress_keyboard_interrupt = False
 
 
 @app.meta.default
 def _launcher(
     *tokens: Annotated[str, Parameter(show=False, allow_leading_hyphen=True)],
-    config: Annotated[Path | None, Parameter(name=["--config"])] = None,
-    url: Annotated[str | None, Parameter(name=["--url"])] = None,
-    verbose: Annotated[bool, Parameter(name=["--verbose", "-v"], negative="")] = False,
-    quiet: Annotated[bool, Parameter(name=["--quiet", "-q"], negative="")] = False,
+    config: Annotated[Path | None, Parameter(name=["--config"], group=GLOBAL_OPTIONS)] = None,
+    url: Annotated[str | None, Parameter(name=["--url"], group=GLOBAL_OPTIONS)] = None,
+    verbose: Annotated[
+        bool, Parameter(name=["--verbose", "-v"], negative="", group=GLOBAL_OPTIONS)
+    ] = False,
+    quiet: Annotated[
+        bool, Parameter(name=["--quiet", "-q"], negative="", group=GLOBAL_OPTIONS)
+    ] = False,
 ) -> int:
     """Global options.
 
@@ -97,16 +111,11 @@ def _return_freed_buffers_to_the_os() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of ``etc``: one line on stderr and a non-zero exit on any error."""
+    """Entry point of ``etc``: results on stdout, one line on stderr for any error.
+
+    Exit status: 0 done, 1 an error, 2 a usage error, 130 or 143 interrupted by SIGINT
+    or SIGTERM; a closed pipe ends it silently, by SIGPIPE, as it ends ``git log``.
+    """
     _return_freed_buffers_to_the_os()
     args = sys.argv[1:] if argv is None else argv
-    try:
-        code = app.meta(args)
-    except KeyboardInterrupt:
-        print("etc: interrupted (a pull or push resumes where it stopped)", file=sys.stderr)
-        code = 130
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    except BaseException as exc:
-        code = fail(exc)
-    sys.exit(code if isinstance(code, int) else 0)
+    sys.exit(run(app.meta, args))

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import sys
-import time
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ._bar import Display, count, human
 
 if TYPE_CHECKING:
     from ..settings import Config
+
+__all__ = ["STATE", "advice", "count", "display", "fail", "human", "say", "settings", "warn"]
 
 
 @dataclass
@@ -21,6 +24,8 @@ class _State:
     url: str | None = None
     verbose: bool = False
     quiet: bool = False
+    transfer: Display | None = None  # the transfer under way, if any
+    signal: int | None = None  # SIGTERM when that is what stopped the command
 
 
 STATE = _State()
@@ -34,9 +39,15 @@ def settings() -> Config:
 
 
 def say(message: str) -> None:
-    """Print a line unless --quiet."""
+    """Print a result line on stdout unless --quiet."""
     if not STATE.quiet:
         print(message, flush=True)
+
+
+def warn(message: str) -> None:
+    """Print ``warning: ...`` on stderr unless --quiet (stdout holds results alone)."""
+    if not STATE.quiet:
+        print(f"warning: {message}", file=sys.stderr, flush=True)
 
 
 def fail(exc: BaseException) -> int:
@@ -65,96 +76,14 @@ def advice(exc: BaseException) -> str:
     return ""
 
 
-def human(n: float) -> str:
-    """Bytes for people: 1.5 MB."""
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"
-
-
-class Display:
-    """One progress display per transfer: a rich bar on a terminal, periodic lines otherwise."""
-
-    def __init__(self, label: str) -> None:
-        self.label = label
-        self._progress: Any = None  # rich.progress.Progress, imported on first draw
-        self._task: Any = None
-        self._phase = ""
-        self._last_line = 0.0
-        self.tty = sys.stdout.isatty()
-
-    def __call__(self, event: object) -> None:
-        """Progress callback for the API."""
-        from ..api import ProgressEvent
-
-        if STATE.quiet or not isinstance(event, ProgressEvent):
-            return
-        if self.tty:
-            self._draw(event)
-        else:
-            now = time.monotonic()
-            done = event.bytes_done >= event.bytes_total and event.files_done >= event.files_total
-            if event.phase != self._phase or now - self._last_line >= 2.0 or done:
-                if event.bytes_total or event.files_total:
-                    print(
-                        f"{self.label}: {event.phase} {human(event.bytes_done)}/"
-                        f"{human(event.bytes_total)}, {event.files_done}/{event.files_total} files",
-                        flush=True,
-                    )
-                self._last_line = now
-        self._phase = event.phase
-
-    def _draw(self, event: object) -> None:
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-            TransferSpeedColumn,
-        )
-
-        from ..api import ProgressEvent
-
-        assert isinstance(event, ProgressEvent)
-        if self._progress is None:
-            self._progress = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                DownloadColumn(),
-                TransferSpeedColumn(),
-                TextColumn("{task.fields[files]}"),
-                TimeRemainingColumn(),
-                transient=True,
-            )
-            self._progress.start()
-        progress = self._progress
-        if self._task is None or event.phase != self._phase:
-            if self._task is not None:
-                progress.remove_task(self._task)
-            self._task = progress.add_task(
-                f"{self.label} {event.phase}", total=event.bytes_total, files=""
-            )
-        progress.update(
-            self._task,
-            completed=event.bytes_done,
-            total=max(event.bytes_total, 1),
-            files=f"{event.files_done}/{event.files_total} files",
-        )
-
-    def close(self) -> None:
-        """Remove the bar."""
-        if self._progress is not None:
-            self._progress.stop()
-            self._progress = None
-
-
 @contextmanager
 def display(label: str) -> Iterator[Display]:
-    """A progress display that is removed at the end, whatever happens."""
-    d = Display(label)
+    """A progress display on stderr, removed at the end whatever happens.
+
+    It stays in ``STATE.transfer``: an interrupted command says from it what was kept.
+    """
+    d = Display(label, quiet=STATE.quiet)
+    STATE.transfer = d
     try:
         yield d
     finally:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from ._common import human, say, settings
+from ._common import count, human, say, settings
 
 
 async def gc(*, dry_run: bool = False, grace_hours: float = 24.0) -> int:
@@ -24,8 +24,9 @@ async def gc(*, dry_run: bool = False, grace_hours: float = 24.0) -> int:
     r = await agc(config=settings(), dry_run=dry_run, grace=timedelta(hours=grace_hours))
     verb = "would delete" if dry_run else "deleted"
     say(
-        f"{verb} {len(r.objects)} objects ({human(r.bytes)}), {len(r.manifests)} manifests, "
-        f"{len(r.uploads)} unfinished uploads, {len(r.temporary)} temporary objects; "
-        f"kept {r.kept_young} unreferenced objects younger than {grace_hours:g} h"
+        f"{verb} {count(len(r.objects), 'object')} ({human(r.bytes)}), "
+        f"{count(len(r.manifests), 'manifest')}, {count(len(r.uploads), 'unfinished upload')}, "
+        f"{count(len(r.temporary), 'temporary object')}; "
+        f"kept {count(r.kept_young, 'unreferenced object')} younger than {grace_hours:g} h"
     )
     return 0

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from cyclopts import Parameter
 
-from ._common import human, settings
+from ._common import count, human, settings
 
 
 async def info(
@@ -37,7 +37,7 @@ async def info(
         for v in found["versions"]:
             print(
                 f"  v{v['version']}  {v['created'] or '-'}  {v['pushed_by'] or '-'}  "
-                f"{v['files']} files  {human(v['bytes'])}"
+                f"{count(v['files'], 'file')}  {human(v['bytes'])}"
             )
     else:
         version, shard = found["version"], found["shard"]
@@ -46,8 +46,8 @@ async def info(
             what += f", shard {shard[0]}/{shard[1]}"
         print(f"{found['name']} ({what})")
         print(f"  location: {found['location']}")
-        print(f"  {found['files']} files, {human(found['bytes'])}")
+        print(f"  {count(found['files'], 'file')}, {human(found['bytes'])}")
         print(f"  meta: {found['meta']}")
     for part, counts in sorted(found["partitions"].items()):
-        print(f"  {part}: {counts['files']} files, {human(counts['bytes'])}")
+        print(f"  {part}: {count(counts['files'], 'file')}, {human(counts['bytes'])}")
     return 0

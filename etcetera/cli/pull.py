@@ -7,7 +7,7 @@ from typing import Annotated
 
 from cyclopts import Parameter
 
-from ._common import display, human, say, settings
+from ._common import count, display, human, say, settings
 
 
 async def pull(
@@ -67,7 +67,7 @@ async def pull(
     if result.dry_run:
         say(
             f"{name}: would pull {what} into {result.location}: "
-            f"{result.files} files, {human(result.size)}; "
+            f"{count(result.files, 'file')}, {human(result.size)}; "
             f"{human(result.bytes_to_download)} to download"
         )
         return 0
@@ -76,10 +76,11 @@ async def pull(
         return 0
     s = result.stats
     rate = human(s.bytes_received / result.seconds) if result.seconds else "-"
+    recovered = f", recovered {human(s.bytes_resumed)} already on disk" if s.bytes_resumed else ""
     say(
-        f"pulled {name} {what}: {result.files} files, {human(result.size)}; "
-        f"downloaded {human(s.bytes_received)} ({result.downloaded} files), "
-        f"reused {result.reused + result.present} local files; "
+        f"pulled {name} {what}: {count(result.files, 'file')}, {human(result.size)}; "
+        f"downloaded {human(s.bytes_received)} ({count(result.downloaded, 'file')}), "
+        f"reused {count(result.reused + result.present, 'local file')}{recovered}; "
         f"{result.seconds:.1f} s, {rate}/s"
     )
     return 0

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from cyclopts import Parameter
 
-from ._common import display, human, say, settings
+from ._common import count, display, human, say, settings, warn
 
 
 async def push(
@@ -48,21 +48,23 @@ async def push(
         )
     seconds = time.monotonic() - started
     if result.noop:
-        say(f"{name}: up to date as version {result.version} ({result.files} files)")
+        say(f"{name}: up to date as version {result.version} ({count(result.files, 'file')})")
     elif dry_run:
         say(
-            f"{name}: would publish version {result.version}: {result.files} files, "
+            f"{name}: would publish version {result.version}: {count(result.files, 'file')}, "
             f"{human(result.bytes_to_send)} to send"
         )
     else:
         s = result.stats
         rate = human(s.bytes_sent / seconds) if seconds else "-"
         resumed = f" ({human(s.bytes_resumed)} already uploaded)" if s.bytes_resumed else ""
+        # Without new objects what is sent is the version's records (manifest, refs).
+        objects = f"in {count(s.objects_sent, 'object')}" if s.objects_sent else "(records only)"
         say(
-            f"pushed {name} version {result.version}: {result.files} files, "
-            f"{human(result.size)}; sent {human(s.bytes_sent)} in {s.objects_sent} objects"
-            f"{resumed}, {s.objects_skipped} already present; {seconds:.1f} s, {rate}/s"
+            f"pushed {name} version {result.version}: {count(result.files, 'file')}, "
+            f"{human(result.size)}; sent {human(s.bytes_sent)} {objects}{resumed}, "
+            f"{s.objects_skipped} already present; {seconds:.1f} s, {rate}/s"
         )
     for warning in result.warnings:
-        say(f"warning: {warning}")
+        warn(warning)
     return 0

@@ -19,6 +19,8 @@ class ProgressEvent:
         files_done: files completed so far.
         files_total: files this phase will complete.
         elapsed: seconds since the phase started.
+        bytes_resumed: bytes of ``bytes_done`` that an interrupted run had moved and this
+            one checked and kept: done, but not moved now, so not part of a rate.
     """
 
     phase: str
@@ -28,6 +30,7 @@ class ProgressEvent:
     files_done: int
     files_total: int
     elapsed: float
+    bytes_resumed: int = 0
 
 
 ProgressCallback = Callable[[ProgressEvent], None]
@@ -44,8 +47,9 @@ class TransferStats:
         retries: requests repeated after a retryable failure.
         objects_sent: packs and blobs uploaded (a blob whose unfinished upload a push
             completed counts as sent).
-        bytes_resumed: bytes of parts that an interrupted push had stored and this
-            push checked and kept instead of sending them again (not in ``bytes_sent``).
+        bytes_resumed: bytes that an interrupted run had moved and this one checked and
+            kept instead of moving them again: parts a push had stored (not in
+            ``bytes_sent``), files and chunks a pull had staged (not in ``bytes_received``).
         objects_skipped: packs and blobs already in the repository.
         files_downloaded: files written from downloaded bytes.
         files_reused: files taken from a local copy instead of downloading.
@@ -86,6 +90,7 @@ class ProgressTracker:
         self.bytes_total = bytes_total
         self.files_total = files_total
         self.bytes_done = 0
+        self.bytes_resumed = 0
         self.files_done = 0
         self._callback = callback
         self._interval = interval
@@ -98,6 +103,11 @@ class ProgressTracker:
         self.bytes_done += nbytes
         self.files_done += nfiles
         self.emit()
+
+    def resume(self, nbytes: int) -> None:
+        """Count bytes an interrupted run had moved, found and kept: done, not moved."""
+        self.bytes_resumed += nbytes
+        self.advance(nbytes)
 
     def emit(self, force: bool = False) -> None:
         """Call back now if forced or if the interval has passed."""
@@ -115,6 +125,7 @@ class ProgressTracker:
                     self.files_done,
                     self.files_total,
                     now - self._start,
+                    self.bytes_resumed,
                 )
             )
 

@@ -305,7 +305,8 @@ class _Fetcher:
         todo = await anyio.to_thread.run_sync(blob.open, limiter=self.io)
         try:
             done_bytes = entry.size - sum(min(chunk, entry.size - i * chunk) for i in todo)
-            self.tracker.advance(done_bytes)
+            self.t.stats.bytes_resumed += done_bytes
+            self.tracker.resume(done_bytes)
             ranges = _runs(todo, chunk, entry.size, part_size if self.cheap else entry.size)
             async with anyio.create_task_group() as tg:
                 for first, offset, length in ranges:
@@ -476,6 +477,7 @@ async def fetch(
         raise _local_error(exc, str(dest)) from None
     todo = [f for f, ok in zip(files, present, strict=True) if not ok]
     stats.files_present += len(files) - len(todo)
+    stats.bytes_resumed += sum(f.size for f, ok in zip(files, present, strict=True) if ok)
     empty = [f for f in todo if f.size == 0]
     if empty:
         await anyio.to_thread.run_sync(writer.place_many, [(f, memoryview(b"")) for f in empty])
@@ -521,6 +523,7 @@ async def fetch(
         if failed:
             raise LocalIOError(f"cannot copy {failed[0].path} from its duplicate")
         stats.files_downloaded += len(duplicates)
+        tracker.advance(sum(d.size for d in duplicates), len(duplicates))
     tracker.finish()
     return bytes_to_download
 

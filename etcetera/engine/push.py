@@ -324,7 +324,8 @@ class _Uploader:
                     assert kept is not None
                     refs[number] = kept
                     self.t.stats.bytes_resumed += length
-            self.tracker.advance(length)
+            # Kept parts count as done but not as moved: the rate is this run's.
+            (self.tracker.resume if keep else self.tracker.advance)(length)
 
         try:
             async with anyio.create_task_group() as tg:
