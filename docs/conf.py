@@ -48,4 +48,6 @@ napoleon_attr_annotations = True
 
 html_theme = "alabaster"
 html_title = f"etcetera {__version__}"
-html_static_path: list[str] = []
+html_static_path = ["_static"]
+# Code blocks wrap at the window's width instead of scrolling sideways.
+html_css_files = ["etcetera.css"]

@@ -69,5 +69,13 @@ def open_backend(config: Config) -> Backend:
         ConfigError: no URL is set.
         URLError: the URL is malformed.
         MissingExtraError: the back-end's optional dependencies are not installed.
+        ConfigError: ``endpoint_url`` has no scheme (the SDKs say only "Invalid endpoint").
     """
-    return registry.open_backend(repository_url(config), backend_options(config))
+    url = repository_url(config)
+    endpoint = config.endpoint_url
+    if endpoint and "://" not in endpoint and url.scheme != "file":
+        raise ConfigError(
+            f"endpoint_url {endpoint!r} has no scheme: write http://{endpoint} "
+            f"(or https://{endpoint} for TLS)"
+        )
+    return registry.open_backend(url, backend_options(config))

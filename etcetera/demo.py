@@ -1,7 +1,8 @@
 """``python -m etcetera.demo``: push a sample dataset to file:// and pull it back.
 
 It makes a sample dataset, pushes it to a file:// repository, pulls it into a fresh
-home, and prints what moved and how fast.
+home with the Python API, then once more with the ``etc`` command (its progress bar on a
+terminal), and prints what moved and how fast.
 
 Everything happens in a temporary folder (``--keep`` keeps it).
 """
@@ -11,6 +12,8 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -73,6 +76,12 @@ def main() -> None:
         f"{size / 1e6 / t_pull:.0f} MB/s, {files / t_pull:.0f} files/s (verified, flushed)"
     )
     print(f"partitions: {ds.partitions()}, meta: {ds.meta}")
+
+    # The same pull from the command line, into a third home: the bar draws on stderr.
+    env = {**os.environ, "ETC_URL": url, "ETC_HOME": str(base / "cli-home")}
+    for command in (["pull", "sample"], ["info", "sample"]):
+        print(f"\n$ etc {' '.join(command)}", flush=True)
+        subprocess.run([sys.executable, "-m", "etcetera", *command], env=env, check=True)
     if not args.keep:
         import shutil
 

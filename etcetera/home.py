@@ -246,18 +246,26 @@ class Home:
             _rmtree(old)
             old.with_name(old.name + ".json").unlink(missing_ok=True)
 
-    def purge(self, name: str) -> None:
-        """Remove a dataset: the link always, version folders we made, never a user's folder."""
+    def purge(self, name: str) -> Path | None:
+        """Remove a dataset: the link always, version folders we made, never a user's folder.
+
+        Returns the user's folder a registered dataset linked to (kept), else None.
+        """
         link = self.link(name)
         if not link.is_symlink() and not link.exists():
             raise DatasetNotFoundError(f"dataset {name} is not in {self.path}")
+        kept = None
         if link.is_symlink():
+            target = Path(os.path.realpath(link))
+            if not target.is_relative_to(os.path.realpath(self.versions_dir(name))):
+                kept = target
             link.unlink()
         else:
             raise DatasetExistsError(f"{link} is a real folder, not a link: remove it yourself")
         for extra in (self.versions_dir(name), self.path / ".staging" / name):
             if extra.exists():
                 _rmtree(extra)
+        return kept
 
     @contextlib.asynccontextmanager
     async def lock(self, name: str) -> AsyncIterator[None]:

@@ -16,6 +16,8 @@ def check_dataset(location: Path) -> list[str]:
     Raises:
         NotADatasetError: one message per broken rule.
     """
+    if not location.exists():
+        raise NotADatasetError(f"{location} does not exist")
     if not location.is_dir():
         raise NotADatasetError(f"{location} is not a dataset: it is not a folder")
     data = location / "data"

@@ -117,15 +117,22 @@ def run_etc_together(
 
 
 def kill_etc_when(
-    env: dict[str, str], args: list[str], ready: Callable[[], bool], timeout: float = 60.0
+    env: dict[str, str],
+    args: list[str],
+    ready: Callable[[], bool],
+    timeout: float = 60.0,
+    sig: int | None = None,
 ) -> tuple[int, bytes]:
-    """Run ``etc ARGS``, SIGKILL it once ``ready()`` holds (polled), or at ``timeout``.
+    """Run ``etc -q ARGS``, send it ``sig`` (SIGKILL) once ``ready()`` holds (polled), or at
+    ``timeout``.
 
-    Returns the exit status (``-SIGKILL`` when the kill landed while it ran) and stderr.
+    Returns the exit status (``-SIGKILL`` when a kill landed while it ran) and stderr.
     """
     import signal
     import sys
     import time
+
+    sig = signal.SIGKILL if sig is None else sig
 
     proc = subprocess.Popen(
         [sys.executable, "-m", "etcetera", "-q", *args],
@@ -138,6 +145,7 @@ def kill_etc_when(
         while time.monotonic() < deadline and proc.poll() is None and not ready():
             time.sleep(0.02)
     finally:
-        proc.send_signal(signal.SIGKILL)
+        if proc.poll() is None:
+            proc.send_signal(sig)
         _, err = proc.communicate()
     return proc.returncode, err

@@ -485,3 +485,23 @@ def test_sphinx_build_passes(tmp_path: Path) -> None:
 def test_changelog_has_this_version() -> None:
     changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
     assert re.search(rf"^## \[?{re.escape(etcetera.__version__)}\]? - ", changelog, re.M)
+
+
+def test_the_docs_extra_can_import_every_module_the_reference_documents() -> None:
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    docs = extras["optional-dependencies"]["docs"]
+    # etcetera.distributed imports dask.distributed: without it autodoc warns and its
+    # reference section is empty.
+    assert "module:: etcetera.distributed" in (DOCS / "reference.rst").read_text()
+    assert "etcetera[dask]" in docs or any(d.startswith("distributed") for d in docs), docs
+
+
+def test_code_blocks_wrap_instead_of_scrolling() -> None:
+    conf = (DOCS / "conf.py").read_text()
+    sheets = re.findall(r"html_css_files = \[([^\]]*)\]", conf)
+    assert sheets, "conf.py adds no style sheet"
+    for name in re.findall(r'"([^"]+)"', sheets[0]):
+        css = (DOCS / "_static" / name).read_text()
+        if re.search(r"pre[^{]*\{[^}]*white-space:\s*pre-wrap", css):
+            return
+    raise AssertionError("no style sheet makes code blocks wrap")

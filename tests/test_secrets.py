@@ -119,7 +119,7 @@ def test_cli_never_prints_secrets(
     for result in (pushed, pulled):
         assert result.returncode == 0, result.stderr
         assert_clean(result.stdout + result.stderr, "a successful transfer")
-    assert "upload" in pushed.stdout and "pushed sample version 1" in pushed.stdout
+    assert "upload" in pushed.stderr and "pushed sample version 1" in pushed.stdout
 
 
 def test_reprs_and_dumps_hide_secrets() -> None:

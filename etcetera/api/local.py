@@ -160,18 +160,21 @@ async def acreate(
     return await anyio.to_thread.run_sync(run)
 
 
-async def apurge(name: str, *, config: Config | None = None) -> None:
+async def apurge(name: str, *, config: Config | None = None) -> Path | None:
     """Remove a local dataset (never a registered user's folder).
 
     Args:
         name: dataset name.
         config: settings (default: ``~/.etc.toml`` and ``ETC_*`` variables).
+
+    Returns:
+        The folder of a registered dataset, which stays where it is; None for others.
     """
     cfg = resolve_config(config)
     home = Home(cfg.home)
     name = valid_name(name)
     async with home.lock(name):
-        await anyio.to_thread.run_sync(home.purge, name)
+        return await anyio.to_thread.run_sync(home.purge, name)
 
 
 async def als(*, config: Config | None = None, remote: bool = False) -> list[str]:

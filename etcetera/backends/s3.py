@@ -79,7 +79,25 @@ _CORRUPTED = frozenset(
 )
 
 
-def _translate(exc: BaseException, what: str, bucket: str, key: str | None) -> EtceteraError:
+def credentials_used(options: BackendOptions) -> str:
+    """Which credentials requests are signed with, for error messages (no secret in it)."""
+    if options.anonymous:
+        return "no credentials (anonymous = true)"
+    if options.aws_access_key_id is not None:
+        shown = options.aws_access_key_id[-4:]
+        return f"access key ...{shown} (aws_access_key_id)"
+    if options.aws_profile:
+        return f"profile {options.aws_profile} (aws_profile)"
+    return "the AWS SDK's default credentials (AWS_* variables, ~/.aws, instance role)"
+
+
+def _translate(
+    exc: BaseException,
+    what: str,
+    bucket: str,
+    key: str | None,
+    credentials: str = "the AWS SDK's default credentials",
+) -> EtceteraError:
     """Map one botocore, aiohttp or socket error to the etcetera error a caller expects.
 
     Args:
@@ -87,6 +105,7 @@ def _translate(exc: BaseException, what: str, bucket: str, key: str | None) -> E
         what: the operation, e.g. ``GetObject``.
         bucket: the bucket.
         key: the full object key (prefix included), or ``None`` for bucket operations.
+        credentials: which credentials were used (:func:`credentials_used`).
     """
     where = f"s3://{bucket}" if key is None else f"s3://{bucket}/{key}"
     on = f"{what} {where}"
@@ -109,13 +128,18 @@ def _translate(exc: BaseException, what: str, bucket: str, key: str | None) -> E
             )
         if code in _REFUSED:
             return AccessDeniedError(
-                f"credentials were refused by the server ({on}, {code}): check "
-                "aws_access_key_id, aws_secret_access_key, aws_session_token or aws_profile"
+                f"credentials were refused by the server ({on}, {code}): {credentials} "
+                "was used; check aws_access_key_id, aws_secret_access_key, aws_session_token "
+                "or aws_profile"
             )
         if code in _DENIED or status == 403:
+            if credentials.startswith("no credentials"):
+                return AccessDeniedError(
+                    f"access denied ({on}, {detail}): the object is not public for "
+                    "anonymous access (anonymous = true sends no credentials)"
+                )
             return AccessDeniedError(
-                f"access denied ({on}, {detail}): the credentials lack permission, or the "
-                "object is not public for anonymous access"
+                f"access denied ({on}, {detail}): {credentials} lacks permission or is not valid"
             )
         if code == "PreconditionFailed" or status == 412:
             return PreconditionFailedError(f"object {where} already exists ({on})")
@@ -260,7 +284,8 @@ class S3Backend:
             raise
         except _CAUGHT as exc:
             full = None if key is None else self._prefix + key
-            raise _translate(exc, what, self._bucket, full) from exc
+            who = credentials_used(self._options)
+            raise _translate(exc, what, self._bucket, full, who) from exc
 
     def _config(self) -> AioConfig:
         opts = self._options

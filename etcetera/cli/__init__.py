@@ -16,6 +16,13 @@ from ._common import STATE
 from ._help import HelpScreen, version_line
 from ._run import run
 
+
+def _default_worth_showing(value: object) -> str | None:
+    if value is None or value is False or value in ((), []):
+        return None
+    return str(value)
+
+
 app = App(
     name="etc",
     help="Share datasets through cloud storage (S3, Google Cloud Storage, file://).",
@@ -26,8 +33,9 @@ app = App(
     help_on_error=False,
     suppress_keyboard_interrupt=False,  # main() says what an interrupted transfer kept
     help_formatter=HelpScreen(),
-    # A flag is only its positive form: no --no-force, no --empty-partition.
-    default_parameter=Parameter(negative=""),
+    # A flag is only its positive form (no --no-force, no --empty-partition), and a
+    # default is shown when it says something (not False, not None).
+    default_parameter=Parameter(negative="", show_default=_default_worth_showing),
 )
 # Shown once, after the command's own options.
 GLOBAL_OPTIONS = Group("Global options", sort_key=100)

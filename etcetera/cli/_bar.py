@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 _WINDOW = 10.0  # seconds of samples behind the rate: steady, yet quick to follow a change
 _MIN_BAR = 10
+_SHORT_LABEL = 8  # letters of a label kept when the width is short
 
 
 def human(n: float) -> str:
@@ -79,21 +80,30 @@ class Snapshot:
         self.eta = f"ETA {clock(left / rate)}" if rate and left > 0 else ""
 
     def parts(self, width: int) -> tuple[str, str]:
-        """The text before the bar and after it, with what fits in ``width``."""
-        head = [f"{self.label} {self.phase}", self.label]
+        """The text before the bar and after it, with what fits in ``width``.
+
+        Given up in this order: the phase word, the rate, the file count, the end of the
+        label (down to a few letters), the ETA, the byte count.
+        """
         tail = [p for p in (self.size, self.files, self.rate, self.eta) if p]
-        order = [self.files, self.rate, self.eta, self.size]  # dropped first to last
-        title = head[0]
-        while True:
-            after = "  ".join(tail)
-            if len(title) + len(after) + 2 + _MIN_BAR <= width:
-                return title, after
-            if title == head[0]:
-                title = head[1]
-            elif tail:
-                tail.remove(next(p for p in order if p in tail))
-            else:
-                return title[: max(width - _MIN_BAR - 1, 1)], ""
+
+        def room(title: str) -> int:
+            return width - _MIN_BAR - 2 - len("  ".join(tail)) - len(title)
+
+        title = f"{self.label} {self.phase}"
+        if room(title) < 0:
+            title = self.label
+        for part in (self.rate, self.files, "", self.eta, self.size):
+            if room(title) >= 0:
+                break
+            if part == "":  # shorten the label before giving up the ETA and the bytes
+                keep = max(len(title) + room(title), _SHORT_LABEL)
+                title = title if keep >= len(title) else title[: keep - 1] + "…"
+            elif part in tail:
+                tail.remove(part)
+        if room(title) < 0:
+            title = title[: max(width - _MIN_BAR - 2, 1)]
+        return title, "  ".join(tail)
 
     def line(self) -> str:
         """The plain form, for logs."""

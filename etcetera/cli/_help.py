@@ -44,12 +44,18 @@ def _label(entry: HelpEntry) -> str:
     return text if entry.positive_shorts else "    " + text
 
 
+def _closed_pipe() -> None:
+    raise BrokenPipeError
+
+
 class HelpScreen:
     """A cyclopts help formatter that prints plain, aligned, wrapped text."""
 
     show_metavar = True
 
     def _print(self, console: Console, text: str = "") -> None:
+        # rich answers a closed pipe with exit 1; etc ends by SIGPIPE then (cli/_run.py).
+        console.on_broken_pipe = _closed_pipe  # type: ignore[method-assign]
         console.print(text, markup=False, highlight=False, soft_wrap=True)
 
     def render_usage(self, console: Console, options: ConsoleOptions, usage: Any) -> None:

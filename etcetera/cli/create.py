@@ -11,6 +11,7 @@ from ._common import say, settings
 
 async def create(
     name: str,
+    /,
     *,
     partition: Annotated[list[str] | None, Parameter(name=["--partition", "-p"])] = None,
     force: bool = False,

@@ -11,6 +11,7 @@ from ._common import count, human, settings
 
 async def info(
     name: str,
+    /,
     *,
     remote: Annotated[bool, Parameter(name=["--remote", "-r"], negative="")] = False,
     json: Annotated[bool, Parameter(name=["--json"], negative="")] = False,

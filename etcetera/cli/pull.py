@@ -12,6 +12,7 @@ from ._common import count, display, human, say, settings
 
 async def pull(
     name: str,
+    /,
     *,
     partition: Annotated[list[str] | None, Parameter(name=["--partition", "-p"])] = None,
     force: bool = False,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ._common import say, settings
 
 
-async def purge(name: str) -> int:
+async def purge(name: str, /) -> int:
     """Remove a local dataset (a registered folder itself is never deleted).
 
     Parameters
@@ -15,6 +15,9 @@ async def purge(name: str) -> int:
     """
     from ..api import apurge
 
-    await apurge(name, config=settings())
-    say(f"purged {name}")
+    kept = await apurge(name, config=settings())
+    if kept is None:
+        say(f"purged {name}")
+    else:
+        say(f"purged {name}; kept your folder {kept} (a registered folder is never deleted)")
     return 0

@@ -12,6 +12,7 @@ from ._common import count, display, human, say, settings, warn
 
 async def push(
     name: str,
+    /,
     *,
     force: bool = False,
     dry_run: bool = False,

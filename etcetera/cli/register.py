@@ -7,7 +7,7 @@ from pathlib import Path
 from ._common import say, settings
 
 
-async def register(path: Path, name: str | None = None, *, force: bool = False) -> int:
+async def register(path: Path, name: str | None = None, /, *, force: bool = False) -> int:
     """Register a dataset folder under a name (a link to it, not a copy).
 
     Parameters

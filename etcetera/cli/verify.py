@@ -5,7 +5,7 @@ from __future__ import annotations
 from ._common import display, say, settings
 
 
-async def verify(name: str) -> int:
+async def verify(name: str, /) -> int:
     """Re-hash the local copy against its manifest; exit 1 if anything differs.
 
     Parameters
