@@ -76,7 +76,9 @@ def test_files_are_counted_as_they_are_written_duplicates_included(tmp_path: Pat
     same = os.urandom(3000)
     files = {"data/train/a.bin": same, "data/test/a.bin": same, "data/train/b.bin": b"b" * 3000}
     root = write_tree(tmp_path / "dup", files)
-    cfg = etc.Config(f"file://{tmp_path / 'repo'}", home=tmp_path / "h1", pack_size=64)
+    cfg = etc.Config(
+        f"file://{tmp_path / 'repo'}", home=tmp_path / "h1", pack_size=64, pack_threshold=1000
+    )
     (tmp_path / "repo").mkdir()
     etc.register(root, config=cfg)
     etc.push("dup", config=cfg)

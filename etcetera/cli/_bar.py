@@ -143,6 +143,7 @@ class Display:
         self._phase = ""
         self._rate = Rate()
         self._last_line = 0.0
+        self._last_text = ""
 
     def __call__(self, event: object) -> None:
         """Progress callback for the API."""
@@ -163,9 +164,11 @@ class Display:
             else:
                 done = event.bytes_done >= event.bytes_total
                 done = done and event.files_done >= event.files_total
-                if event.phase != self._phase or now - self._last_line >= 2.0 or done:
-                    print(snapshot.line(), file=sys.stderr, flush=True)
-                    self._last_line = now
+                line = snapshot.line()
+                due = event.phase != self._phase or now - self._last_line >= 2.0 or done
+                if due and line != self._last_text:  # the end is often reported twice
+                    print(line, file=sys.stderr, flush=True)
+                    self._last_line, self._last_text = now, line
         self._phase = event.phase
 
     def _draw(self, snapshot: Snapshot) -> None:
