@@ -36,6 +36,7 @@ app = App(
     # A flag is only its positive form (no --no-force, no --empty-partition), and a
     # default is shown when it says something (not False, not None).
     default_parameter=Parameter(negative="", show_default=_default_worth_showing),
+    group_parameters=Group("Options", sort_key=1),
 )
 # Shown once, after the command's own options.
 GLOBAL_OPTIONS = Group("Global options", sort_key=100)
