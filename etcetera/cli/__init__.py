@@ -51,6 +51,8 @@ def _launcher(
     url: Annotated[str | None, Parameter(name=["--url"])] = None,
     verbose: Annotated[bool, Parameter(name=["--verbose", "-v"], negative="")] = False,
     quiet: Annotated[bool, Parameter(name=["--quiet", "-q"], negative="")] = False,
+    concurrency: Annotated[int | None, Parameter(name=["--concurrency", "-j"])] = None,
+    bwlimit: Annotated[str | None, Parameter(name=["--bwlimit"])] = None,
 ) -> int:
     """Global options.
 
@@ -64,11 +66,16 @@ def _launcher(
         Show tracebacks and more detail.
     quiet
         Print nothing but errors.
+    concurrency
+        Requests in flight (the concurrency setting).
+    bwlimit
+        Bandwidth limit per second, e.g. 20M (the bandwidth_limit setting).
     """
     STATE.config_file = config
     STATE.url = url
     STATE.verbose = verbose
     STATE.quiet = quiet
+    STATE.overrides = {"concurrency": concurrency, "bandwidth_limit": bwlimit}
     result = app(tokens)
     return result if isinstance(result, int) else 0
 

@@ -7,7 +7,7 @@ import time
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,7 @@ class _State:
     url: str | None = None
     verbose: bool = False
     quiet: bool = False
+    overrides: dict[str, Any] = field(default_factory=dict)  # settings given as flags
 
 
 STATE = _State()
@@ -30,7 +31,7 @@ def settings() -> Config:
     """The effective settings: --config file, ETC_* variables, --url."""
     from ..settings import load_config
 
-    return load_config(STATE.config_file, {"url": STATE.url})
+    return load_config(STATE.config_file, {**STATE.overrides, "url": STATE.url})
 
 
 def say(message: str) -> None:

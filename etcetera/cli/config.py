@@ -21,7 +21,7 @@ async def config(*, json: Annotated[bool, Parameter(name=["--json"], negative=""
     from ..settings import sources
 
     values = settings().masked()
-    origin = sources(STATE.config_file, {"url": STATE.url})
+    origin = sources(STATE.config_file, {**STATE.overrides, "url": STATE.url})
     if json:
         print(dumps({k: {"value": v, "source": origin[k]} for k, v in values.items()}))
     else:
