@@ -52,8 +52,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 TUTORIAL = DOCS / "tutorial.rst"
 
-EXPECTED_BLOCKS = {"console": 15, "python": 5, "toml": 1, "not-run": 2}
-EXPECTED_COMMANDS = 41
+EXPECTED_BLOCKS = {"console": 16, "python": 5, "toml": 1, "not-run": 2}
+EXPECTED_COMMANDS = 45
 
 _MARK = "@@etc-docs@@"
 
