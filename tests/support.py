@@ -71,12 +71,15 @@ def cli_env(spec: RepoSpec, home: Path, **extra: Any) -> dict[str, str]:
     return env
 
 
-def run_etc(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+def run_etc(
+    env: dict[str, str], *args: str, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run ``python -m etcetera ARGS`` to completion (two minutes at most), output captured."""
     import sys
 
     return subprocess.run(
         [sys.executable, "-m", "etcetera", *args],
+        cwd=cwd,
         env=env,
         capture_output=True,
         text=True,

@@ -49,7 +49,11 @@ def test_everyday_commands(tmp_path: Path) -> None:
     (tmp_path / "sample" / "data" / "train" / "1.txt").write_bytes(b"x")
 
     remote = _etc(tmp_path, "list", "--remote", "--json")
-    assert json.loads(remote.stdout) == [{"name": "sample", "versions": [1], "legacy": False}]
+    listed = json.loads(remote.stdout)
+    assert listed["schema"] == "etcetera.list/1"
+    assert [(d["name"], d["version"], d["files"]) for d in listed["datasets"]] == [
+        ("sample", 1, 248)
+    ]
 
     part = _etc(tmp_path, "pull", "sample", "--partition", "test", home="home2")
     assert part.returncode == 0, part.stderr

@@ -102,6 +102,9 @@ async def aregister(
         name: name to register it under (default: the folder's name).
         force: replace an existing dataset of that name (only its link).
         config: settings (default: ``~/.etc.toml`` and ``ETC_*`` variables).
+
+    Registering a folder again under the name it has is a no-op; another folder under
+    a taken name needs ``force``.
     """
     cfg = resolve_config(config)
     folder = Path(path).expanduser().resolve()
@@ -112,6 +115,8 @@ async def aregister(
         check_dataset(folder)
         home.ensure_home()
         link = home.link(name)
+        if home.is_registered(name) and link.resolve() == folder:
+            return Dataset(folder, name)  # registered there already: a no-op
         if (link.is_symlink() or link.exists()) and not force:
             raise DatasetExistsError(
                 f"dataset {name} already exists in {home.path}: etc register {path} {name} --force"

@@ -24,6 +24,7 @@ from ..format.selection import Selection
 from ..home import Home, LocalVersion
 from ..model import check_dataset
 from ..settings import Config
+from . import folder
 from ._common import parse_ref
 from .session import Session, session
 from .staging import Staging
@@ -228,8 +229,11 @@ class _Pull:
         target = None if to is None else Path(to).expanduser().absolute()
         if target is not None:
             if await anyio.to_thread.run_sync(_occupied, target) and not force:
+                if await self._holds(target, manifest, files):
+                    return self.result(target, files, noop=True)  # the same request again
                 raise DatasetExistsError(
-                    f"{target} exists and is not empty: pull --to it with --force"
+                    f"{target} exists and holds other files than the {name}@"
+                    f"{self.record.number} asked for: pull --to it with --force to replace them"
                 )
             staging = Staging.beside(target, digest, self.selection)
         else:
@@ -251,6 +255,7 @@ class _Pull:
             location = await anyio.to_thread.run_sync(
                 staging.publish_to, target, name, parts, manifest.dirs
             )
+            await anyio.to_thread.run_sync(folder.remember, home, location, files)
         else:
             state = LocalVersion.pulled(
                 name, self.record.number, digest, self.selection, self.s.backend.describe()
@@ -259,6 +264,21 @@ class _Pull:
                 staging.publish_home, home, state, parts, manifest.dirs, files
             )
         return self.result(location, files, bytes_to_download=moved)
+
+    async def _holds(self, target: Path, manifest: Manifest, files: Sequence[FileEntry]) -> bool:
+        parts = (
+            manifest.partitions if self.selection.partitions is None else self.selection.partitions
+        )
+        return await folder.holds(
+            self.s.home,
+            target,
+            files,
+            parts,
+            name=self.name,
+            chunk_size=manifest.chunk_size,
+            ignore=tuple(self.s.config.ignore),
+            io=self.s.transport.io,
+        )
 
 
 async def _manifest(s: Session, name: str, record: VersionRecord, selection: Selection) -> Manifest:

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import NoReturn
 
 import anyio
 import anyio.to_thread
 
 from .._version import __version__
 from ..engine import push as engine_push
+from ..engine import refs
 from ..engine.progress import ProgressCallback
 from ..engine.scan import HashCache
+from ..errors import DatasetNotFoundError
 from ..home import Home, valid_name
 from ..model import check_dataset
 from ..settings import Config
@@ -43,6 +46,8 @@ async def apush(
     cfg = resolve_config(config)
     name = valid_name(name)
     home = Home(cfg.home)
+    if not await anyio.to_thread.run_sync(lambda: home.link(name).is_dir()):
+        await _not_local(cfg, home, name)
     root = await anyio.to_thread.run_sync(home.location, name)
     await anyio.to_thread.run_sync(check_dataset, root)
     cache = await anyio.to_thread.run_sync(HashCache, home.cache_file(root))
@@ -51,6 +56,20 @@ async def apush(
         return await engine_push.push(
             s.transport, root, name, options, cache=cache, progress=progress
         )
+
+
+async def _not_local(cfg: Config, home: Home, name: str) -> NoReturn:
+    """Say why a dataset cannot be pushed: what to pull, or what to register."""
+    async with session(cfg) as s:
+        numbers = await refs.versions(s.transport, name)
+    if numbers:
+        raise DatasetNotFoundError(
+            f"dataset {name} is not in {home.path}; {s.backend.describe()} has it "
+            f"(version {numbers[-1]}): etc pull {name} first"
+        )
+    raise DatasetNotFoundError(
+        f"dataset {name} is not in {home.path}: etc register DIR {name} first, or etc push DIR"
+    )
 
 
 def push_options(

@@ -36,6 +36,40 @@ def version_entry(record: VersionRecord) -> dict[str, Any]:
     }
 
 
+def dataset_entry(
+    name: str,
+    *,
+    kind: str,
+    version: int | None,
+    files: int | None,
+    size: int | None,
+    origin: str | None,
+    location: str | None = None,
+    shard: list[int] | None = None,
+    created: str | None = None,
+    versions: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """One dataset of a ``list`` document, local or remote: always these keys.
+
+    ``kind``: ``registered``, ``created`` or ``pulled`` (local), ``remote`` or ``legacy``
+    (an etcetera 0.0.x archive). ``origin``: where it came from (the repository of a
+    pulled copy, the folder of a registered one, who pushed a remote version).
+    ``versions``: version entries, newest first (remote only; empty locally).
+    """
+    return {
+        "name": name,
+        "kind": kind,
+        "version": version,
+        "files": files,
+        "bytes": size,
+        "origin": origin,
+        "created": created,
+        "location": location,
+        "shard": shard,
+        "versions": versions or [],
+    }
+
+
 def partition_counts(
     files: Iterable[tuple[str, int]],
 ) -> tuple[dict[str, dict[str, int]], dict[str, int]]:
