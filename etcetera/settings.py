@@ -142,6 +142,13 @@ class Config(BaseSettings):
     bandwidth_limit: Annotated[int | None, BeforeValidator(parse_size)] = Field(
         default=None, ge=1, description="Bytes per second (20M is 20 MiB/s)."
     )
+    progress_bar: bool = Field(
+        default=True,
+        description=(
+            "The Python API's progress bar in a notebook or on a terminal (quiet=True turns "
+            "it off for one call)."
+        ),
+    )
     ignore_defaults: bool = Field(
         default=True,
         description=(

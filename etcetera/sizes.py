@@ -54,3 +54,12 @@ def parse_size(value: object) -> object:
     if count != count.to_integral_value():
         raise ValueError(f"{value!r} is not a whole number of bytes")
     return int(count)
+
+
+def format_size(n: float) -> str:
+    """Bytes for people, in powers of 1000 as disk makers count: ``1.5 MB``, ``657 B``."""
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"

@@ -29,6 +29,7 @@ async def adataset(
     version: int | None = None,
     partitions: Sequence[str] | None = None,
     shard: tuple[int, int] | None = None,
+    quiet: bool = False,
 ) -> Dataset:
     """Open a local dataset; with ``auto_pull``, pull it first if it is not local.
 
@@ -43,6 +44,8 @@ async def adataset(
             size of a training job). The local copy must be that shard; with
             ``auto_pull`` it is pulled when it is not (see :func:`etcetera.apull`).
             ``None``: whatever copy is local (the whole dataset when it pulls).
+        quiet: pull without a progress bar (one is drawn in a notebook or on a terminal
+            unless the ``progress_bar`` setting is false).
 
     Raises:
         DatasetNotFoundError: not local (or not the version or shard asked for) and
@@ -75,7 +78,9 @@ async def adataset(
                 f"dataset {name} is not in {home.path}: etc pull {name}{flag}, "
                 "or etc.dataset(name, auto_pull=True)"
             )
-        await apull(name, config=cfg, version=version, partitions=partitions, shard=shard)
+        await apull(
+            name, config=cfg, version=version, partitions=partitions, shard=shard, quiet=quiet
+        )
         current = await anyio.to_thread.run_sync(home.current, name)
     location = await anyio.to_thread.run_sync(home.location, name)
     return await anyio.to_thread.run_sync(

@@ -26,6 +26,7 @@ from ..model import check_dataset
 from ..settings import Config
 from . import folder
 from ._common import parse_ref
+from .bar import progress_for
 from .session import Session, session
 from .staging import Staging
 
@@ -90,6 +91,7 @@ async def apull(
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
     shard: tuple[int, int] | None = None,
+    quiet: bool = False,
 ) -> PullResult:
     """Pull a dataset (latest version, or ``version``) into the local store.
 
@@ -120,6 +122,8 @@ async def apull(
         include: only paths matching one of these glob patterns (``*`` crosses ``/``).
         exclude: never paths matching one of these.
         shard: ``(k, n)``: only shard ``k`` of ``n``, ``0 <= k < n``.
+        quiet: no progress bar (without a ``progress`` callback, one is drawn in a
+            notebook or on a terminal unless the ``progress_bar`` setting is false).
 
     Raises:
         DatasetNotFoundError: no such dataset or version in the repository.
@@ -131,7 +135,11 @@ async def apull(
     started = time.monotonic()
     name, version = parse_ref(name, version)
     asked = Selection.of(partitions, include, exclude, shard)
-    async with session(config) as s:
+    label = f"pull {name}"
+    async with (
+        session(config) as s,
+        progress_for(progress, label=label, quiet=quiet, enabled=s.config.progress_bar) as progress,
+    ):
         home = s.home
         await anyio.to_thread.run_sync(home.ensure_home)
         async with home.lock(name):

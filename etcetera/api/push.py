@@ -19,6 +19,7 @@ from ..home import Home, valid_name
 from ..model import check_dataset
 from ..settings import Config
 from ._common import resolve_config, whoami
+from .bar import progress_for
 from .session import session
 
 PushResult = engine_push.PushResult
@@ -33,11 +34,14 @@ async def apush(
     progress: ProgressCallback | None = None,
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
+    quiet: bool = False,
 ) -> PushResult:
     """Push a local dataset to the repository as its next version.
 
     Pushing the tree that is already the latest version is a no-op. Pushing a
     different tree under an existing name needs ``force`` and makes version K+1.
+    Without a ``progress`` callback, a bar is drawn in a notebook or on a terminal
+    unless ``quiet`` or the ``progress_bar`` setting is false.
 
     Raises:
         DatasetNotFoundError: no local dataset of that name.
@@ -52,7 +56,12 @@ async def apush(
     await anyio.to_thread.run_sync(check_dataset, root)
     cache = await anyio.to_thread.run_sync(HashCache, home.cache_file(root))
     options = push_options(cfg, force=force, dry_run=dry_run, include=include, exclude=exclude)
-    async with session(cfg) as s:
+    async with (
+        session(cfg) as s,
+        progress_for(
+            progress, label=f"push {name}", quiet=quiet, enabled=cfg.progress_bar
+        ) as progress,
+    ):
         return await engine_push.push(
             s.transport, root, name, options, cache=cache, progress=progress
         )
