@@ -70,7 +70,9 @@ def test_everyday_commands(tmp_path: Path) -> None:
     assert "has no version 7" in older.stderr
 
     config = _etc(tmp_path, "config", "--json")
-    values = json.loads(config.stdout)
+    shown = json.loads(config.stdout)
+    assert shown["schema"] == "etcetera.config/1"
+    values = shown["settings"]
     assert values["pack_size"] == {"value": 1024, "source": "environment ETC_PACK_SIZE"}
     assert values["url"]["value"].startswith("file://")
     assert values["timeout"]["source"] == "default"

@@ -162,3 +162,11 @@ def test_push_of_a_path_or_of_an_unknown_name(tmp_path: Path) -> None:
     elsewhere = _etc(_env(tmp_path, ETC_HOME=str(tmp_path / "h2")), "push", "sample")
     assert elsewhere.returncode == 1
     assert "etc pull sample first" in elsewhere.stderr
+
+
+def test_every_json_schema_is_documented() -> None:
+    from etcetera.api.schemas import VERSIONS
+
+    page = (Path(__file__).parent.parent / "docs" / "cli.rst").read_text(encoding="utf-8")
+    for command, version in VERSIONS.items():
+        assert f"``etcetera.{command}/{version}`` (``etc {command}" in page, command
