@@ -59,6 +59,13 @@ def test_log_shows_every_version_and_its_changes(tmp_path: Path) -> None:
     one = json.loads(_etc(tmp_path, "log", "s", "-n", "1", "--json").stdout)
     assert [v["version"] for v in one["versions"]] == [2]
     assert one["versions"][0]["changes"]["added"]["files"] == 1  # still against version 1
+    # What a version changed is kept: a second log reads the version records alone.
+    for manifest in [
+        *(tmp_path / "repo").rglob("manifests/*"),
+        *(tmp_path / "home").rglob("manifests/*"),
+    ]:
+        manifest.unlink()
+    assert _etc(tmp_path, "log", "s").stdout == shown.stdout
     missing = _etc(tmp_path, "log", "nosuch")
     assert missing.returncode == 1
     assert "nosuch does not exist" in missing.stderr

@@ -6,7 +6,13 @@ object is downloaded, and a local copy is hashed only where the cache cannot vou
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+import json
+import os
+import secrets
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -25,6 +31,8 @@ from ._common import parse_ref, resolve_config
 from .changes import Changes, Table, compare, table
 from .session import Session, session
 
+Summary = dict[str, dict[str, int]]
+
 
 @dataclass
 class LogEntry:
@@ -32,16 +40,16 @@ class LogEntry:
 
     Attributes:
         record: the version record (number, date, who pushed it, files, bytes).
-        changes: what changed against the previous version (``None`` for the first).
+        changes: what changed against the previous version, as counts and bytes
+            (:meth:`Changes.summary`); ``None`` for the first version.
     """
 
     record: VersionRecord
-    changes: Changes | None
+    changes: Summary | None
 
     def to_json(self) -> dict[str, Any]:
         """The version's entry of the ``log`` schema."""
-        summary = None if self.changes is None else self.changes.summary()
-        return {**schemas.version_entry(self.record), "changes": summary}
+        return {**schemas.version_entry(self.record), "changes": self.changes}
 
 
 async def alog(
@@ -49,9 +57,11 @@ async def alog(
 ) -> list[LogEntry]:
     """Every version of ``name`` in the repository, newest first, with what each changed.
 
-    Version records are read concurrently (within the ``concurrency`` setting) and each
-    version is compared with the one before it from their manifests (kept in the home's
-    cache, so a second ``log`` reads only new ones).
+    Version records are read concurrently (within the ``concurrency`` setting). What a
+    version changed is a pure function of two manifest digests, so it is computed once,
+    from the two manifests, and kept in the home's cache: a second ``log`` reads the
+    records alone. Manifests are read a batch at a time, so memory stays bounded
+    whatever the number of versions.
 
     Args:
         name: dataset name.
@@ -72,14 +82,13 @@ async def alog(
         # The version before the first shown one too: what the first shown one changed.
         wanted = numbers[max(0, numbers.index(shown[0]) - 1) :]
         records = await _records(s, name, wanted)
-        tables = await _tables(s, [r.manifest for r in records])
-        out = []
-        for i, record in enumerate(records):
-            if record.number not in shown:
-                continue
-            before = tables[records[i - 1].manifest] if i else None
-            changes = None if before is None else compare(before, tables[record.manifest])
-            out.append(LogEntry(record, changes))
+        pairs = [(a.manifest, b.manifest) for a, b in itertools.pairwise(records)]
+        summaries = await _summaries(s, name, pairs)
+        out = [
+            LogEntry(r, summaries[(records[i - 1].manifest, r.manifest)] if i else None)
+            for i, r in enumerate(records)
+            if r.number in shown
+        ]
         return out[::-1]
 
 
@@ -91,6 +100,51 @@ async def _records(s: Session, name: str, numbers: list[int]) -> list[VersionRec
 
     await s.transport.each(numbers, read)
     return [found[n] for n in numbers]
+
+
+_BATCH = 32  # pairs of manifests compared at a time (their tables held in memory)
+
+
+async def _summaries(
+    s: Session, name: str, pairs: list[tuple[str, str]]
+) -> dict[tuple[str, str], Summary]:
+    """What changed from each manifest to the next, from the cache or the manifests."""
+    path = s.home.path / ".cache" / "changes" / f"{name}.json"
+    kept = await anyio.to_thread.run_sync(_load_summaries, path)
+    out: dict[tuple[str, str], Summary] = {}
+    todo = []
+    for pair in dict.fromkeys(pairs):
+        if pair[0] == pair[1]:
+            out[pair] = Changes().summary()
+        elif f"{pair[0]}:{pair[1]}" in kept:
+            out[pair] = kept[f"{pair[0]}:{pair[1]}"]
+        else:
+            todo.append(pair)
+    for start in range(0, len(todo), _BATCH):
+        batch = todo[start : start + _BATCH]
+        tables = await _tables(s, [d for pair in batch for d in pair])
+        for a, b in batch:
+            out[(a, b)] = kept[f"{a}:{b}"] = compare(tables[a], tables[b]).summary()
+    if todo:
+        await anyio.to_thread.run_sync(_save_summaries, path, kept)
+    return out
+
+
+def _load_summaries(path: Path) -> dict[str, Summary]:
+    try:
+        loaded = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def _save_summaries(path: Path, summaries: dict[str, Summary]) -> None:
+    # A cache: a failed write costs only a recomputation next time.
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+        tmp.write_text(json.dumps(summaries, separators=(",", ":")))
+        os.replace(tmp, path)
 
 
 async def _tables(s: Session, digests: list[str]) -> dict[str, Table]:

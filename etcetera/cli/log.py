@@ -42,16 +42,12 @@ async def log(
     return 0
 
 
-def _changes(changes: object) -> str:
-    from ..api import Changes
-
-    if not isinstance(changes, Changes):
+def _changes(summary: dict[str, dict[str, int]] | None) -> str:
+    if summary is None:
         return "(first version)"
-    if changes.equal:
-        return "(same files as the previous version)"
-    s = changes.summary()
-    return ", ".join(
-        f"{s[key]['files']} {key} ({human(s[key]['bytes'])})"
+    said = [
+        f"{summary[key]['files']} {key} ({human(summary[key]['bytes'])})"
         for key in ("added", "removed", "changed")
-        if s[key]["files"]
-    )
+        if summary[key]["files"]
+    ]
+    return ", ".join(said) or "(same files as the previous version)"
