@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import etcetera as etc
-from tests.support import run_etc, write_tree
+from tests.support import run_etc, run_on_a_terminal, write_tree
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -72,6 +73,17 @@ def test_listings_show_version_size_files_and_origin(tmp_path: Path) -> None:
     assert _etc(laptop, "create", "scratch").returncode == 0
 
     assert _etc(laptop, "list").stdout.split() == ["sample", "scratch"]  # piped: names
+    status, screen = run_on_a_terminal([sys.executable, "-m", "etcetera", "list"], laptop)
+    assert status == 0, screen
+    assert screen.split()[:7] == [
+        "sample",
+        "v1",
+        "3",
+        "files",
+        "35",
+        "B",
+        f"file://{tmp_path / 'repo'}",
+    ]
     rows = [line.split() for line in _etc(laptop, "list", "--long").stdout.splitlines()]
     assert rows[0] == ["sample", "v1", "3", "files", "35", "B", f"file://{tmp_path / 'repo'}"]
     assert rows[1] == ["scratch", "created", "0", "files", "0", "B"]

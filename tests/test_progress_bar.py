@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import pty
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,7 +11,7 @@ import nbformat
 from nbclient import NotebookClient
 
 import etcetera as etc
-from tests.support import write_tree
+from tests.support import run_on_a_terminal, write_tree
 
 
 def _published(tmp_path: Path) -> str:
@@ -65,26 +63,11 @@ def test_a_notebook_shows_a_bar_unless_quiet(tmp_path: Path) -> None:
 
 def _on_a_terminal(code: str, **env: str) -> str:
     """Run ``code`` with stderr on a pseudo-terminal; what the terminal received."""
-    leader, follower = pty.openpty()
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=follower,
-        env={**os.environ, "COLUMNS": "100", "TERM": "xterm", **env},
-        timeout=120,
-        check=False,
+    code_, seen = run_on_a_terminal(
+        [sys.executable, "-c", code], {**os.environ, **env}, stream="stderr"
     )
-    os.close(follower)
-    seen = b""
-    try:
-        while chunk := os.read(leader, 65536):
-            seen += chunk
-    except OSError:  # EIO: the terminal has no writer left
-        pass
-    os.close(leader)
-    assert done.returncode == 0, seen.decode(errors="replace")
-    return seen.decode(errors="replace")
+    assert code_ == 0, seen
+    return seen
 
 
 def test_a_terminal_shows_a_bar_unless_quiet(tmp_path: Path) -> None:
