@@ -178,7 +178,16 @@ class Config(BaseSettings):
             explicit["url"] = url
         if home is not None:
             explicit["home"] = home
-        super().__init__(**explicit)
+        try:
+            super().__init__(**explicit)
+        except ValidationError as exc:
+            # One line naming the key and where its value came from, as load_config says.
+            path = _config_file.get() or default_config_file()
+            try:
+                in_file = _read_file(path)
+            except SettingsError:
+                in_file = {}
+            raise SettingsError(_describe(exc, path, in_file, explicit)) from None
 
     @field_validator("home", "gcs_credentials_file", mode="after")
     @classmethod
@@ -253,14 +262,12 @@ def load_config(
     path = Path(config_file).expanduser() if config_file is not None else default_config_file()
     if config_file is not None and not path.is_file():
         raise SettingsError(f"config file {path} does not exist")
-    in_file = _read_file(path)
+    _read_file(path)  # an unreadable or invalid file is its own error
     explicit = {k: v for k, v in (overrides or {}).items() if v is not None}
     _check_environment()
     token = _config_file.set(path)
     try:
         return Config(**explicit)
-    except ValidationError as exc:
-        raise SettingsError(_describe(exc, path, in_file, explicit)) from None
     finally:
         _config_file.reset(token)
 

@@ -121,3 +121,12 @@ def test_flags_for_frequent_settings(tmp_path: Path) -> None:
     bad = run_etc(env, "--bwlimit", "fast", "config")
     assert bad.returncode != 0
     assert "'fast' is not a size" in bad.stderr
+
+
+def test_config_in_code_says_what_is_wrong_in_one_line() -> None:
+    with pytest.raises(
+        SettingsError, match=r"'concurency' \(in argument\): did you mean concurrency\?"
+    ):
+        Config(concurency=3)
+    with pytest.raises(SettingsError, match=r"'part_size': 'big' is not a size.*\(from argument\)"):
+        Config(part_size="big")
