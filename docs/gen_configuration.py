@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic.fields import FieldInfo
+
 from etcetera.settings import Config
+from etcetera.sizes import parse_size
 
 HEADER = """# Configuration
 
@@ -38,6 +41,11 @@ credentials for GCS; `STORAGE_EMULATOR_HOST` for a GCS emulator.
 """
 
 
+def _is_size(field: FieldInfo) -> bool:
+    """Whether a setting is a byte count (it takes units: 20M, 1.5GiB)."""
+    return any(getattr(m, "func", None) is parse_size for m in field.metadata)
+
+
 def render() -> str:
     """The page's text."""
     rows = []
@@ -45,6 +53,8 @@ def render() -> str:
         default = "~/.etc" if name == "home" else field.default
         if isinstance(default, tuple):
             default = ", ".join(default)
+        elif isinstance(default, int) and _is_size(field) and default % (1 << 20) == 0:
+            default = f"{default >> 20}MiB"
         rows.append(f"| `{name}` | `ETC_{name.upper()}` | `{default}` | {field.description} |")
     return HEADER + "\n".join(rows) + "\n"
 
