@@ -127,3 +127,16 @@ def test_status_shows_what_a_push_would_send(tmp_path: Path) -> None:
     assert [r["path"] for r in doc["changes"]] == ["data/train/a", "data/train/c"]
     refs = sorted(p.name for p in (tmp_path / "repo").rglob("refs/s/*"))
     assert refs == ["1"]  # status sent nothing
+
+
+def test_diff_of_two_local_copies_needs_no_repository(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ETC_")}
+    env.update(ETC_HOME=str(tmp_path / "home"), ETC_CONFIG=str(tmp_path / "none.toml"))
+    a = write_tree(tmp_path / "a", {"data/train/x": b"x", "data/train/y": b"yy"})
+    b = write_tree(tmp_path / "b", {"data/train/x": b"x", "data/train/z": b"zzz"})
+    for folder in (a, b):
+        assert run_etc(env, "register", str(folder)).returncode == 0
+    found = run_etc(env, "diff", "a", "b")
+    assert found.returncode == 1, found.stderr
+    assert found.stdout.splitlines()[:2] == ["- data/train/y  2 B", "+ data/train/z  3 B"]
+    assert run_etc(env, "diff", "a", "a").returncode == 0
