@@ -8,16 +8,26 @@ environment: the resulting :class:`Config` is passed down.
 
 from __future__ import annotations
 
+import difflib
+import json
 import os
 import tomllib
 from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -25,6 +35,10 @@ from pydantic_settings import (
 
 from . import defaults
 from .errors import SettingsError
+from .sizes import parse_size
+
+#: A byte count, also written ``20M``, ``1.5GiB``, ``512KiB``, ``64MB`` (see :mod:`etcetera.sizes`).
+Size = Annotated[int, BeforeValidator(parse_size)]
 
 _config_file: ContextVar[Path | None] = ContextVar("etc_config_file", default=None)
 
@@ -96,18 +110,18 @@ class Config(BaseSettings):
     io_threads: int = Field(
         default=defaults.IO_THREADS, ge=1, le=256, description="Threads for disk I/O and hashing."
     )
-    part_size: int = Field(
+    part_size: Size = Field(
         default=defaults.PART_SIZE,
         ge=defaults.MiB,
         description="Multipart part and download range size.",
     )
-    pack_size: int = Field(
+    pack_size: Size = Field(
         default=defaults.PACK_SIZE, ge=1, description="Target size of a pack object."
     )
-    pack_threshold: int = Field(
+    pack_threshold: Size = Field(
         default=defaults.PACK_THRESHOLD, ge=0, description="Files smaller than this are packed."
     )
-    memory_budget: int = Field(
+    memory_budget: Size = Field(
         default=defaults.MEMORY_BUDGET,
         ge=defaults.MiB,
         description="Bytes of file data a transfer may hold in memory, whatever the concurrency.",
@@ -125,8 +139,33 @@ class Config(BaseSettings):
     retry_max_delay: float = Field(
         default=defaults.RETRY_MAX_DELAY, ge=0, description="Longest retry delay, seconds."
     )
-    bandwidth_limit: int | None = Field(default=None, ge=1, description="Bytes per second.")
-    ignore: tuple[str, ...] = Field(default=defaults.IGNORE, description="Names never pushed.")
+    bandwidth_limit: Annotated[int | None, BeforeValidator(parse_size)] = Field(
+        default=None, ge=1, description="Bytes per second (20M is 20 MiB/s)."
+    )
+    progress_bar: bool = Field(
+        default=True,
+        description=(
+            "The Python API's progress bar in a notebook or on a terminal (quiet=True turns "
+            "it off for one call)."
+        ),
+    )
+    ignore_defaults: bool = Field(
+        default=True,
+        description=(
+            "Also ignore OS litter: "
+            + ", ".join(defaults.IGNORE)
+            + " (false: ignore only `ignore`)."
+        ),
+    )
+    # NoDecode: ETC_IGNORE='*.tmp,*.bak' is a comma list, not JSON.
+    ignore: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        validate_default=True,
+        description=(
+            "Names never pushed, added to the OS litter of ignore_defaults "
+            "(ETC_IGNORE takes a comma list)."
+        ),
+    )
 
     #: Keys whose values never appear in output.
     SECRET_KEYS: ClassVar[frozenset[str]] = frozenset(
@@ -139,13 +178,40 @@ class Config(BaseSettings):
             explicit["url"] = url
         if home is not None:
             explicit["home"] = home
-        super().__init__(**explicit)
+        try:
+            super().__init__(**explicit)
+        except ValidationError as exc:
+            # One line naming the key and where its value came from, as load_config says.
+            path = _config_file.get() or default_config_file()
+            try:
+                in_file = _read_file(path)
+            except SettingsError:
+                in_file = {}
+            raise SettingsError(_describe(exc, path, in_file, explicit)) from None
 
     @field_validator("home", "gcs_credentials_file", mode="after")
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
         # Absolute, so that links made in home stay valid whatever the working folder.
         return value.expanduser().absolute() if value is not None else None
+
+    @field_validator("ignore", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return tuple(p.strip() for p in text.split(",") if p.strip())
+        return value
+
+    @field_validator("ignore", mode="after")
+    @classmethod
+    def _add_defaults(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        # The patterns given add to the OS litter unless ignore_defaults = false.
+        if not info.data.get("ignore_defaults", True):
+            return value
+        return tuple(dict.fromkeys((*defaults.IGNORE, *value)))
 
     @classmethod
     def settings_customise_sources(
@@ -191,25 +257,17 @@ def load_config(
 
     Raises:
         SettingsError: a file is unreadable or not TOML, or a key is unknown or invalid;
-            the one-line message names the key and the file.
+            the one-line message names the key and where its value came from.
     """
     path = Path(config_file).expanduser() if config_file is not None else default_config_file()
     if config_file is not None and not path.is_file():
         raise SettingsError(f"config file {path} does not exist")
-    if path.exists():
-        try:
-            with path.open("rb") as fh:
-                tomllib.load(fh)
-        except tomllib.TOMLDecodeError as exc:
-            raise SettingsError(f"{path} is not valid TOML: {exc}") from None
-        except OSError as exc:
-            raise SettingsError(f"cannot read {path}: {exc.strerror or exc}") from None
+    _read_file(path)  # an unreadable or invalid file is its own error
     explicit = {k: v for k, v in (overrides or {}).items() if v is not None}
+    _check_environment()
     token = _config_file.set(path)
     try:
         return Config(**explicit)
-    except ValidationError as exc:
-        raise SettingsError(_describe(exc, path)) from None
     finally:
         _config_file.reset(token)
 
@@ -219,32 +277,66 @@ def sources(
 ) -> dict[str, str]:
     """Where each setting's effective value comes from: argument, environment, file, default."""
     path = Path(config_file).expanduser() if config_file is not None else default_config_file()
-    in_file: dict[str, Any] = {}
-    if path.is_file():
-        try:
-            with path.open("rb") as fh:
-                in_file = tomllib.load(fh)
-        except (OSError, tomllib.TOMLDecodeError):
-            in_file = {}
-    env = {k.upper() for k in os.environ}
-    out: dict[str, str] = {}
-    for key in Config.model_fields:
-        if (overrides or {}).get(key) is not None:
-            out[key] = "argument"
-        elif f"ETC_{key.upper()}" in env:
-            out[key] = f"environment ETC_{key.upper()}"
-        elif key in in_file:
-            out[key] = f"file {path}"
-        else:
-            out[key] = "default"
-    return out
+    try:
+        in_file = _read_file(path)
+    except SettingsError:
+        in_file = {}
+    return {key: _source(key, path, in_file, overrides or {}) for key in Config.model_fields}
 
 
-def _describe(exc: ValidationError, path: Path) -> str:
+def _read_file(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{path} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise SettingsError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _source(key: str, path: Path, in_file: Mapping[str, Any], overrides: Mapping[str, Any]) -> str:
+    if overrides.get(key) is not None:
+        return "argument"
+    if f"ETC_{key.upper()}" in {k.upper() for k in os.environ}:
+        return f"environment ETC_{key.upper()}"
+    if key in in_file:
+        return f"file {path}"
+    return "default"
+
+
+def _close(key: str) -> str | None:
+    close = difflib.get_close_matches(key.lower(), list(Config.model_fields), n=1, cutoff=0.75)
+    return close[0] if close else None
+
+
+def _check_environment() -> None:
+    """Refuse an ``ETC_*`` variable that is a misspelt setting (``ETC_CONCURENCY``).
+
+    Other unknown ``ETC_*`` variables may belong to another program and are left alone.
+    """
+    known = {f"ETC_{k.upper()}" for k in Config.model_fields} | {"ETC_CONFIG"}
+    for var in os.environ:
+        upper = var.upper()
+        if upper.startswith("ETC_") and upper not in known:
+            close = _close(upper.removeprefix("ETC_"))
+            if close is not None:
+                raise SettingsError(
+                    f"unknown setting {upper} (in the environment): "
+                    f"did you mean ETC_{close.upper()}?"
+                )
+
+
+def _describe(
+    exc: ValidationError, path: Path, in_file: Mapping[str, Any], explicit: Mapping[str, Any]
+) -> str:
     err = exc.errors()[0]
-    key = ".".join(str(p) for p in err["loc"]) or "?"
+    key = str(err["loc"][0]) if err["loc"] else "?"
     if err["type"] == "extra_forbidden":
-        what = f"unknown setting {key!r}"
-    else:
-        what = f"invalid setting {key!r}: {err['msg']}"
-    return f"{what} (in {path}, ETC_{key.upper()} or arguments)"
+        where = "argument" if key in explicit else f"file {path}"
+        close = _close(key)
+        hint = f": did you mean {close}?" if close else ""
+        return f"unknown setting {key!r} (in {where}){hint}"
+    msg = err["msg"].removeprefix("Value error, ")
+    return f"invalid setting {key!r}: {msg} (from {_source(key, path, in_file, explicit)})"

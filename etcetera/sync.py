@@ -26,9 +26,11 @@ __all__ = [
     "blocking",
     "create",
     "dataset",
+    "diff",
     "gc",
     "info",
     "list_remote",
+    "log",
     "ls",
     "pull",
     "purge",
@@ -36,6 +38,7 @@ __all__ = [
     "register",
     "rm_remote",
     "run",
+    "status",
     "verify",
 ]
 
@@ -116,3 +119,9 @@ verify = blocking(api.averify)
 rm_remote = blocking(api.arm_remote)
 
 gc = blocking(api.agc)
+
+log = blocking(api.alog)
+
+diff = blocking(api.adiff)
+
+status = blocking(api.astatus)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -71,12 +72,15 @@ def cli_env(spec: RepoSpec, home: Path, **extra: Any) -> dict[str, str]:
     return env
 
 
-def run_etc(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+def run_etc(
+    env: dict[str, str], *args: str, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run ``python -m etcetera ARGS`` to completion (two minutes at most), output captured."""
     import sys
 
     return subprocess.run(
         [sys.executable, "-m", "etcetera", *args],
+        cwd=cwd,
         env=env,
         capture_output=True,
         text=True,
@@ -149,3 +153,35 @@ def kill_etc_when(
             proc.send_signal(sig)
         _, err = proc.communicate()
     return proc.returncode, err
+
+
+def run_on_a_terminal(
+    argv: list[str], env: dict[str, str], *, stream: str = "stdout"
+) -> tuple[int, str]:
+    """Run ``argv`` with its ``stream`` (stdout or stderr) on a pseudo-terminal.
+
+    Returns the exit status and what the terminal received (the other stream is captured
+    and dropped).
+    """
+    import pty
+
+    leader, follower = pty.openpty()
+    where = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, stream: follower}
+    done = subprocess.run(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=where["stdout"],
+        stderr=where["stderr"],
+        env={"COLUMNS": "120", "TERM": "xterm", **env},
+        timeout=120,
+        check=False,
+    )
+    os.close(follower)
+    seen = b""
+    try:
+        while chunk := os.read(leader, 65536):
+            seen += chunk
+    except OSError:  # EIO: the terminal has no writer left
+        pass
+    os.close(leader)
+    return done.returncode, seen.decode(errors="replace")

@@ -201,6 +201,9 @@ COMMANDS = {
     "pull": "pull",
     "info": "info",
     "verify": "verify",
+    "log": "log",
+    "diff": "diff",
+    "status": "status",
     "rm": "rm_remote",
     "gc": "gc",
     "config": "Config",
@@ -209,7 +212,8 @@ COMMANDS = {
 # a prompt, the flag that makes `etc rm` say where it deletes).
 RENAMED = {"partition": "partitions", "grace_hours": "grace"}
 CLI_ONLY = {"json", "yes"}
-CLI_ONLY_FOR = {"rm": {"remote"}}
+# The rows `etc list --long` prints are etcetera.api.alisting's document, not ls's names.
+CLI_ONLY_FOR = {"rm": {"remote"}, "list": {"long", "all_versions"}, "ls": {"long", "all_versions"}}
 
 
 def test_python_api_covers_every_command() -> None:

@@ -82,16 +82,19 @@ def test_unknown_dataset_local_and_remote(tmp_path: Path) -> None:
         etc.dataset("nope", config=cfg)
     with pytest.raises(etc.DatasetNotFoundError, match="does not exist in file://"):
         etc.pull("nope", config=cfg)
-    with pytest.raises(etc.DatasetNotFoundError, match="etc pull nope"):
+    # Not in the repository either: pulling it would not help.
+    with pytest.raises(etc.DatasetNotFoundError, match="etc register DIR nope") as caught:
         etc.push("nope", config=cfg)
+    assert "etc pull" not in str(caught.value)
 
 
 def test_existing_dataset_needs_force_and_purge_keeps_user_folder(tmp_path: Path) -> None:
     cfg = _cfg(tmp_path)
     root = _sample(tmp_path / "s")
     etc.register(root, config=cfg)
+    assert etc.register(root, config=cfg).location == root.resolve()  # the same: a no-op
     with pytest.raises(etc.DatasetExistsError, match="--force"):
-        etc.register(root, config=cfg)
+        etc.register(_sample(tmp_path / "other"), "s", config=cfg)
     with pytest.raises(etc.DatasetExistsError, match="already exists"):
         etc.create("s", config=cfg)
     etc.push("s", config=cfg)

@@ -50,7 +50,11 @@ def test_everyday_commands(tmp_path: Path) -> None:
     (tmp_path / "sample" / "data" / "train" / "1.txt").write_bytes(b"x")
 
     remote = _etc(tmp_path, "list", "--remote", "--json")
-    assert json.loads(remote.stdout) == [{"name": "sample", "versions": [1], "legacy": False}]
+    listed = json.loads(remote.stdout)
+    assert listed["schema"] == "etcetera.list/1"
+    assert [(d["name"], d["version"], d["files"]) for d in listed["datasets"]] == [
+        ("sample", 1, 248)
+    ]
 
     part = _etc(tmp_path, "pull", "sample", "--partition", "test", home="home2")
     assert part.returncode == 0, part.stderr
@@ -67,7 +71,9 @@ def test_everyday_commands(tmp_path: Path) -> None:
     assert "has no version 7" in older.stderr
 
     config = _etc(tmp_path, "config", "--json")
-    values = json.loads(config.stdout)
+    shown = json.loads(config.stdout)
+    assert shown["schema"] == "etcetera.config/1"
+    values = shown["settings"]
     assert values["pack_size"] == {"value": 1024, "source": "environment ETC_PACK_SIZE"}
     assert values["url"]["value"].startswith("file://")
     assert values["timeout"]["source"] == "default"

@@ -119,8 +119,10 @@ async def test_pull_to_folder_dry_run_and_filters(repo: RepoSpec, tmp_path: Path
     assert (staged / "meta.json").read_bytes() == b'{"k": 1}'
     assert not (staged / "data/train/skip.log").exists()
     assert not (tmp_path / "home2" / "s").exists()
+    repeat = await etc.apull("s", config=cfg2, to=staged)  # the same request: a no-op
+    assert repeat.noop and repeat.location == staged
     with pytest.raises(etc.DatasetExistsError, match="--force"):
-        await etc.apull("s", config=cfg2, to=staged)
+        await etc.apull("s", config=cfg2, to=staged, partitions=["test"])
     again = await etc.apull("s", config=cfg2, to=staged, force=True)
     assert again.location == staged
     assert sorted(p.name for p in staged.parent.iterdir()) == ["dataset"]
@@ -155,7 +157,10 @@ def test_os_litter_is_never_pushed_and_the_ignore_list_is_a_setting(
     assert {".DS_Store", "Thumbs.db", "__pycache__"}.isdisjoint(names)
     assert "run.log" in names and "meta.json" in names
 
-    strict = file_repo.config(home=tmp_path / "home", ignore=("*.log", ".DS_Store"))
+    # `ignore` adds to the OS litter; ignore_defaults=False replaces it.
+    strict = file_repo.config(
+        home=tmp_path / "home", ignore=("*.log", ".DS_Store"), ignore_defaults=False
+    )
     etc.push("s", config=strict, force=True)
     again = etc.pull("s", config=file_repo.config(home=tmp_path / "h3"))
     names = {p.name for p in again.location.rglob("*")}

@@ -3,36 +3,46 @@
 from ..engine.progress import ProgressCallback, ProgressEvent, TransferStats
 from ..format.sharding import parse_shard
 from ._common import describe_error, dumps, parse_ref, resolve_config
+from .changes import Changes
+from .history import Diff, LogEntry, adiff, alog
 from .inspect import VerifyResult, ainfo, averify
 from .local import RemoteDataset, acreate, adataset, alist_remote, als, apurge, aregister
 from .maintenance import GcResult, agc, arm_remote
 from .pull import PullResult, apull
 from .push import PushResult, apush, push_options
 from .session import Session, session
+from .status import Status, astatus
 from .watch import Watch, watch
 
 __all__ = [
+    "Changes",
+    "Diff",
     "GcResult",
+    "LogEntry",
     "ProgressCallback",
     "ProgressEvent",
     "PullResult",
     "PushResult",
     "RemoteDataset",
     "Session",
+    "Status",
     "TransferStats",
     "VerifyResult",
     "Watch",
     "acreate",
     "adataset",
+    "adiff",
     "agc",
     "ainfo",
     "alist_remote",
+    "alog",
     "als",
     "apull",
     "apurge",
     "apush",
     "aregister",
     "arm_remote",
+    "astatus",
     "averify",
     "describe_error",
     "dumps",

@@ -13,30 +13,24 @@ from ..engine.progress import ProgressCallback
 from ..engine.scan import HashCache, hash_files, scan_tree
 from ..errors import DatasetNotFoundError
 from ..format.manifest import FileEntry, Manifest
+from ..format.record import VersionRecord
 from ..home import Home, valid_name
 from ..model import Dataset
 from ..settings import Config
+from . import schemas
 from ._common import resolve_config
 from .session import session
 
 
-def _partition_counts(files: list[tuple[str, int]]) -> dict[str, dict[str, int]]:
-    out: dict[str, dict[str, int]] = {}
-    for path, size in files:
-        part = path.split("/", 2)[1] if path.startswith("data/") else "(outside data/)"
-        entry = out.setdefault(part, {"files": 0, "bytes": 0})
-        entry["files"] += 1
-        entry["bytes"] += size
-    return out
-
-
 async def ainfo(name: str, *, config: Config | None = None, remote: bool = False) -> dict[str, Any]:
-    """What is known of a dataset: versions, who pushed them and when, sizes, partitions, meta.
+    """What is known of a dataset, as the ``etcetera.info/1`` document (local or remote).
 
-    Local (default): the folder, its kind (pulled, registered, created), version, shard
-    (``[k, n]``, or ``None`` when the copy is not a shard), per-partition file counts and
-    sizes, meta. ``remote``: every version's record and the latest manifest's per-partition
-    counts.
+    Local (default): the local copy: its folder (``location``, the version folder a
+    pulled copy resolves to), its kind (``pulled``, ``registered``, ``created``),
+    version, repository (of a pulled copy), shard (``[k, n]``, or ``None`` when the copy
+    is not a shard), files and bytes per partition, meta. ``remote``: the repository's
+    copy: every version's record (newest first) and the latest version's counts. Both
+    have the same keys; what one side cannot know is ``None``.
     """
     cfg = resolve_config(config)
     name = valid_name(name)
@@ -46,49 +40,67 @@ async def ainfo(name: str, *, config: Config | None = None, remote: bool = False
         current = await anyio.to_thread.run_sync(home.current, name)
         scan = await anyio.to_thread.run_sync(scan_tree, location, tuple(cfg.ignore))
         ds = await anyio.to_thread.run_sync(lambda: Dataset(location, name))
-        counts = _partition_counts([(f.path, f.size) for f in scan.files])
+        parts, outside = schemas.partition_counts((f.path, f.size) for f in scan.files)
         for p in scan.partitions:
-            counts.setdefault(p, {"files": 0, "bytes": 0})
+            parts.setdefault(p, {"files": 0, "bytes": 0})
         kind = (
             "registered" if current is None else ("created" if not current.manifest else "pulled")
         )
-        return {
-            "name": name,
-            "location": str(location),
-            "kind": kind,
-            "version": current.version if current else None,
-            "manifest": current.manifest if current else None,
-            "shard": list(current.shard) if current and current.shard else None,
-            "files": len(scan.files),
-            "bytes": sum(f.size for f in scan.files),
-            "partitions": counts,
-            "meta": ds.meta,
-        }
+        return schemas.document(
+            "info",
+            name=name,
+            where="local",
+            kind=kind,
+            repository=(current.url or None) if current is not None else None,
+            path=str(home.link(name)),
+            location=str(location),
+            version=current.version if current else None,
+            latest=None,
+            manifest=(current.manifest or None) if current else None,
+            shard=list(current.shard) if current and current.shard else None,
+            files=len(scan.files),
+            bytes=sum(f.size for f in scan.files),
+            partitions=dict(sorted(parts.items())),
+            outside=outside,
+            meta=ds.meta,
+            versions=[],
+        )
     async with session(cfg) as s:
         await s.backend.check()
         numbers = await refs.versions(s.transport, name)
         if not numbers:
             raise DatasetNotFoundError(f"dataset {name} does not exist in {s.backend.describe()}")
-        records = [await refs.read_record(s.transport, name, n) for n in numbers]
+        found: dict[int, VersionRecord] = {}
+
+        async def read(n: int) -> None:
+            found[n] = await refs.read_record(s.transport, name, n)
+
+        await s.transport.each(numbers, read)
+        records = [found[n] for n in numbers]
         latest = records[-1]
         manifest = await s.manifest(latest.manifest)
-        return {
-            "name": name,
-            "repository": s.backend.describe(),
-            "versions": [
-                {
-                    "version": r.number,
-                    "created": r.created,
-                    "pushed_by": r.pushed_by,
-                    "files": r.files,
-                    "bytes": r.size,
-                    "manifest": r.manifest,
-                }
-                for r in records
-            ],
-            "latest": latest.number,
-            "partitions": _partition_counts([(f.path, f.size) for f in manifest.files]),
-        }
+        parts, outside = schemas.partition_counts((f.path, f.size) for f in manifest.files)
+        for p in manifest.partitions:
+            parts.setdefault(p, {"files": 0, "bytes": 0})
+        return schemas.document(
+            "info",
+            name=name,
+            where="remote",
+            kind="remote",
+            repository=s.backend.describe(),
+            path=None,
+            location=None,
+            version=latest.number,
+            latest=latest.number,
+            manifest=latest.manifest,
+            shard=None,
+            files=latest.files,
+            bytes=latest.size,
+            partitions=dict(sorted(parts.items())),
+            outside=outside,
+            meta=None,
+            versions=[schemas.version_entry(r) for r in reversed(records)],
+        )
 
 
 @dataclass

@@ -29,6 +29,7 @@ async def adataset(
     version: int | None = None,
     partitions: Sequence[str] | None = None,
     shard: tuple[int, int] | None = None,
+    quiet: bool = False,
 ) -> Dataset:
     """Open a local dataset; with ``auto_pull``, pull it first if it is not local.
 
@@ -43,6 +44,8 @@ async def adataset(
             size of a training job). The local copy must be that shard; with
             ``auto_pull`` it is pulled when it is not (see :func:`etcetera.apull`).
             ``None``: whatever copy is local (the whole dataset when it pulls).
+        quiet: pull without a progress bar (one is drawn in a notebook or on a terminal
+            unless the ``progress_bar`` setting is false).
 
     Raises:
         DatasetNotFoundError: not local (or not the version or shard asked for) and
@@ -75,7 +78,9 @@ async def adataset(
                 f"dataset {name} is not in {home.path}: etc pull {name}{flag}, "
                 "or etc.dataset(name, auto_pull=True)"
             )
-        await apull(name, config=cfg, version=version, partitions=partitions, shard=shard)
+        await apull(
+            name, config=cfg, version=version, partitions=partitions, shard=shard, quiet=quiet
+        )
         current = await anyio.to_thread.run_sync(home.current, name)
     location = await anyio.to_thread.run_sync(home.location, name)
     return await anyio.to_thread.run_sync(
@@ -102,6 +107,9 @@ async def aregister(
         name: name to register it under (default: the folder's name).
         force: replace an existing dataset of that name (only its link).
         config: settings (default: ``~/.etc.toml`` and ``ETC_*`` variables).
+
+    Registering a folder again under the name it has is a no-op; another folder under
+    a taken name needs ``force``.
     """
     cfg = resolve_config(config)
     folder = Path(path).expanduser().resolve()
@@ -112,6 +120,8 @@ async def aregister(
         check_dataset(folder)
         home.ensure_home()
         link = home.link(name)
+        if home.is_registered(name) and link.resolve() == folder:
+            return Dataset(folder, name)  # registered there already: a no-op
         if (link.is_symlink() or link.exists()) and not force:
             raise DatasetExistsError(
                 f"dataset {name} already exists in {home.path}: etc register {path} {name} --force"

@@ -24,7 +24,9 @@ from ..format.selection import Selection
 from ..home import Home, LocalVersion
 from ..model import check_dataset
 from ..settings import Config
+from . import folder
 from ._common import parse_ref
+from .bar import progress_for
 from .session import Session, session
 from .staging import Staging
 
@@ -89,6 +91,7 @@ async def apull(
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
     shard: tuple[int, int] | None = None,
+    quiet: bool = False,
 ) -> PullResult:
     """Pull a dataset (latest version, or ``version``) into the local store.
 
@@ -119,6 +122,8 @@ async def apull(
         include: only paths matching one of these glob patterns (``*`` crosses ``/``).
         exclude: never paths matching one of these.
         shard: ``(k, n)``: only shard ``k`` of ``n``, ``0 <= k < n``.
+        quiet: no progress bar (without a ``progress`` callback, one is drawn in a
+            notebook or on a terminal unless the ``progress_bar`` setting is false).
 
     Raises:
         DatasetNotFoundError: no such dataset or version in the repository.
@@ -130,7 +135,11 @@ async def apull(
     started = time.monotonic()
     name, version = parse_ref(name, version)
     asked = Selection.of(partitions, include, exclude, shard)
-    async with session(config) as s:
+    label = f"pull {name}"
+    async with (
+        session(config) as s,
+        progress_for(progress, label=label, quiet=quiet, enabled=s.config.progress_bar) as progress,
+    ):
         home = s.home
         await anyio.to_thread.run_sync(home.ensure_home)
         async with home.lock(name):
@@ -228,8 +237,11 @@ class _Pull:
         target = None if to is None else Path(to).expanduser().absolute()
         if target is not None:
             if await anyio.to_thread.run_sync(_occupied, target) and not force:
+                if await self._holds(target, manifest, files):
+                    return self.result(target, files, noop=True)  # the same request again
                 raise DatasetExistsError(
-                    f"{target} exists and is not empty: pull --to it with --force"
+                    f"{target} exists and holds other files than the {name}@"
+                    f"{self.record.number} asked for: pull --to it with --force to replace them"
                 )
             staging = Staging.beside(target, digest, self.selection)
         else:
@@ -251,6 +263,7 @@ class _Pull:
             location = await anyio.to_thread.run_sync(
                 staging.publish_to, target, name, parts, manifest.dirs
             )
+            await anyio.to_thread.run_sync(folder.remember, home, location, files)
         else:
             state = LocalVersion.pulled(
                 name, self.record.number, digest, self.selection, self.s.backend.describe()
@@ -259,6 +272,21 @@ class _Pull:
                 staging.publish_home, home, state, parts, manifest.dirs, files
             )
         return self.result(location, files, bytes_to_download=moved)
+
+    async def _holds(self, target: Path, manifest: Manifest, files: Sequence[FileEntry]) -> bool:
+        parts = (
+            manifest.partitions if self.selection.partitions is None else self.selection.partitions
+        )
+        return await folder.holds(
+            self.s.home,
+            target,
+            files,
+            parts,
+            name=self.name,
+            chunk_size=manifest.chunk_size,
+            ignore=tuple(self.s.config.ignore),
+            io=self.s.transport.io,
+        )
 
 
 async def _manifest(s: Session, name: str, record: VersionRecord, selection: Selection) -> Manifest:

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import NoReturn
 
 import anyio
 import anyio.to_thread
 
 from .._version import __version__
 from ..engine import push as engine_push
+from ..engine import refs
 from ..engine.progress import ProgressCallback
 from ..engine.scan import HashCache
+from ..errors import DatasetNotFoundError
 from ..home import Home, valid_name
 from ..model import check_dataset
 from ..settings import Config
 from ._common import resolve_config, whoami
+from .bar import progress_for
 from .session import session
 
 PushResult = engine_push.PushResult
@@ -30,11 +34,14 @@ async def apush(
     progress: ProgressCallback | None = None,
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
+    quiet: bool = False,
 ) -> PushResult:
     """Push a local dataset to the repository as its next version.
 
     Pushing the tree that is already the latest version is a no-op. Pushing a
     different tree under an existing name needs ``force`` and makes version K+1.
+    Without a ``progress`` callback, a bar is drawn in a notebook or on a terminal
+    unless ``quiet`` or the ``progress_bar`` setting is false.
 
     Raises:
         DatasetNotFoundError: no local dataset of that name.
@@ -43,14 +50,35 @@ async def apush(
     cfg = resolve_config(config)
     name = valid_name(name)
     home = Home(cfg.home)
+    if not await anyio.to_thread.run_sync(lambda: home.link(name).is_dir()):
+        await _not_local(cfg, home, name)
     root = await anyio.to_thread.run_sync(home.location, name)
     await anyio.to_thread.run_sync(check_dataset, root)
     cache = await anyio.to_thread.run_sync(HashCache, home.cache_file(root))
     options = push_options(cfg, force=force, dry_run=dry_run, include=include, exclude=exclude)
-    async with session(cfg) as s:
+    async with (
+        session(cfg) as s,
+        progress_for(
+            progress, label=f"push {name}", quiet=quiet, enabled=cfg.progress_bar
+        ) as progress,
+    ):
         return await engine_push.push(
             s.transport, root, name, options, cache=cache, progress=progress
         )
+
+
+async def _not_local(cfg: Config, home: Home, name: str) -> NoReturn:
+    """Say why a dataset cannot be pushed: what to pull, or what to register."""
+    async with session(cfg) as s:
+        numbers = await refs.versions(s.transport, name)
+    if numbers:
+        raise DatasetNotFoundError(
+            f"dataset {name} is not in {home.path}; {s.backend.describe()} has it "
+            f"(version {numbers[-1]}): etc pull {name} first"
+        )
+    raise DatasetNotFoundError(
+        f"dataset {name} is not in {home.path}: etc register DIR {name} first, or etc push DIR"
+    )
 
 
 def push_options(

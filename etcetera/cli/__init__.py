@@ -51,6 +51,9 @@ app.command("etcetera.cli.purge:purge", help="Remove a local dataset.")
 app.command("etcetera.cli.push:push", help="Push a local dataset as its next version.")
 app.command("etcetera.cli.pull:pull", help="Pull a dataset (NAME or NAME@VERSION).")
 app.command("etcetera.cli.info:info", help="Show a dataset's versions, sizes and partitions.")
+app.command("etcetera.cli.log:log", help="Show every version of a dataset and what it changed.")
+app.command("etcetera.cli.diff:diff", help="Compare two versions or a version and the local copy.")
+app.command("etcetera.cli.status:status", help="Show what a push would send, without sending.")
 app.command("etcetera.cli.verify:verify", help="Re-hash a local dataset against its manifest.")
 app.command("etcetera.cli.rm:rm", help="Delete a dataset or version from the repository.")
 app.command("etcetera.cli.gc:gc", help="Delete unreferenced objects from the repository.")
@@ -74,6 +77,10 @@ def _launcher(
     quiet: Annotated[
         bool, Parameter(name=["--quiet", "-q"], negative="", group=GLOBAL_OPTIONS)
     ] = False,
+    concurrency: Annotated[
+        int | None, Parameter(name=["--concurrency", "-j"], group=GLOBAL_OPTIONS)
+    ] = None,
+    bwlimit: Annotated[str | None, Parameter(name=["--bwlimit"], group=GLOBAL_OPTIONS)] = None,
 ) -> int:
     """Global options.
 
@@ -87,11 +94,16 @@ def _launcher(
         Show tracebacks and more detail.
     quiet
         Print nothing but errors.
+    concurrency
+        Requests in flight (the concurrency setting).
+    bwlimit
+        Bandwidth limit per second, e.g. 20M (the bandwidth_limit setting).
     """
     STATE.config_file = config
     STATE.url = url
     STATE.verbose = verbose
     STATE.quiet = quiet
+    STATE.overrides = {"concurrency": concurrency, "bandwidth_limit": bwlimit}
     result = app(tokens)
     return result if isinstance(result, int) else 0
 

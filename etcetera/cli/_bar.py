@@ -23,11 +23,9 @@ _SHORT_LABEL = 8  # letters of a label kept when the width is short
 
 def human(n: float) -> str:
     """Bytes for people: 1.5 MB."""
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"
+    from ..sizes import format_size
+
+    return format_size(n)
 
 
 def count(n: int, noun: str) -> str:

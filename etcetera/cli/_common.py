@@ -6,9 +6,9 @@ import sys
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ._bar import Display, count, human
 
@@ -26,6 +26,7 @@ class _State:
     quiet: bool = False
     transfer: Display | None = None  # the transfer under way, if any
     signal: int | None = None  # SIGTERM when that is what stopped the command
+    overrides: dict[str, Any] = field(default_factory=dict)  # settings given as flags
 
 
 STATE = _State()
@@ -35,7 +36,7 @@ def settings() -> Config:
     """The effective settings: --config file, ETC_* variables, --url."""
     from ..settings import load_config
 
-    return load_config(STATE.config_file, {"url": STATE.url})
+    return load_config(STATE.config_file, {**STATE.overrides, "url": STATE.url})
 
 
 def say(message: str) -> None:

@@ -15,15 +15,18 @@ async def config(*, json: Annotated[bool, Parameter(name=["--json"], negative=""
     Parameters
     ----------
     json
-        Print JSON for scripts: {key: {"value": ..., "source": ...}}.
+        Print JSON for scripts (schema etcetera.config/1: {"settings": {key: {"value",
+        "source"}}}).
     """
     from ..api import dumps
+    from ..api.schemas import document
     from ..settings import sources
 
     values = settings().masked()
-    origin = sources(STATE.config_file, {"url": STATE.url})
+    origin = sources(STATE.config_file, {**STATE.overrides, "url": STATE.url})
     if json:
-        print(dumps({k: {"value": v, "source": origin[k]} for k, v in values.items()}))
+        table = {k: {"value": v, "source": origin[k]} for k, v in values.items()}
+        print(dumps(document("config", settings=table)))
     else:
         for key, value in values.items():
             print(f"{key} = {value!r}  ({origin[key]})")

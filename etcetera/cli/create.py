@@ -7,6 +7,7 @@ from typing import Annotated
 from cyclopts import Parameter
 
 from ._common import say, settings
+from ._paths import kept
 
 
 async def create(
@@ -29,6 +30,7 @@ async def create(
     """
     from ..api import acreate
 
-    ds = await acreate(name, tuple(partition or ("train", "test")), force=force, config=settings())
-    say(f"created {ds.name} at {ds.location}")
+    cfg = settings()
+    ds = await acreate(name, tuple(partition or ("train", "test")), force=force, config=cfg)
+    say(f"created {ds.name} at {kept(cfg.home, ds.name)}")
     return 0

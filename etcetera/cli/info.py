@@ -7,6 +7,7 @@ from typing import Annotated
 from cyclopts import Parameter
 
 from ._common import count, human, settings
+from ._paths import tilde
 
 
 async def info(
@@ -25,7 +26,7 @@ async def info(
     remote
         Describe the repository's copy instead of the local one.
     json
-        Print JSON for scripts.
+        Print JSON for scripts (schema etcetera.info/1, the same keys local and remote).
     """
     from ..api import ainfo, dumps
 
@@ -42,13 +43,22 @@ async def info(
             )
     else:
         version, shard = found["version"], found["shard"]
-        what = found["kind"] + (f", version {version}" if version else "")
+        what = found["kind"] + (f", version {version}" if version is not None else "")
         if shard:
             what += f", shard {shard[0]}/{shard[1]}"
         print(f"{found['name']} ({what})")
-        print(f"  location: {found['location']}")
+        print(f"  path: {tilde(found['path'])}")
+        # The folder the path resolves to now: a later pull makes another.
+        print(f"  location: {tilde(found['location'])}")
+        if found["repository"]:
+            print(f"  from: {found['repository']}")
         print(f"  {count(found['files'], 'file')}, {human(found['bytes'])}")
         print(f"  meta: {found['meta']}")
-    for part, counts in sorted(found["partitions"].items()):
+    for part, counts in found["partitions"].items():
         print(f"  {part}: {count(counts['files'], 'file')}, {human(counts['bytes'])}")
+    outside = found["outside"]
+    if outside["files"]:
+        print(
+            f"  files outside data/: {count(outside['files'], 'file')}, {human(outside['bytes'])}"
+        )
     return 0

@@ -2,49 +2,83 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import sys
+from typing import Annotated, Any
 
 from cyclopts import Parameter
 
-from ._common import settings
+from ._common import human, settings
+from ._paths import tilde
 
 
 async def list_(
     *,
     remote: Annotated[bool, Parameter(name=["--remote", "-r"], negative="")] = False,
+    long: Annotated[bool, Parameter(name=["--long", "-l"], negative="")] = False,
+    all_versions: Annotated[bool, Parameter(name=["--all", "-a"], negative="")] = False,
     json: Annotated[bool, Parameter(name=["--json"], negative="")] = False,
 ) -> int:
-    """List datasets: local ones, or the repository's with --remote.
+    """List datasets, local ones or the repository's, with version, files, size and origin.
+
+    On a terminal (or with --long) one row per dataset: its version or kind, files,
+    bytes and where it came from; piped, only the names (local) or names and latest
+    versions (remote), one a line, as ``ls`` does.
 
     Parameters
     ----------
     remote
         List the repository instead of the local store.
+    long
+        The detailed rows even when the output is not a terminal.
+    all_versions
+        With --remote, every version of each dataset, not only the latest (implies --long).
     json
-        Print JSON for scripts.
+        Print JSON for scripts (schema etcetera.list/1).
     """
-    from ..api import alist_remote, als, dumps
+    from ..api import dumps
+    from ..api.listing import alisting
 
-    cfg = settings()
-    if remote:
-        found = await alist_remote(config=cfg)
-        if json:
-            print(
-                dumps(
-                    [
-                        {"name": d.name, "versions": list(d.versions), "legacy": d.legacy}
-                        for d in found
-                    ]
-                )
-            )
-        for d in [] if json else found:
-            tail = " (etcetera 0.0.x format)" if d.legacy else f"  v{d.latest}"
-            print(f"{d.name}{tail}")
-        return 0
-    names = await als(config=cfg)
+    doc = await alisting(config=settings(), remote=remote, all_versions=all_versions)
     if json:
-        print(dumps(names))
-    else:
-        for name in names:
-            print(name)
+        print(dumps(doc))
+        return 0
+    long = long or all_versions or sys.stdout.isatty()
+    rows = [r for d in doc["datasets"] for r in _rows(d, remote, long)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))] if rows else []
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
     return 0
+
+
+def _rows(d: dict[str, Any], remote: bool, long: bool) -> list[list[str]]:
+    if not long:
+        latest = f"v{d['version']}" if d["version"] is not None else "(etcetera 0.0.x format)"
+        return [[d["name"], latest]] if remote else [[d["name"]]]
+    return _remote_rows(d) if remote else [_local_row(d)]
+
+
+def _local_row(d: dict[str, Any]) -> list[str]:
+    what = f"v{d['version']}" if d["kind"] == "pulled" else d["kind"]
+    if d["shard"]:
+        what += f" shard {d['shard'][0]}/{d['shard'][1]}"
+    return [d["name"], what, _files(d["files"]), human(d["bytes"]), tilde(d["origin"] or "")]
+
+
+def _remote_rows(d: dict[str, Any]) -> list[list[str]]:
+    if d["kind"] == "legacy":
+        return [[d["name"], "(etcetera 0.0.x format)", "", "", "", ""]]
+    return [
+        [
+            d["name"],
+            f"v{v['version']}",
+            _files(v["files"]),
+            human(v["bytes"]),
+            v["created"] or "-",
+            v["pushed_by"] or "-",
+        ]
+        for v in d["versions"]
+    ]
+
+
+def _files(n: int) -> str:
+    return f"{n} file" if n == 1 else f"{n} files"

@@ -8,6 +8,7 @@ from typing import Annotated
 from cyclopts import Parameter
 
 from ._common import count, display, human, say, settings
+from ._paths import kept, tilde
 
 
 async def pull(
@@ -49,10 +50,11 @@ async def pull(
     from ..api import apull, parse_shard
 
     part = None if shard is None else parse_shard(shard)
+    cfg = settings()
     with display(f"pull {name}") as progress:
         result = await apull(
             name,
-            config=settings(),
+            config=cfg,
             partitions=partition,
             force=force,
             progress=progress,
@@ -63,17 +65,18 @@ async def pull(
             shard=part,
         )
     what = f"version {result.version}"
+    where = tilde(result.location) if to is not None else kept(cfg.home, result.name)
     if result.shard is not None:
         what += f" shard {result.shard[0]}/{result.shard[1]}"
     if result.dry_run:
         say(
-            f"{name}: would pull {what} into {result.location}: "
+            f"{name}: would pull {what} into {where}: "
             f"{count(result.files, 'file')}, {human(result.size)}; "
             f"{human(result.bytes_to_download)} to download"
         )
         return 0
     if result.noop:
-        say(f"{name}: {what} is already local at {result.location}")
+        say(f"{name}: {what} is already local at {where}")
         return 0
     s = result.stats
     rate = human(s.bytes_received / result.seconds) if result.seconds else "-"

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Annotated
 
 from cyclopts import Parameter
 
 from ._common import count, display, human, say, settings, warn
+from ._paths import tilde
 
 
 async def push(
@@ -24,7 +26,8 @@ async def push(
     Parameters
     ----------
     name
-        Dataset name.
+        Dataset name, or the path of a dataset folder (./sample): registered under its
+        folder's name first, unless it is already.
     force
         Publish a new version when the repository's latest differs.
     dry_run
@@ -36,6 +39,8 @@ async def push(
     """
     from ..api import apush
 
+    if looks_like_a_path(name):
+        name = await _register(name)
     started = time.monotonic()
     with display(f"push {name}") as progress:
         result = await apush(
@@ -69,3 +74,25 @@ async def push(
     for warning in result.warnings:
         warn(warning)
     return 0
+
+
+def looks_like_a_path(arg: str) -> bool:
+    """Whether a NAME argument is a folder's path (``./sample``, ``~/data/x``, ``.``)."""
+    return "/" in arg or arg in (".", "..") or arg.startswith("~")
+
+
+async def _register(arg: str) -> str:
+    """Register the folder ``arg`` under its name (a no-op when it is); return the name."""
+    from ..api import aregister
+    from ..errors import DatasetExistsError
+
+    folder = Path(arg).expanduser().resolve()
+    try:
+        ds = await aregister(folder, config=settings())
+    except DatasetExistsError:
+        raise DatasetExistsError(
+            f"dataset {folder.name} is another folder: register this one under another "
+            f"name, etc register {arg} NAME, then etc push NAME"
+        ) from None
+    say(f"{ds.name}: pushing {tilde(ds.location)}")
+    return ds.name

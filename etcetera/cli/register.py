@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ._common import say, settings
+from ._paths import tilde
 
 
 async def register(path: Path, name: str | None = None, /, *, force: bool = False) -> int:
@@ -22,5 +23,5 @@ async def register(path: Path, name: str | None = None, /, *, force: bool = Fals
     from ..api import aregister
 
     ds = await aregister(path, name, force=force, config=settings())
-    say(f"registered {ds.name} -> {ds.location}")
+    say(f"registered {ds.name} -> {tilde(ds.location)}")
     return 0

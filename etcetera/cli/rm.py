@@ -55,7 +55,7 @@ async def _question(name: str) -> str:
 
     base, version = parse_ref(name, None)
     found = await ainfo(base, config=settings(), remote=True)
-    numbers = [v["version"] for v in found["versions"]]
+    numbers = sorted(v["version"] for v in found["versions"])
     where = found["repository"]
     if version is not None:
         if version not in numbers:
