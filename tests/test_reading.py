@@ -227,3 +227,17 @@ async def test_a_hostile_piece_is_refused(file_repo: RepoSpec, tmp_path: Path) -
         with pytest.raises(ManifestError, match="first path"):
             await v.files("")
     assert os.path.isdir(tmp_path / "reader")
+
+
+async def test_a_pull_after_reading_takes_the_cache(repo: RepoSpec, tmp_path: Path) -> None:
+    _, reader = await _push(repo, tmp_path)
+    async with session(reader) as s:
+        v = await open_version(s, "sample", 1)
+        wanted = [*(await v.files("data/test")), await v.entry("README.md")]
+        await v.read_many(wanted)
+    pulled = await etc.apull("sample", config=reader, partitions=["test"])
+    assert pulled.stats.files_downloaded == 0
+    assert pulled.stats.files_reused == len(wanted) == 42
+    folder = tmp_path / "reader" / "sample"
+    for path in ("data/test/big.bin", "data/test/007.txt", "README.md"):
+        assert (folder / path).read_bytes() == _files()[path]

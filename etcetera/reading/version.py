@@ -85,6 +85,25 @@ class Version:
         """Every file below ``folder`` (``""``: the whole version), in path order."""
         return await self.index.under(clean(folder))
 
+    async def children(self, folder: str = "") -> list[tuple[str, FileEntry | None]]:
+        """The direct children of a folder, by path.
+
+        ``(path, entry)`` for a file, ``(path, None)`` for a folder (empty folders and
+        partitions included).
+        """
+        key = f"{clean(folder)}/" if clean(folder) else ""
+        found: dict[str, FileEntry | None] = {}
+        for f in await self.files(folder):
+            head, sep, _ = f.path[len(key) :].partition("/")
+            if sep:
+                found.setdefault(f"{key}{head}", None)
+            else:
+                found[f.path] = f
+        for d in [*self.index.dirs, *(f"data/{p}" for p in self.index.partitions)]:
+            if d.startswith(key) and d != key[:-1]:
+                found.setdefault(f"{key}{d[len(key) :].partition('/')[0]}", None)
+        return sorted(found.items())
+
     async def is_dir(self, path: str) -> bool:
         """Whether ``path`` is a folder of the version (``""`` is its top)."""
         key = clean(path)
