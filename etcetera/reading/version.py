@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import difflib
+import operator
 import unicodedata
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -25,6 +26,8 @@ from ..settings import Config
 from . import fetch, plan
 from .cache import ObjectCache
 from .index import Index
+
+_path = operator.attrgetter("path")
 
 
 def object_cache(session: Session) -> ObjectCache:
@@ -75,7 +78,9 @@ class Version:
         files, at = await self.index.locate(key)
         if at < len(files) and files[at].path == key:
             return files[at]
-        raise PathNotFoundError(f"{self.ref} has no file {key!r}{nearest(key, files, at)}")
+        around = await self.index.near(key)
+        hint = nearest(key, around, bisect.bisect_left(around, key, key=_path))
+        raise PathNotFoundError(f"{self.ref} has no file {key!r}{hint}")
 
     async def find(self, path: str) -> FileEntry | None:
         """The entry of one file, or ``None``."""
@@ -174,7 +179,7 @@ def nearest(path: str, files: list[FileEntry], at: int) -> str:
     """`` (nearest: ...)`` for a message: close names in ``path``'s folder, else neighbours."""
     folder = path.rpartition("/")[0]
     prefix = f"{folder}/" if folder else ""
-    lo = bisect.bisect_left(files, prefix, key=lambda f: f.path)
+    lo = bisect.bisect_left(files, prefix, key=_path)
     near = [f.path for f in files[lo : lo + 5000] if f.path.startswith(prefix)]
     close = difflib.get_close_matches(path, near, n=3, cutoff=0.6)
     if not close:
