@@ -248,3 +248,9 @@ def test_the_entry_point_opens_etc_urls_without_importing_etcetera(
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "x,y,z"
+
+
+def test_etcetera_and_its_reading_core_do_not_import_fsspec() -> None:
+    code = "import sys, etcetera, etcetera.reading, etcetera.api; print('fsspec' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "False", done.stderr
