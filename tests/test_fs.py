@@ -196,10 +196,30 @@ def _entry(fs: EtcFileSystem, path: str) -> FileEntry:
     return entry
 
 
-def test_pandas_reads_an_etc_url(fs: EtcFileSystem) -> None:
+def test_pandas_and_dask_read_etc_urls(fs: EtcFileSystem) -> None:
     pandas = pytest.importorskip("pandas")
     frame = pandas.read_csv("etc://sample/data/test/table.csv", storage_options=_opts(fs))
     assert list(frame["b"]) == ["x", "y", "z"]
+    dd = pytest.importorskip("dask.dataframe")
+    lazy = dd.read_csv("etc://sample@1/data/*/*.csv", storage_options=_opts(fs))
+    assert list(lazy.compute(scheduler="sync")["a"]) == [1, 2, 3]
+
+
+@pytest.mark.anyio
+async def test_the_async_file_system_on_the_callers_loop(
+    file_repo: RepoSpec, tmp_path: Path
+) -> None:
+    import anyio.to_thread
+
+    opts = await anyio.to_thread.run_sync(
+        lambda: _push(file_repo, tmp_path, {"data/a/x.txt": b"async\n"})
+    )
+    fs = EtcFileSystem(asynchronous=True, skip_instance_cache=True, **opts)
+    try:
+        assert await fs._cat_file("sample/data/a/x.txt", 1, 3) == b"sy"
+        assert await fs._find("sample") == ["sample/data/a/x.txt"]
+    finally:
+        await fs._close()
 
 
 def test_parquet_column_projection_reads_ranges(file_repo: RepoSpec, tmp_path: Path) -> None:

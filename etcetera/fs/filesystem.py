@@ -24,7 +24,7 @@ from fsspec.asyn import AsyncFileSystem, sync
 from ..api._common import parse_ref
 from ..api.session import Session, session
 from ..engine import refs
-from ..errors import EtceteraError, PathNotFoundError, ReadOnlyError
+from ..errors import ConfigError, ReadOnlyError
 from ..format.manifest import FileEntry
 from ..reading import Version, open_version
 from ..settings import Config, load_config
@@ -61,7 +61,7 @@ class EtcFileSystem(AsyncFileSystem):  # type: ignore[misc]
         fsspec_options = {k: settings.pop(k) for k in ("skip_instance_cache",) if k in settings}
         super().__init__(asynchronous=asynchronous, loop=loop, **fsspec_options)
         if config is not None and (url is not None or settings):
-            raise EtceteraError("give etc:// either config= or settings, not both")
+            raise ConfigError("give etc:// either config= or settings, not both")
         self.config = config or load_config(overrides={"url": url, **settings})
         self._session: Session | None = None
         self._exit = contextlib.AsyncExitStack()
@@ -126,11 +126,11 @@ class EtcFileSystem(AsyncFileSystem):  # type: ignore[misc]
         else:
             base, v, inner = await self._split(stripped)
             entry = await v.find(inner) if inner else None
+            if entry is None and not await v.is_dir(inner):
+                entry = await v.entry(inner)  # raises, naming the nearest paths
             if entry is not None:
                 out = [listing.file_info(base, entry, v.number)]
             else:
-                if not await v.is_dir(inner):
-                    await v.entry(inner)  # raises, naming the nearest paths
                 out = listing.children(base, await v.children(inner), v.number)
         return out if detail else [i["name"] for i in out]
 
@@ -146,8 +146,8 @@ class EtcFileSystem(AsyncFileSystem):  # type: ignore[misc]
             return listing.file_info(base, entry, v.number)
         if await v.is_dir(inner):
             return listing.dir_info(f"{base}/{inner}", v.number)
-        await v.entry(inner)  # raises, naming the nearest paths
-        raise PathNotFoundError(inner)  # pragma: no cover (entry raised)
+        # Not there: entry() raises, naming the nearest paths.
+        return listing.file_info(base, await v.entry(inner), v.number)
 
     async def _find(
         self, path: str, maxdepth: int | None = None, withdirs: bool = False, **kwargs: Any
