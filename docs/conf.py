@@ -51,3 +51,7 @@ html_title = f"etcetera {__version__}"
 html_static_path = ["_static"]
 # Code blocks wrap at the window's width instead of scrolling sideways.
 html_css_files = ["etcetera.css"]
+
+# `bytes` in a signature (etc.cat's result) is the builtin, not the `bytes` attribute
+# of Status or GcResult, which Sphinx would otherwise also find for the bare name.
+autodoc_type_aliases = {"bytes": "builtins.bytes"}

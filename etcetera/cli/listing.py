@@ -12,13 +12,17 @@ from ._paths import tilde
 
 
 async def list_(
+    ref: str | None = None,
+    path: Annotated[str, Parameter(show_default=False)] = "",
+    /,
     *,
     remote: Annotated[bool, Parameter(name=["--remote", "-r"], negative="")] = False,
     long: Annotated[bool, Parameter(name=["--long", "-l"], negative="")] = False,
     all_versions: Annotated[bool, Parameter(name=["--all", "-a"], negative="")] = False,
+    recursive: Annotated[bool, Parameter(name=["--recursive", "-R"], negative="")] = False,
     json: Annotated[bool, Parameter(name=["--json"], negative="")] = False,
 ) -> int:
-    """List datasets, local ones or the repository's, with version, files, size and origin.
+    """List datasets (local ones or the repository's), or the files of one version.
 
     On a terminal (or with --long) one row per dataset: its version or kind, files,
     bytes and where it came from; piped, only the names (local) or names and latest
@@ -26,18 +30,29 @@ async def list_(
 
     Parameters
     ----------
+    ref
+        A dataset (NAME or NAME@VERSION): list its files with their sizes, without
+        pulling it (from the local copy when it is that version, else the repository).
+    path
+        With a dataset: the folder (or file) to list.
     remote
         List the repository instead of the local store.
     long
         The detailed rows even when the output is not a terminal.
     all_versions
         With --remote, every version of each dataset, not only the latest (implies --long).
+    recursive
+        With a dataset: every file below the folder, not one level.
     json
         Print JSON for scripts (schema etcetera.list/1).
     """
     from ..api import dumps
     from ..api.listing import alisting
 
+    if ref is not None:
+        from .files import list_files
+
+        return await list_files(ref, path, remote=remote, recursive=recursive, json=json)
     doc = await alisting(config=settings(), remote=remote, all_versions=all_versions)
     if json:
         print(dumps(doc))
