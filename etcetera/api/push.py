@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -15,6 +16,7 @@ from ..engine.scan import HashCache
 from ..home import Home, valid_name
 from ..model import check_dataset
 from ..settings import Config
+from . import stores
 from ._common import resolve_config, whoami
 from .session import session
 
@@ -48,6 +50,8 @@ async def apush(
     cache = await anyio.to_thread.run_sync(HashCache, home.cache_file(root))
     options = push_options(cfg, force=force, dry_run=dry_run, include=include, exclude=exclude)
     async with session(cfg) as s:
+        if not dry_run:
+            options = dataclasses.replace(options, create_only=await stores.create_only(s))
         return await engine_push.push(
             s.transport, root, name, options, cache=cache, progress=progress
         )

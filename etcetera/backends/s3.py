@@ -117,8 +117,13 @@ def _translate(exc: BaseException, what: str, bucket: str, key: str | None) -> E
                 f"access denied ({on}, {detail}): the credentials lack permission, or the "
                 "object is not public for anonymous access"
             )
-        if code == "PreconditionFailed" or status == 412:
+        # 409 ConditionalRequestConflict: another conditional write of the key was in
+        # flight; S3 took the other one, so this one lost the race, as with a 412.
+        if code in ("PreconditionFailed", "ConditionalRequestConflict") or status == 412:
             return PreconditionFailedError(f"object {where} already exists ({on})")
+        if code == "NotImplemented" or status == 501:
+            # Not retried: the store lacks the operation (s3rver: ListMultipartUploads).
+            return BackendError(f"{on}: the store does not implement this ({detail})")
         if code in _THROTTLED or status in (429, 503):
             return ThrottledError(f"the server asked to slow down ({on}, {detail})")
         if code in _TRANSIENT or status >= 500:
@@ -229,6 +234,7 @@ class S3Backend:
             min_part_size=5 * 1024 * 1024,
             max_parts=10_000,
             conditional_create=True,
+            probe_create_only=True,
             # moto reads the whole object for each ranged GET
             cheap_ranges=host not in _LOCAL_HOSTS,
         )

@@ -19,6 +19,7 @@ import anyio.to_thread
 from distributed import Client, Future, get_worker
 
 from ..api import PushResult, push_options, resolve_config, session
+from ..api.stores import create_only
 from ..engine import manifests, refs
 from ..engine import push as engine_push
 from ..engine.scan import HashCache
@@ -314,5 +315,6 @@ async def _commit(
         sent = await anyio.to_thread.run_sync(send_all)
         result.bytes_to_send = sum(p.missing for p in sent)
         await manifests.write_root(t, digest, root)
-        await refs.commit(t, options.record(name, number, digest, files, size))
+        record = options.record(name, number, digest, files, size)
+        await refs.commit(t, record, create_only=await create_only(s))
     return result

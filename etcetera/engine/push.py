@@ -68,6 +68,8 @@ class PushOptions:
     pushed_by: str = ""
     tool: str = ""
     created: str = ""
+    #: Whether the store enforces create-only writes (else versions are claimed).
+    create_only: bool = True
 
     def record(self, name: str, number: int, digest: str, files: int, size: int) -> VersionRecord:
         """The version record a push with these options publishes."""
@@ -516,7 +518,9 @@ async def push(
     await send(t, prepared, missing, name=name, cache=cache, progress=progress)
     await manifests.write_manifest(t, encoded)
     await refs.commit(
-        t, options.record(name, number, digest, len(prepared.files), manifest.total_size)
+        t,
+        options.record(name, number, digest, len(prepared.files), manifest.total_size),
+        create_only=options.create_only,
     )
     return result
 
