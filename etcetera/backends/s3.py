@@ -37,6 +37,7 @@ from ..errors import (
     TransientError,
 )
 from ..urls import RepoURL
+from . import redact
 from .base import BackendOptions, Buffer, Capabilities, ObjectInfo, PartRef, Requests, direct
 
 _CHUNK = 1024 * 1024
@@ -311,6 +312,8 @@ class S3Backend:
                     config=self._config(),
                 )
                 client = await self._stack.enter_async_context(creator)
+                # botocore's DEBUG records carry the session token (a signed header).
+                redact.guard(opts.aws_secret_access_key, opts.aws_session_token)
                 # botocore wraps a bytes Body in BytesIO, and aiohttp's getbuffer() on it
                 # unshares it: a second copy of every part in memory. Bodies are sent as
                 # the bytes they are (our CRC32 header stands in for botocore's checksum).
