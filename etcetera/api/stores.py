@@ -30,7 +30,7 @@ def _key(s: Session) -> str:
 
 def _known(s: Session) -> dict[str, bool]:
     try:
-        doc = json.loads((s.home.path / ".cache" / "stores.json").read_text())
+        doc = json.loads(s.home.own(".cache", "stores.json").read_text())
     except (OSError, ValueError):
         return {}
     return {k: v for k, v in doc.items() if isinstance(v, bool)} if isinstance(doc, dict) else {}
@@ -38,9 +38,9 @@ def _known(s: Session) -> dict[str, bool]:
 
 def _remember(s: Session, answer: bool) -> None:
     """Keep the answer: best effort (an unwritable home only means probing again)."""
-    path = s.home.path / ".cache" / "stores.json"
-    tmp = path.with_name(f"stores.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     with contextlib.suppress(OSError):
+        path = s.home.own(".cache", "stores.json")  # never through a planted link
+        tmp = path.with_name(f"stores.{os.getpid()}.{secrets.token_hex(4)}.tmp")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp.write_text(json.dumps({**_known(s), _key(s): answer}))
