@@ -80,6 +80,14 @@ _CORRUPTED = frozenset(
 )
 
 
+def _unimplemented(exc: BaseException | None) -> bool:
+    """Whether the store answered that it lacks the operation (501 NotImplemented)."""
+    if not isinstance(exc, bx.ClientError):
+        return False
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return bool(exc.response.get("Error", {}).get("Code") == "NotImplemented" or status == 501)
+
+
 def _translate(exc: BaseException, what: str, bucket: str, key: str | None) -> EtceteraError:
     """Map one botocore, aiohttp or socket error to the etcetera error a caller expects.
 
@@ -122,7 +130,7 @@ def _translate(exc: BaseException, what: str, bucket: str, key: str | None) -> E
         # flight; S3 took the other one, so this one lost the race, as with a 412.
         if code in ("PreconditionFailed", "ConditionalRequestConflict") or status == 412:
             return PreconditionFailedError(f"object {where} already exists ({on})")
-        if code == "NotImplemented" or status == 501:
+        if _unimplemented(exc):
             # Not retried: the store lacks the operation (s3rver: ListMultipartUploads).
             return BackendError(f"{on}: the store does not implement this ({detail})")
         if code in _THROTTLED or status in (429, 503):
@@ -416,11 +424,20 @@ class S3Backend:
         return S3Upload(self, key, str(resp["UploadId"]))
 
     async def uploads(self, prefix: str) -> AsyncGenerator[S3Upload, None]:
-        """ListMultipartUploads under ``prefix``, page after page."""
+        """ListMultipartUploads under ``prefix``, page after page.
+
+        A store that does not implement it (s3rver) lists none: nothing can be resumed
+        or aborted there, and pushes and ``gc`` go on without.
+        """
         params: dict[str, Any] = {"Prefix": self._prefix + prefix, "MaxUploads": self._page_size}
         cut = len(self._prefix)
         while True:
-            page = await self._call("ListMultipartUploads", prefix, **params)
+            try:
+                page = await self._call("ListMultipartUploads", prefix, **params)
+            except BackendError as exc:
+                if _unimplemented(exc.__cause__):
+                    return
+                raise
             for item in page.get("Uploads", []):
                 key, upload_id = item["Key"][cut:], str(item["UploadId"])
                 yield S3Upload(self, key, upload_id, item.get("Initiated"))
