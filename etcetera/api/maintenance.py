@@ -104,11 +104,12 @@ async def agc(
         backend, t = s.backend, s.transport
         await backend.check()
         if dry_run:
-            await _collect(s, grace, None, result)
+            # No marker of its own: markers' ages are counted from this machine's clock.
+            await _collect(s, grace, datetime.now(UTC), result, clean=False)
             return result
         marker, since = await inflight.begin_gc(t)
         try:
-            doomed, stale = await _collect(s, grace, since, result)
+            doomed, stale = await _collect(s, grace, since, result, clean=True)
             async with anyio.create_task_group() as tg:
                 for key in doomed:
                     tg.start_soon(t.call, key, functools.partial(backend.delete, key))
@@ -125,23 +126,24 @@ async def agc(
 
 
 async def _collect(
-    s: Session, grace: timedelta, since: datetime | None, result: GcResult
+    s: Session, grace: timedelta, since: datetime | None, result: GcResult, *, clean: bool
 ) -> tuple[list[str], list[TransportUpload]]:
     """What gc deletes: keys of objects, and unfinished uploads; ``result`` filled in."""
     t = s.transport
     cutoff = datetime.now(UTC) - grace
     # What pushes in progress will name; read after this gc's marker was written.
-    kept = await inflight.protected(t, since, clean=since is not None)
-    live_manifests: set[str] = set(kept.manifests)
+    kept = await inflight.protected(t, since, clean=clean)
+    versions: set[str] = set()
     for info in await t.list(layout.REFS):
         parsed = layout.parse_ref_key(info.key)
         if parsed is None:
             continue
         record = await refs.read_record(t, valid_name(parsed[0]), parsed[1])
-        live_manifests.add(record.manifest)
+        versions.add(record.manifest)
+    live_manifests = versions | kept.manifests
     live_objects: set[str] = set(kept.objects)
     live_pieces: set[str] = set(kept.pieces)
-    for digest in live_manifests - kept.manifests:
+    for digest in versions:
         try:
             manifest = await s.manifest(digest)
         except EtceteraError as exc:
