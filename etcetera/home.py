@@ -12,6 +12,11 @@ Layout::
 
 A new version is published by renaming a new symlink over ``home/NAME``: a reader
 that resolved the old link keeps its whole old copy (the previous version is kept).
+
+The home's own folders and files (everything under ``.versions``, ``.staging``,
+``.cache`` and ``.locks``) are real folders and files that etcetera made: a symlink
+among them (planted, or left by a tool) is refused, never followed, so that nothing
+is written, renamed or deleted through it.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 import sys
@@ -42,6 +48,8 @@ from .format.paths import check_name
 from .format.selection import Selection
 
 KEEP_VERSIONS = 2
+#: The name of a version folder etcetera made: ``<K>.<token>`` (``local.<token>``: created).
+_VERSION_FOLDER = re.compile(r"(?:local|[1-9][0-9]*)\.[0-9a-f]{8}")
 
 
 def valid_name(name: str) -> str:
@@ -105,22 +113,38 @@ class Home:
         """``home/NAME``."""
         return self.path / valid_name(name)
 
+    def own(self, *parts: str) -> Path:
+        """``home/PARTS...``, one of the home's own paths: none of its parts may be a symlink.
+
+        Raises:
+            LocalIOError: a part exists and is a symlink (etcetera makes none there).
+        """
+        path = self.path
+        for part in parts:
+            path = path / part
+            if path.is_symlink():
+                raise LocalIOError(
+                    f"{path} is a symlink etcetera did not make: remove it (the home's own "
+                    f"folders in {self.path} are never followed through links)"
+                )
+        return path
+
     def versions_dir(self, name: str) -> Path:
         """Where pulled versions of ``name`` live."""
-        return self.path / ".versions" / valid_name(name)
+        return self.own(".versions", valid_name(name))
 
     def staging(self, name: str, key: str) -> Path:
         """The staging folder of one pull."""
-        return self.path / ".staging" / valid_name(name) / key
+        return self.own(".staging", valid_name(name), key)
 
     def cache_file(self, root: Path) -> Path:
         """The hash cache of a dataset folder."""
         digest = hashlib.sha256(str(root).encode()).hexdigest()[:32]
-        return self.path / ".cache" / "hashes" / f"{digest}.json"
+        return self.own(".cache", "hashes", f"{digest}.json")
 
     def manifest_cache(self, digest: str) -> Path:
         """Where a fetched manifest is kept."""
-        return self.path / ".cache" / "manifests" / f"{digest}.json"
+        return self.own(".cache", "manifests", f"{digest}.json")
 
     def ensure_home(self) -> None:
         """Create ``home`` (and fail clearly when it cannot be)."""
@@ -191,14 +215,10 @@ class Home:
         base = self.versions_dir(name)
         if not base.is_dir():
             return None
-        found = [
-            p
-            for p in base.glob(f"{version}.*")
-            if p.is_dir() and p.with_name(p.name + ".json").is_file()
-        ]
+        found = [p for p in base.glob(f"{version}.*") if _ours(p)]
         if shard is not None:
             found = [p for p in found if (s := self.read_state(p)) and s.shard == shard]
-        return max(found, key=lambda p: p.stat().st_mtime) if found else None
+        return max(found, key=lambda p: p.lstat().st_mtime) if found else None
 
     def is_registered(self, name: str) -> bool:
         """Whether ``home/NAME`` links to a folder the user owns (not one of ours)."""
@@ -236,11 +256,15 @@ class Home:
             os.fsync(fh.fileno())
 
     def prune(self, name: str, keep: Path) -> None:
-        """Remove version folders but the current one and the one before it."""
+        """Remove version folders but the current one and the one before it.
+
+        Only folders etcetera made: named ``<K>.<token>``, real folders (not links),
+        each with its record beside it; anything else there is left alone.
+        """
         base = self.versions_dir(name)
         if not base.is_dir():
             return
-        folders = sorted((p for p in base.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
+        folders = sorted((p for p in base.iterdir() if _ours(p)), key=lambda p: p.lstat().st_mtime)
         for old in [p for p in folders if p != keep][: max(0, len(folders) - KEEP_VERSIONS)]:
             self.cache_file(old.resolve()).unlink(missing_ok=True)
             _rmtree(old)
@@ -262,7 +286,7 @@ class Home:
             link.unlink()
         else:
             raise DatasetExistsError(f"{link} is a real folder, not a link: remove it yourself")
-        for extra in (self.versions_dir(name), self.path / ".staging" / name):
+        for extra in (self.versions_dir(name), self.own(".staging", name)):
             if extra.exists():
                 _rmtree(extra)
         return kept
@@ -270,9 +294,13 @@ class Home:
     @contextlib.asynccontextmanager
     async def lock(self, name: str) -> AsyncIterator[None]:
         """Hold the lock of ``name`` (other processes wait for it)."""
-        path = self.path / ".locks" / f"{valid_name(name)}.lock"
+        # The name's folders are checked here, before a pull or push starts.
+        for parts in ((".versions", name), (".staging", name), (".cache", "hashes")):
+            self.own(*parts)
+        self.own(".cache", "manifests")
+        path = self.own(".locks", f"{valid_name(name)}.lock")
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
         try:
             while True:
                 try:
@@ -285,6 +313,18 @@ class Home:
             yield
         finally:
             os.close(fd)
+
+
+def _ours(folder: Path) -> bool:
+    """Whether ``folder`` is a version folder etcetera made (a real one, with its record)."""
+    record = folder.with_name(folder.name + ".json")
+    return (
+        _VERSION_FOLDER.fullmatch(folder.name) is not None
+        and folder.is_dir()
+        and not folder.is_symlink()
+        and record.is_file()
+        and not record.is_symlink()
+    )
 
 
 def _rmtree(path: Path) -> None:

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, settings
 
 from tests.support import RepoSpec
 
-pytest_plugins = ["tests.fixtures_s3", "tests.fixtures_gcs"]
+pytest_plugins = ["tests.fixtures_s3", "tests.fixtures_s3rver", "tests.fixtures_gcs"]
 
 settings.register_profile(
     "ci", max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow]

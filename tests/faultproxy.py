@@ -11,6 +11,7 @@ kind               what the client sees
 ``500``            ``500 InternalError`` (the request never reaches the server)
 ``503``            ``503 SlowDown`` (S3) / ``503`` (GCS)
 ``429``            ``429 TooManyRequests``
+``409``            ``409 ConditionalRequestConflict`` (S3: a conditional write in flight)
 ``lost``           the server did the work, but the client gets a ``500``
 ``reset``          the response is cut mid-body by a TCP reset (before its head when
                    it has no body)
@@ -42,7 +43,17 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 FaultKind = Literal[
-    "500", "503", "429", "lost", "reset", "truncate", "stall", "flip", "reset-upload", "flip-upload"
+    "500",
+    "503",
+    "429",
+    "409",
+    "lost",
+    "reset",
+    "truncate",
+    "stall",
+    "flip",
+    "reset-upload",
+    "flip-upload",
 ]
 FAULT_KINDS: tuple[FaultKind, ...] = (
     "500",
@@ -67,6 +78,7 @@ _S3_ERRORS = {
     500: ("InternalError", "We encountered an internal error. Please try again."),
     503: ("SlowDown", "Please reduce your request rate."),
     429: ("TooManyRequests", "Too many requests."),
+    409: ("ConditionalRequestConflict", "A conflicting conditional operation is in progress."),
 }
 
 
@@ -377,6 +389,7 @@ class FaultProxy:
             500: "Internal Server Error",
             503: "Service Unavailable",
             429: "Too Many Requests",
+            409: "Conflict",
         }
         head = _Head(
             f"HTTP/1.1 {status} {reason.get(status, 'Error')}",
@@ -413,7 +426,7 @@ class FaultProxy:
     ) -> bool:
         """Handle one request; return whether the client connection stays usable."""
         kind = rule.kind if rule else None
-        if kind in ("500", "503", "429"):
+        if kind in ("500", "503", "429", "409"):
             async for _ in _body(creader, req):
                 pass
             self.log.append(Exchange(method, target, kind, None))

@@ -41,9 +41,9 @@ def make_tree(root: Path, seed: int, files: int = 60) -> Path:
     return write_tree(root, tree)
 
 
-@pytest.fixture(params=["file", "s3"])
+@pytest.fixture(params=["file", "s3", "s3rver"])
 def any_repo(request: pytest.FixtureRequest) -> RepoSpec:
-    """A fresh file:// or s3:// (moto) repository."""
+    """A fresh file:// or s3:// repository (moto, or s3rver, which ignores create-only)."""
     spec: RepoSpec = request.getfixturevalue(f"{request.param}_repo")
     return spec
 
@@ -110,13 +110,13 @@ async def test_racing_pushes_in_one_process_one_wins_whole(
     both = anyio.Event()
     real_publish = refs.commit
 
-    async def publish_together(t: Transport, record: VersionRecord) -> None:
+    async def publish_together(t: Transport, record: VersionRecord, **kw: bool) -> None:
         arrived.append(record.number)
         if len(arrived) == 2:
             both.set()
         with anyio.fail_after(30):
             await both.wait()
-        await real_publish(t, record)
+        await real_publish(t, record, **kw)
 
     monkeypatch.setattr(refs, "commit", publish_together)
     outcomes: list[etc.PushResult | BaseException] = []

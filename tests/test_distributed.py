@@ -8,13 +8,18 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
+import anyio
+import anyio.to_thread
 import pytest
 from distributed import Client, LocalCluster
 
 import etcetera as etc
 from etcetera import distributed as etc_dask
+from etcetera.engine import inflight, manifests
 from tests.support import RepoSpec, snapshot, write_tree
 
 pytestmark = pytest.mark.timeout(300)
@@ -240,3 +245,41 @@ def test_distributed_pull_per_worker_gives_each_node_its_shard(
         h for r in results.values() for h in homes.values() if str(r.location).startswith(h)
     )
     assert used == sorted(homes.values())
+
+
+def test_gc_while_a_distributed_push_publishes(
+    file_repo: RepoSpec, client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers uploaded, the driver is held before the manifest: a gc with no grace keeps it."""
+    files = _tree(seed=5)
+    roots = _split(tmp_path, files)
+    cfg = file_repo.config(home=tmp_path / "home", pack_size=4096, pack_threshold=65536)
+    paused, resume = threading.Event(), threading.Event()
+    real_write = manifests.write_root
+
+    async def held(*args: Any) -> None:
+        paused.set()
+        await anyio.to_thread.run_sync(resume.wait, 120)
+        await real_write(*args)
+
+    monkeypatch.setattr(manifests, "write_root", held)
+    pushed: list[etc.PushResult] = []
+    pusher = threading.Thread(
+        target=lambda: pushed.append(etc_dask.push("ds", client, roots, config=cfg))
+    )
+    pusher.start()
+    try:
+        assert paused.wait(120)
+        swept = etc.gc(config=cfg, grace=timedelta(0))
+    finally:
+        resume.set()
+        pusher.join(120)
+    assert swept.objects == [] and swept.pieces == []
+    assert pushed and pushed[0].version == 1
+    monkeypatch.setattr(manifests, "write_root", real_write)
+    pulled = etc.pull("ds", config=file_repo.config(home=tmp_path / "reader"))
+    whole = write_tree(tmp_path / "whole", files)
+    (whole / "data" / "val").mkdir()
+    assert snapshot(pulled.location) == snapshot(whole)
+    root = Path(file_repo.url.removeprefix("file://"))
+    assert not list((root / inflight.PREFIX).glob("*"))

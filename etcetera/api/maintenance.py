@@ -2,25 +2,28 @@
 
 ``rm`` deletes version records only (the objects become garbage). ``gc`` deletes
 objects and manifests that no version references, unfinished multipart uploads and
-temporary objects, all only when older than a grace period: a push uploads its
-objects before it publishes its version, so a push in progress never loses them.
+temporary objects, all only when older than a grace period, and never what a push
+in progress has uploaded but not yet published, at any grace (its marker lists it:
+``engine/inflight.py``). Two gcs at once take turns.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import anyio
 
-from ..engine import refs
+from ..engine import claims, inflight, refs
+from ..engine.transport import TransportUpload
 from ..errors import DatasetNotFoundError, EtceteraError, ManifestError
 from ..format import layout
 from ..home import valid_name
 from ..settings import Config
 from ._common import parse_ref, resolve_config
-from .session import session
+from .session import Session, session
 
 
 async def arm_remote(name: str, *, config: Config | None = None) -> list[int]:
@@ -82,8 +85,10 @@ async def agc(
 
     Packs, blobs, manifests and manifest pieces that no version record names, unfinished
     multipart uploads (a cancelled or killed push keeps its upload so that it can be
-    resumed) and temporary objects go, each only when older than ``grace``: a push in
-    progress uploads its objects before it publishes its version, so it never loses them.
+    resumed) and temporary objects go, each only when older than ``grace``. What a push
+    in progress has uploaded but not yet published is kept at any grace (the push's
+    marker lists it, for :data:`~etcetera.engine.inflight.PUSH_LIFETIME`), and a gc
+    running at the same time as another waits for it.
 
     Args:
         config: settings (default: ``~/.etc.toml`` and ``ETC_*`` variables).
@@ -94,67 +99,96 @@ async def agc(
         ManifestError: the manifest of a live version is unreadable (nothing is deleted).
     """
     cfg = resolve_config(config)
-    cutoff = datetime.now(UTC) - grace
     result = GcResult(dry_run)
     async with session(cfg) as s:
         backend, t = s.backend, s.transport
         await backend.check()
-        live_manifests: set[str] = set()
-        for info in await t.list(layout.REFS):
-            parsed = layout.parse_ref_key(info.key)
-            if parsed is None:
-                continue
-            record = await refs.read_record(t, valid_name(parsed[0]), parsed[1])
-            live_manifests.add(record.manifest)
-        live_objects: set[str] = set()
-        live_pieces: set[str] = set()
-        for digest in live_manifests:
-            try:
-                manifest = await s.manifest(digest)
-            except EtceteraError as exc:
-                raise ManifestError(
-                    f"gc stopped: manifest {digest} of a live version is unreadable ({exc}); "
-                    "nothing was deleted"
-                ) from None
-            live_objects.update(manifest.objects)
-            root = await s.manifest_root(digest)
-            live_pieces.update(ref.id for ref in root.pieces)
-
-        def old(when: datetime | None) -> bool:
-            return when is not None and when < cutoff
-
-        doomed: list[str] = []
-        for info in await t.list(layout.OBJECTS):
-            oid = info.key.rsplit("/", 1)[-1]
-            if oid in live_objects:
-                continue
-            if old(info.modified):
-                doomed.append(info.key)
-                result.objects.append(oid)
-                result.bytes += info.size
-            else:
-                result.kept_young += 1
-        for info in await t.list(layout.MANIFESTS):
-            base = info.key.rsplit("/", 1)[-1]
-            if base.endswith(".piece"):
-                if base.removesuffix(".piece") not in live_pieces and old(info.modified):
-                    doomed.append(info.key)
-                    result.pieces.append(base.removesuffix(".piece"))
-            elif base.removesuffix(".json") not in live_manifests and old(info.modified):
-                doomed.append(info.key)
-                result.manifests.append(base.removesuffix(".json"))
-        for info in await t.list(layout.UPLOADS):
-            if old(info.modified):
-                doomed.append(info.key)
-                result.temporary.append(info.key)
-        uploads = await t.uploads(layout.ROOT)
-        stale = [u for u in uploads if old(u.initiated)]
-        result.uploads = [u.key for u in stale]
         if dry_run:
+            # No marker of its own: markers' ages are counted from this machine's clock.
+            await _collect(s, grace, datetime.now(UTC), result, clean=False)
             return result
-        async with anyio.create_task_group() as tg:
-            for key in doomed:
-                tg.start_soon(t.call, key, functools.partial(backend.delete, key))
-            for u in stale:
-                tg.start_soon(u.abort)
+        marker, since = await inflight.begin_gc(t)
+        try:
+            doomed, stale = await _collect(s, grace, since, result, clean=True)
+            async with anyio.create_task_group() as tg:
+                for key in doomed:
+                    tg.start_soon(t.call, key, functools.partial(backend.delete, key))
+                for u in stale:
+                    tg.start_soon(u.abort)
+        finally:
+            with (
+                anyio.CancelScope(shield=True),
+                anyio.move_on_after(10),
+                contextlib.suppress(EtceteraError),
+            ):
+                await inflight.end(t, marker)
     return result
+
+
+async def _collect(
+    s: Session, grace: timedelta, since: datetime | None, result: GcResult, *, clean: bool
+) -> tuple[list[str], list[TransportUpload]]:
+    """What gc deletes: keys of objects, and unfinished uploads; ``result`` filled in."""
+    t = s.transport
+    cutoff = datetime.now(UTC) - grace
+    # What pushes in progress will name; read after this gc's marker was written.
+    kept = await inflight.protected(t, since, clean=clean)
+    versions: set[str] = set()
+    for info in await t.list(layout.REFS):
+        parsed = layout.parse_ref_key(info.key)
+        if parsed is None:
+            continue
+        record = await refs.read_record(t, valid_name(parsed[0]), parsed[1])
+        versions.add(record.manifest)
+    live_manifests = versions | kept.manifests
+    live_objects: set[str] = set(kept.objects)
+    live_pieces: set[str] = set(kept.pieces)
+    for digest in versions:
+        try:
+            manifest = await s.manifest(digest)
+        except EtceteraError as exc:
+            raise ManifestError(
+                f"gc stopped: manifest {digest} of a live version is unreadable ({exc}); "
+                "nothing was deleted"
+            ) from None
+        live_objects.update(manifest.objects)
+        root = await s.manifest_root(digest)
+        live_pieces.update(ref.id for ref in root.pieces)
+
+    def old(when: datetime | None) -> bool:
+        return when is not None and when < cutoff
+
+    doomed: list[str] = []
+    for info in await t.list(layout.OBJECTS):
+        oid = info.key.rsplit("/", 1)[-1]
+        if oid in live_objects:
+            continue
+        if old(info.modified):
+            doomed.append(info.key)
+            result.objects.append(oid)
+            result.bytes += info.size
+        else:
+            result.kept_young += 1
+    for info in await t.list(layout.MANIFESTS):
+        base = info.key.rsplit("/", 1)[-1]
+        if base.endswith(".piece"):
+            if base.removesuffix(".piece") not in live_pieces and old(info.modified):
+                doomed.append(info.key)
+                result.pieces.append(base.removesuffix(".piece"))
+        elif base.removesuffix(".json") not in live_manifests and old(info.modified):
+            doomed.append(info.key)
+            result.manifests.append(base.removesuffix(".json"))
+    for info in await t.list(layout.UPLOADS):
+        if old(info.modified):
+            doomed.append(info.key)
+            result.temporary.append(info.key)
+    # A claim matters only while its version is being published (minutes).
+    claim_cutoff = min(cutoff, datetime.now(UTC) - 2 * claims.LIFETIME)
+    for info in await t.list(claims.CLAIMS):
+        if info.modified is not None and info.modified < claim_cutoff:
+            doomed.append(info.key)
+            result.temporary.append(info.key)
+    uploads = await t.uploads(layout.ROOT)
+    stale = [u for u in uploads if old(u.initiated)]
+    result.uploads = [u.key for u in stale]
+    return doomed, stale

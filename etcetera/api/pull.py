@@ -48,6 +48,8 @@ class PullResult:
             manifests included).
         dry_run: nothing was moved; the figures say what would have been.
         shard: ``(k, n)`` when shard ``k`` of ``n`` was pulled, else ``None``.
+        through: the link given as ``to``, when it was one: ``location`` is the folder
+            it points to, whose content the pull replaced (the link stays as it was).
     """
 
     name: str
@@ -61,6 +63,7 @@ class PullResult:
     stats: TransferStats = field(default_factory=TransferStats)
     dry_run: bool = False
     shard: tuple[int, int] | None = None
+    through: Path | None = None
 
     @property
     def downloaded(self) -> int:
@@ -228,19 +231,25 @@ class _Pull:
         manifest = await _manifest(self.s, name, self.record, self.selection)
         files = self.selection.files(manifest)
         reuse = await anyio.to_thread.run_sync(_reuse_index, home, name, current)
+        named = None if to is None else Path(to).expanduser().absolute()
+        # A --to link is resolved once: the folder it points to is the one replaced.
+        target = None if named is None else await anyio.to_thread.run_sync(_resolved, named)
+        through = named if named != target else None
         if dry_run:
             missing = [f for f in files if f.size and (reuse is None or reuse(f) is None)]
-            where = Path(to) if to is not None else home.link(name)
-            return self.result(
+            where = target if target is not None else home.link(name)
+            result = self.result(
                 where, files, dry_run=True, bytes_to_download=sum(f.size for f in missing)
             )
-        target = None if to is None else Path(to).expanduser().absolute()
+            result.through = through
+            return result
         if target is not None:
             if await anyio.to_thread.run_sync(_occupied, target) and not force:
                 if await self._holds(target, manifest, files):
                     return self.result(target, files, noop=True)  # the same request again
+                via = f" ({through} links to it)" if through else ""
                 raise DatasetExistsError(
-                    f"{target} exists and holds other files than the {name}@"
+                    f"{target}{via} exists and holds other files than the {name}@"
                     f"{self.record.number} asked for: pull --to it with --force to replace them"
                 )
             staging = Staging.beside(target, digest, self.selection)
@@ -274,7 +283,9 @@ class _Pull:
             location = await anyio.to_thread.run_sync(
                 staging.publish_home, home, state, parts, manifest.dirs, files
             )
-        return self.result(location, files, bytes_to_download=moved)
+        result = self.result(location, files, bytes_to_download=moved)
+        result.through = through
+        return result
 
     async def _holds(self, target: Path, manifest: Manifest, files: Sequence[FileEntry]) -> bool:
         parts = (
@@ -343,6 +354,11 @@ async def astage(
 
 def _remove_tree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+def _resolved(path: Path) -> Path:
+    """The folder a ``--to`` path names: a link's target (resolved once), else the path."""
+    return path.resolve() if path.is_symlink() else path
 
 
 def _occupied(target: Path) -> bool:

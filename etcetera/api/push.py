@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import NoReturn
@@ -18,6 +19,7 @@ from ..errors import DatasetNotFoundError
 from ..home import Home, valid_name
 from ..model import check_dataset
 from ..settings import Config
+from . import stores
 from ._common import resolve_config, whoami
 from .bar import progress_for
 from .session import session
@@ -62,6 +64,8 @@ async def apush(
             progress, label=f"push {name}", quiet=quiet, enabled=cfg.progress_bar
         ) as progress,
     ):
+        if not dry_run:
+            options = dataclasses.replace(options, create_only=await stores.create_only(s))
         return await engine_push.push(
             s.transport, root, name, options, cache=cache, progress=progress
         )

@@ -52,15 +52,14 @@ class Staging:
         the whole ``selection`` into the same folder, with its own temporary folder (a
         blob in two partitions may be on two shards).
         """
-        folder = home.staging(name, f"{digest[:24]}-{selection.key}")
+        key = f"{digest[:24]}-{selection.key}"
         suffix = ".tmp" if worker is None else f".tmp-{worker[0]}of{worker[1]}"
-        return cls(folder, folder.with_name(folder.name + suffix))
+        return cls(home.staging(name, key), home.staging(name, key + suffix))
 
     @classmethod
     def labelled(cls, home: Home, name: str, label: str) -> Staging:
         """A staging folder in ``home`` under a label of the caller's (a legacy archive)."""
-        folder = home.staging(name, label)
-        return cls(folder, folder.with_name(folder.name + ".tmp"))
+        return cls(home.staging(name, label), home.staging(name, label + ".tmp"))
 
     @classmethod
     def beside(cls, target: Path, digest: str, selection: Selection) -> Staging:
@@ -106,6 +105,8 @@ class Staging:
             # The rename and the state file must be durable before the link points at them.
             fsync_dir(target.parent)
             home.swap(name, target)
+        except LocalIOError:
+            raise
         except OSError as exc:
             raise LocalIOError(f"cannot publish {name} in {home.path}: {exc.strerror}") from None
         target = target.resolve()

@@ -151,6 +151,9 @@ class Capabilities:
         min_part_size: smallest non-final multipart part the store accepts.
         max_parts: most parts in one multipart upload.
         conditional_create: whether ``put(..., if_absent=True)`` is enforced by the store.
+        probe_create_only: whether that depends on the server (S3-compatible stores:
+            some ignore ``If-None-Match``), so that the API probes it once per
+            repository before it publishes (``api/stores.py``).
         cheap_ranges: whether a ranged GET costs the store only the range (false on
             stores that read the whole object per range, where whole GETs are preferred).
         send_copies: how many copies of a body are in memory while it is sent (ours
@@ -161,6 +164,7 @@ class Capabilities:
     min_part_size: int = 5 * 1024 * 1024
     max_parts: int = 10_000
     conditional_create: bool = True
+    probe_create_only: bool = False
     cheap_ranges: bool = True
     send_copies: int = 2
 

@@ -37,6 +37,7 @@ from ..errors import (
     TransientError,
 )
 from ..urls import RepoURL
+from . import redact
 from .base import BackendOptions, Buffer, Capabilities, ObjectInfo, PartRef, Requests, direct
 
 _CHUNK = 1024 * 1024
@@ -77,6 +78,14 @@ def _session(profile: str | None) -> AioSession:
 _CORRUPTED = frozenset(
     {"BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch", "XAmzContentChecksumMismatch"}
 )
+
+
+def _unimplemented(exc: BaseException | None) -> bool:
+    """Whether the store answered that it lacks the operation (501 NotImplemented)."""
+    if not isinstance(exc, bx.ClientError):
+        return False
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return bool(exc.response.get("Error", {}).get("Code") == "NotImplemented" or status == 501)
 
 
 def credentials_used(options: BackendOptions) -> str:
@@ -141,8 +150,13 @@ def _translate(
             return AccessDeniedError(
                 f"access denied ({on}, {detail}): {credentials} lacks permission or is not valid"
             )
-        if code == "PreconditionFailed" or status == 412:
+        # 409 ConditionalRequestConflict: another conditional write of the key was in
+        # flight; S3 took the other one, so this one lost the race, as with a 412.
+        if code in ("PreconditionFailed", "ConditionalRequestConflict") or status == 412:
             return PreconditionFailedError(f"object {where} already exists ({on})")
+        if _unimplemented(exc):
+            # Not retried: the store lacks the operation (s3rver: ListMultipartUploads).
+            return BackendError(f"{on}: the store does not implement this ({detail})")
         if code in _THROTTLED or status in (429, 503):
             return ThrottledError(f"the server asked to slow down ({on}, {detail})")
         if code in _TRANSIENT or status >= 500:
@@ -253,6 +267,7 @@ class S3Backend:
             min_part_size=5 * 1024 * 1024,
             max_parts=10_000,
             conditional_create=True,
+            probe_create_only=True,
             # moto reads the whole object for each ranged GET
             cheap_ranges=host not in _LOCAL_HOSTS,
         )
@@ -330,6 +345,8 @@ class S3Backend:
                     config=self._config(),
                 )
                 client = await self._stack.enter_async_context(creator)
+                # botocore's DEBUG records carry the session token (a signed header).
+                redact.guard(opts.aws_secret_access_key, opts.aws_session_token)
                 # botocore wraps a bytes Body in BytesIO, and aiohttp's getbuffer() on it
                 # unshares it: a second copy of every part in memory. Bodies are sent as
                 # the bytes they are (our CRC32 header stands in for botocore's checksum).
@@ -432,11 +449,20 @@ class S3Backend:
         return S3Upload(self, key, str(resp["UploadId"]))
 
     async def uploads(self, prefix: str) -> AsyncGenerator[S3Upload, None]:
-        """ListMultipartUploads under ``prefix``, page after page."""
+        """ListMultipartUploads under ``prefix``, page after page.
+
+        A store that does not implement it (s3rver) lists none: nothing can be resumed
+        or aborted there, and pushes and ``gc`` go on without.
+        """
         params: dict[str, Any] = {"Prefix": self._prefix + prefix, "MaxUploads": self._page_size}
         cut = len(self._prefix)
         while True:
-            page = await self._call("ListMultipartUploads", prefix, **params)
+            try:
+                page = await self._call("ListMultipartUploads", prefix, **params)
+            except BackendError as exc:
+                if _unimplemented(exc.__cause__):
+                    return
+                raise
             for item in page.get("Uploads", []):
                 key, upload_id = item["Key"][cut:], str(item["UploadId"])
                 yield S3Upload(self, key, upload_id, item.get("Initiated"))

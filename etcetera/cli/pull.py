@@ -68,6 +68,10 @@ async def pull(
     where = tilde(result.location) if to is not None else kept(cfg.home, result.name)
     if result.shard is not None:
         what += f" shard {result.shard[0]}/{result.shard[1]}"
+    if result.through is not None:
+        # The folder a --to link points to is what is replaced: say so.
+        verb = "would replace" if result.dry_run else "replaced"
+        say(f"{name}: {result.through} is a link: {verb} the content of {result.location}")
     if result.dry_run:
         say(
             f"{name}: would pull {what} into {where}: "

@@ -8,6 +8,7 @@ the piece lists and publishes the version record last.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -19,10 +20,12 @@ import anyio.to_thread
 from distributed import Client, Future, get_worker
 
 from ..api import PushResult, push_options, resolve_config, session
-from ..engine import manifests, refs
+from ..api.stores import create_only
+from ..engine import inflight, manifests, refs
 from ..engine import push as engine_push
 from ..engine.scan import HashCache
-from ..errors import ClusterError, LocalIOError, NotADatasetError
+from ..engine.transport import Transport
+from ..errors import ClusterError, EtceteraError, LocalIOError, NotADatasetError
 from ..format.hashing import CHUNK_SIZE, sha256_hex
 from ..format.v2 import ManifestRoot, PieceRef, manifest_root
 from ..home import Home, valid_name
@@ -52,6 +55,7 @@ class _GroupPlan:
         dirs: empty folders outside ``data/`` (the ``""`` group only).
         missing: bytes of objects the repository lacked (after sending: sent).
         warnings: files skipped and why.
+        marker: the in-progress marker the worker wrote (``engine/inflight.py``).
     """
 
     group: str
@@ -60,6 +64,7 @@ class _GroupPlan:
     dirs: tuple[str, ...] = ()
     missing: int = 0
     warnings: list[str] = field(default_factory=list)
+    marker: str = ""
 
 
 def _discover(roots: Paths, ignore: tuple[str, ...], dask_worker: Any = None) -> _Holding | None:
@@ -167,10 +172,25 @@ async def _asend(cfg: Config, name: str, laid: _Laid) -> _GroupPlan:
     prepared = laid.prepared
     async with session(cfg) as s:
         t = s.transport
-        missing = await engine_push.missing_objects(t, prepared.manifest)
-        await engine_push.send(t, prepared, missing, name=name, cache=laid.cache)
-        await manifests.write_pieces(t, prepared.encoded)
-    return replace(laid.plan, missing=sum(o.size for o in missing))
+        # Kept from gc until the driver has published (it removes the marker then).
+        objects, pieces = prepared.manifest.objects, prepared.encoded.pieces
+        marker = await inflight.begin_push(t, objects, "", pieces)
+        try:
+            missing = await engine_push.missing_objects(t, prepared.manifest)
+            await engine_push.send(t, prepared, missing, name=name, cache=laid.cache)
+            await manifests.write_pieces(t, prepared.encoded)
+        except BaseException:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(10):
+                await _forget(t, [marker])
+            raise
+    return replace(laid.plan, missing=sum(o.size for o in missing), marker=marker)
+
+
+async def _forget(t: Transport, markers: Sequence[str]) -> None:
+    """Remove in-progress markers, best effort (a marker left behind expires)."""
+    for key in markers:
+        with contextlib.suppress(EtceteraError):
+            await inflight.end(t, key)
 
 
 def _ordered(plans: Sequence[_GroupPlan]) -> tuple[list[PieceRef], list[str]]:
@@ -314,6 +334,13 @@ async def _commit(
 
         sent = await anyio.to_thread.run_sync(send_all)
         result.bytes_to_send = sum(p.missing for p in sent)
-        await manifests.write_root(t, digest, root)
-        await refs.commit(t, options.record(name, number, digest, files, size))
+        markers = [p.marker for p in sent if p.marker]
+        try:
+            markers.append(await inflight.begin_push(t, (), digest, ()))
+            await manifests.write_root(t, digest, root)
+            record = options.record(name, number, digest, files, size)
+            await refs.commit(t, record, create_only=await create_only(s))
+        finally:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(10):
+                await _forget(t, markers)
     return result

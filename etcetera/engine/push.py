@@ -23,7 +23,7 @@ from ..format.packing import LocalFile, build_manifest
 from ..format.record import VersionRecord
 from ..format.selection import selected
 from ..format.v2 import EncodedManifest, encode_manifest
-from . import manifests, refs
+from . import inflight, manifests, refs
 from .progress import ProgressCallback, ProgressTracker, TransferStats
 from .scan import HashCache, Scan, ScannedFile, hash_files, scan_tree
 from .transport import Transport, TransportUpload
@@ -68,6 +68,8 @@ class PushOptions:
     pushed_by: str = ""
     tool: str = ""
     created: str = ""
+    #: Whether the store enforces create-only writes (else versions are claimed).
+    create_only: bool = True
 
     def record(self, name: str, number: int, digest: str, files: int, size: int) -> VersionRecord:
         """The version record a push with these options publishes."""
@@ -509,16 +511,30 @@ async def push(
         result.version, result.noop = latest.number, True
         return result
     known = set(previous.objects) if previous is not None else set()
-    missing = await missing_objects(t, manifest, known)
-    result.bytes_to_send = sum(o.size for o in missing)
     result.version = number
     if options.dry_run:
+        result.bytes_to_send = sum(o.size for o in await missing_objects(t, manifest, known))
         return result
-    await send(t, prepared, missing, name=name, cache=cache, progress=progress)
-    await manifests.write_manifest(t, encoded)
-    await refs.commit(
-        t, options.record(name, number, digest, len(prepared.files), manifest.total_size)
-    )
+    # Before asking what the repository holds: from here on, gc keeps what it lists.
+    marker = await inflight.begin_push(t, manifest.objects, digest, encoded.pieces)
+    try:
+        missing = await missing_objects(t, manifest, known)
+        result.bytes_to_send = sum(o.size for o in missing)
+        await send(t, prepared, missing, name=name, cache=cache, progress=progress)
+        await manifests.write_manifest(t, encoded)
+        await refs.commit(
+            t,
+            options.record(name, number, digest, len(prepared.files), manifest.total_size),
+            create_only=options.create_only,
+        )
+    finally:
+        # Shielded, bounded: a marker left behind (a kill) only expires later.
+        with (
+            anyio.CancelScope(shield=True),
+            anyio.move_on_after(10),
+            contextlib.suppress(EtceteraError),
+        ):
+            await inflight.end(t, marker)
     return result
 
 

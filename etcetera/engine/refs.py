@@ -20,6 +20,7 @@ from ..errors import (
 )
 from ..format import layout
 from ..format.record import VersionRecord
+from . import claims
 from .transport import Transport
 
 MAX_RECORD = 1 << 20
@@ -126,14 +127,20 @@ def next_number(
     return latest.number + 1
 
 
-async def commit(t: Transport, record: VersionRecord) -> None:
+async def commit(t: Transport, record: VersionRecord, *, create_only: bool = True) -> None:
     """Write the version record, create-only: the last write of a push.
+
+    ``create_only=False``: the store ignores create-only writes, so the record is
+    published through a claim (:mod:`etcetera.engine.claims`) instead.
 
     Raises:
         ConcurrentPushError: another push published this version number first.
     """
     key = layout.ref_key(record.name, record.number)
     data = record.to_json()
+    if not create_only:
+        await claims.publish_claimed(t, key, data, record.name, record.number)
+        return
     try:
         await t.put(key, data, if_absent=True)
     except PreconditionFailedError:
