@@ -26,12 +26,12 @@ from .model import check_dataset
 _COPY_BLOCK = 1024 * 1024
 
 
-async def download(t: Transport, name: str, target: Path) -> int:
-    """Stream ``NAME.tgz`` into ``target``; return its size."""
-    size = 0
+async def download(t: Transport, name: str, target: Path, size: int) -> int:
+    """Stream ``NAME.tgz`` (``size`` bytes, as the store reported) into ``target``."""
     key = layout.legacy_key(name)
+    size, expected = 0, size
     with await anyio.to_thread.run_sync(target.open, "wb") as out:
-        body = t.stream(key, 0, None)
+        body = t.stream(key, 0, expected)
         async with aclosing(body):
             async for block in body:
                 await anyio.to_thread.run_sync(out.write, block)
@@ -52,10 +52,25 @@ def _member_path(member: tarfile.TarInfo, archive: str) -> str:
         ) from None
 
 
-def unpack(archive: Path, dest: Path, label: str) -> int:
-    """Unpack a legacy archive into ``dest`` (blocking); return the number of files."""
+def space_for(folder: Path) -> int:
+    """Bytes an archive may unpack to in ``folder``: its file system's free space, less 5 %."""
+    st = os.statvfs(folder)
+    return st.f_bavail * st.f_frsize * 19 // 20
+
+
+def unpack(archive: Path, dest: Path, label: str, limit: int | None = None) -> int:
+    """Unpack a legacy archive into ``dest`` (blocking); return the number of files.
+
+    The members' sizes are added up before each is written: an archive that would
+    unpack to more than ``limit`` bytes (default: :func:`space_for` the folder; a
+    1 MiB gzip may hold 1 GiB) is refused before it fills the disk, and so is a sparse
+    member (172 bytes may claim 100 GiB).
+    """
     count = 0
+    total = 0
     dest.mkdir(parents=True, exist_ok=True)
+    if limit is None:
+        limit = space_for(dest)
     base = str(dest) + "/"
     try:
         with tarfile.open(archive, "r:gz") as tar:
@@ -69,6 +84,16 @@ def unpack(archive: Path, dest: Path, label: str) -> int:
                 if not member.isreg():
                     raise ManifestError(
                         f"{label}: member {member.name!r} is a link, device or FIFO: "
+                        "refusing the archive"
+                    )
+                if member.issparse():
+                    raise ManifestError(
+                        f"{label}: member {member.name!r} is a sparse file: refusing the archive"
+                    )
+                total += member.size
+                if total > limit:
+                    raise ManifestError(
+                        f"{label} unpacks to more than {limit} bytes (the space free for it): "
                         "refusing the archive"
                     )
                 parent = path.rpartition("/")[0]

@@ -344,10 +344,16 @@ async def _pull_legacy(s: Session, name: str, size: int, force: bool, started: f
 
     await anyio.to_thread.run_sync(fresh)
     archive = staging.tmp / "legacy.tgz"
-    await legacy.download(t, name, archive)
     label = f"{name}.tgz in {s.backend.describe()}"
-    files = await anyio.to_thread.run_sync(legacy.unpack, archive, staging.folder, label)
-    parts = await anyio.to_thread.run_sync(check_dataset, staging.folder)
+    try:
+        await legacy.download(t, name, archive, size)
+        files = await anyio.to_thread.run_sync(legacy.unpack, archive, staging.folder, label)
+        parts = await anyio.to_thread.run_sync(check_dataset, staging.folder)
+    except BaseException:
+        # An archive is fetched whole each time: nothing of a failed one is worth keeping.
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(_remove_legacy_staging, staging)
+        raise
     state = LocalVersion(name, 0, marker, None, s.backend.describe())
     location = await anyio.to_thread.run_sync(staging.publish_home, home, state, parts, (), [])
     s.stats.files_downloaded += files
@@ -361,6 +367,11 @@ async def _pull_legacy(s: Session, name: str, size: int, force: bool, started: f
         seconds=time.monotonic() - started,
         stats=s.stats,
     )
+
+
+def _remove_legacy_staging(staging: Staging) -> None:
+    _remove_tree(staging.folder)
+    _remove_tree(staging.tmp)
 
 
 def _reuse_index(

@@ -23,6 +23,7 @@ import errno
 import os
 import secrets
 import shutil
+import stat
 import zlib
 from collections.abc import AsyncGenerator, Sequence
 from datetime import UTC, datetime
@@ -68,6 +69,24 @@ def _translate(exc: OSError, key: str) -> BackendError:
     if exc.errno == errno.ENOENT:
         return ObjectNotFoundError(f"object {key} does not exist")
     return BackendError(f"{key}: {exc.strerror or exc}")
+
+
+def _open_object(path: Path, key: str) -> tuple[int, int]:
+    """Open an object to read it and return its size: a regular file, else refused.
+
+    ``O_NONBLOCK``: opening a FIFO planted in a repository must not block for ever
+    (a blocking ``open`` in a worker thread cannot be cancelled); a FIFO, a device or a
+    link to ``/dev/zero`` is refused by its ``fstat``.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise BackendError(f"object {key} is not a regular file: refusing it")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, st.st_size
 
 
 def _crc32_file(path: Path) -> tuple[int, int]:
@@ -118,11 +137,18 @@ class FileBackend:
         """Read a range in 1 MiB blocks, each read in a worker thread."""
         path = self._path(key)
         try:
-            fd = await anyio.to_thread.run_sync(os.open, path, os.O_RDONLY)
+            fd, size = await anyio.to_thread.run_sync(_open_object, path, key)
+        except BackendError:
+            raise
         except OSError as exc:
             raise _translate(exc, key) from exc
         try:
-            remaining = length if length is not None else -1
+            # No more than the size stat'ed at open: an object is never appended to.
+            if length is not None and offset + length > size:
+                raise BackendError(
+                    f"object {key} holds {size} bytes, not the {offset + length} asked for"
+                )
+            remaining = length if length is not None else max(0, size - offset)
             pos = offset
             while remaining != 0:
                 n = _READ_BLOCK if remaining < 0 else min(_READ_BLOCK, remaining)
@@ -173,6 +199,8 @@ class FileBackend:
             return None
         except OSError as exc:
             raise _translate(exc, key) from exc
+        if not stat.S_ISREG(st.st_mode):
+            raise BackendError(f"object {key} is not a regular file: refusing it")
         return ObjectInfo(key, st.st_size, datetime.fromtimestamp(st.st_mtime, UTC))
 
     def _walk(self, prefix: str) -> list[ObjectInfo]:
@@ -309,7 +337,8 @@ class FileUpload:
     def _scan_parts(self) -> list[PartRef]:
         if not self._dir.is_dir():
             raise self._missing()
-        numbers = sorted(int(p.name) for p in self._dir.iterdir() if p.name.isdigit())
+        names = [p.name for p in self._dir.iterdir()]
+        numbers = sorted(int(n) for n in names if n.isascii() and n.isdigit())
         out: list[PartRef] = []
         for n in numbers:
             size, crc = _crc32_file(self._part(n))

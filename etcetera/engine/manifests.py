@@ -18,10 +18,16 @@ from ..errors import (
 from ..format import layout
 from ..format.hashing import sha256_hex
 from ..format.manifest import Manifest
-from ..format.v2 import EncodedManifest, ManifestRoot, PieceRef, wanted_pieces
+from ..format.v2 import (
+    MAX_V1,
+    EncodedManifest,
+    ManifestRoot,
+    PieceRef,
+    root_limit,
+    stored_limit,
+    wanted_pieces,
+)
 from .transport import Transport
-
-MAX_MANIFEST = 4 << 30  # a v1 manifest of 10^7 files is ~1.3 GB of JSON
 
 
 class ManifestCache(Protocol):
@@ -62,7 +68,7 @@ async def read_manifest(
             stored[ref.id] = kept
             return
         try:
-            stored[ref.id] = await t.read(key, MAX_MANIFEST)
+            stored[ref.id] = await t.read(key, stored_limit(ref))
         except ObjectNotFoundError:
             raise ManifestError(
                 f"manifest {digest} is missing its piece {ref.id} in {t.backend.describe()}"
@@ -70,9 +76,7 @@ async def read_manifest(
         fetched.append(ref.id)
 
     needed = wanted_pieces(head, partitions)
-    async with anyio.create_task_group() as tg:
-        for ref in needed:
-            tg.start_soon(piece, ref)
+    await t.each(needed, piece)  # a bounded pool: a root may list 10^5 pieces
     try:
         manifest = await anyio.to_thread.run_sync(Manifest.parse, root, stored, partitions)
     except IntegrityError:
@@ -106,7 +110,7 @@ async def _read_root(t: Transport, digest: str, cache: ManifestCache | None) -> 
         if kept is not None and sha256_hex(kept) == digest:
             return kept, True
     try:
-        data = await t.read(layout.manifest_key(digest), MAX_MANIFEST)
+        data = await t.read(layout.manifest_key(digest), MAX_V1, root_limit)
     except ObjectNotFoundError:
         raise ManifestError(f"manifest {digest} is missing from {t.backend.describe()}") from None
     if sha256_hex(data) != digest:

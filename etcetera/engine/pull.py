@@ -31,7 +31,7 @@ import anyio
 import anyio.to_thread
 from anyio.streams.memory import MemoryObjectReceiveStream
 
-from ..errors import IntegrityError, LocalIOError
+from ..errors import IntegrityError, LocalIOError, ObjectNotFoundError
 from ..format import layout
 from ..format.hashing import CHUNK_SIZE, digest_bytes, digest_file
 from ..format.manifest import FileEntry, Manifest
@@ -198,10 +198,21 @@ class _BlobFile:
                 todo.append(i)
                 continue
             length = min(self.chunk_size, self.entry.size - start)
-            data = os.pread(self.fd, length, start)
-            if hashlib.sha256(data).hexdigest() != want:
+            if self._chunk_digest(start, length) != want:
                 todo.append(i)
         return todo
+
+    def _chunk_digest(self, start: int, length: int) -> str:
+        # In steps: a manifest's chunk may be up to 16 GiB.
+        h = hashlib.sha256()
+        end = start + length
+        while start < end:
+            data = os.pread(self.fd, min(_STEP, end - start), start)
+            if not data:
+                break
+            h.update(data)
+            start += len(data)
+        return h.hexdigest()
 
     def write_all(self, offset: int, blocks: list[bytes]) -> int:
         """Write ``blocks`` one after the other at ``offset`` (``pwritev``); the bytes written."""
@@ -243,7 +254,13 @@ class _Fetcher:
         self.cheap = t.backend.capabilities.cheap_ranges
 
     async def pack(self, oid: str, size: int, members: list[FileEntry]) -> None:
-        members.sort(key=lambda f: f.offset)
+        # A member larger than a batch goes to disk as it arrives, like a blob's range:
+        # held whole until complete it would take its size in memory (2 GiB, say).
+        for m in [m for m in members if m.size > _BATCH]:
+            await self._member(oid, m)
+        members = sorted((m for m in members if m.size <= _BATCH), key=lambda f: f.offset)
+        if not members:
+            return
         wanted = sum(m.size for m in members)
         gap = 256 * 1024 if self.cheap else 1024 * 1024
         if not self.cheap and wanted * 2 >= size:
@@ -301,15 +318,16 @@ class _Fetcher:
 
     async def blob(self, entry: FileEntry, part_size: int) -> None:
         chunk = self.chunk_size
+        # The size the manifest claims is checked against the store's before a byte of
+        # disk (the file is extended to it) or a task per range is committed to it.
+        await self._check_size(entry.digest, entry.size, entry.path)
         blob = _BlobFile(entry, self.w.tmp / f"{entry.digest}.blob", chunk)
         todo = await anyio.to_thread.run_sync(blob.open, limiter=self.io)
         try:
             done_bytes = entry.size - sum(min(chunk, entry.size - i * chunk) for i in todo)
             self.tracker.advance(done_bytes)
             ranges = _runs(todo, chunk, entry.size, part_size if self.cheap else entry.size)
-            async with anyio.create_task_group() as tg:
-                for first, offset, length in ranges:
-                    tg.start_soon(self._blob_range, blob, first, offset, length)
+            await self.t.each(ranges, lambda r: self._blob_range(blob, *r))
             await anyio.to_thread.run_sync(os.fchmod, blob.fd, entry.mode, limiter=self.io)
         finally:
             await anyio.to_thread.run_sync(blob.close)
@@ -318,8 +336,48 @@ class _Fetcher:
         self.t.stats.files_downloaded += 1
         self.tracker.advance(0, 1)
 
-    async def _blob_range(self, blob: _BlobFile, first: int, offset: int, length: int) -> None:
+    async def _member(self, oid: str, m: FileEntry) -> None:
+        member = _BlobFile(m, Path(self.w._tmpname()), self.chunk_size)
+
+        def create() -> None:
+            member.fd = os.open(member.path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+
+        try:
+            await anyio.to_thread.run_sync(create, limiter=self.io)
+            try:
+                await self._blob_range(member, 0, 0, m.size, source=(oid, m.offset))
+                await anyio.to_thread.run_sync(os.fchmod, member.fd, m.mode, limiter=self.io)
+            finally:
+                await anyio.to_thread.run_sync(member.close)
+            target = await anyio.to_thread.run_sync(self.w._target, m.path)
+            await anyio.to_thread.run_sync(os.replace, member.path, target)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(_cleanup, str(member.path))
+            raise
+        self.t.stats.files_downloaded += 1
+        self.tracker.advance(0, 1)
+
+    async def _check_size(self, oid: str, size: int, path: str) -> None:
+        info = await self.t.head(layout.object_key(oid))
+        if info is None:
+            raise ObjectNotFoundError(f"{path}: its object {oid} is missing from the repository")
+        if info.size != size:
+            raise IntegrityError(
+                f"{path}: its object {oid} holds {info.size} bytes, the manifest says {size}"
+            )
+
+    async def _blob_range(
+        self,
+        blob: _BlobFile,
+        first: int,
+        offset: int,
+        length: int,
+        source: tuple[str, int] | None = None,
+    ) -> None:
+        """Fetch ``length`` bytes at ``offset`` of the blob (or of ``source``: a pack, where)."""
         verifier = _ChunkVerifier(blob, first, offset)
+        oid, start = source or (blob.entry.digest, offset)
         # The network and the disk overlap: while one step of >= 1 MiB is hashed and
         # written in a worker thread, the next is read from the socket. The blocks are
         # those the SDK gave, hashed and written where they are (never joined), and at
@@ -337,7 +395,7 @@ class _Fetcher:
             async with send:
                 pending: list[bytes] = []
                 size = 0
-                body = self.t.stream(layout.object_key(blob.entry.digest), offset, length)
+                body = self.t.stream(layout.object_key(oid), start, length)
                 async with aclosing(body):
                     async for block in body:
                         pending.append(block)
