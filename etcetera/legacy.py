@@ -17,6 +17,7 @@ from pathlib import Path
 import anyio
 import anyio.to_thread
 
+from .engine.localfs import current_umask, local_mode, makedirs
 from .engine.transport import Transport
 from .errors import ManifestError, NotADatasetError
 from .format import layout
@@ -68,6 +69,7 @@ def unpack(archive: Path, dest: Path, label: str, limit: int | None = None) -> i
     """
     count = 0
     total = 0
+    umask = current_umask()
     dest.mkdir(parents=True, exist_ok=True)
     if limit is None:
         limit = space_for(dest)
@@ -79,7 +81,7 @@ def unpack(archive: Path, dest: Path, label: str, limit: int | None = None) -> i
                     continue
                 path = _member_path(member, label)
                 if member.isdir():
-                    os.makedirs(base + path, exist_ok=True)
+                    makedirs(base + path)
                     continue
                 if not member.isreg():
                     raise ManifestError(
@@ -98,7 +100,7 @@ def unpack(archive: Path, dest: Path, label: str, limit: int | None = None) -> i
                     )
                 parent = path.rpartition("/")[0]
                 if parent:
-                    os.makedirs(base + parent, exist_ok=True)
+                    makedirs(base + parent)
                 source = tar.extractfile(member)
                 if source is None:
                     raise ManifestError(f"{label}: member {member.name!r} cannot be read")
@@ -106,7 +108,7 @@ def unpack(archive: Path, dest: Path, label: str, limit: int | None = None) -> i
                 fd = os.open(base + path, flags, 0o600)
                 with os.fdopen(fd, "wb") as out:
                     shutil.copyfileobj(source, out, _COPY_BLOCK)
-                os.chmod(base + path, (member.mode & 0o777) or 0o644)
+                os.chmod(base + path, local_mode(member.mode, umask))
                 count += 1
     except (tarfile.TarError, EOFError, OSError) as exc:
         if isinstance(exc, FileExistsError):

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from etcetera.engine.localfs import remove_tree
 from etcetera.format import layout
 from etcetera.format.hashing import CHUNK_SIZE, sha256_hex
-from etcetera.format.manifest import FileEntry
+from etcetera.format.manifest import FileEntry, Manifest, ObjectEntry
 from etcetera.format.v2 import PieceRef, encode_manifest, manifest_root
 from tests.hostile import (
     NAME,
@@ -215,3 +216,196 @@ def _digest(data: bytes) -> str:
     from etcetera.format.hashing import digest_bytes
 
     return digest_bytes(data).hex
+
+
+def _packed(repo: Path, files: dict[str, tuple[bytes, int]], name: str = NAME) -> str:
+    """A valid manifest of ``path -> (bytes, mode)`` in one pack, published as version 1."""
+    pack = b"".join(data for _, (data, _) in sorted(files.items()))
+    pack_id = sha256_hex(pack)
+    entries, at = [], 0
+    for path, (data, mode) in sorted(files.items()):
+        entries.append(FileEntry(path, len(data), mode, sha256_hex(data), pack_id, at))
+        at += len(data)
+    partitions = tuple(sorted({p.split("/")[1] for p in files if p.startswith("data/")}))
+    manifest = Manifest(tuple(entries), {pack_id: ObjectEntry(pack_id, "pack", at)}, partitions)
+    encoded = encode_manifest(manifest)
+    for pid, data in encoded.pieces.items():
+        put(repo, layout.piece_key(pid), data)
+    put(repo, layout.manifest_key(encoded.digest), encoded.root)
+    put(repo, layout.object_key(pack_id), pack)
+    record(repo, encoded.digest, name=name)
+    return encoded.digest
+
+
+def _repo(tmp_path: Path) -> Path:
+    repo = tmp_path / "repo"
+    repo.mkdir(parents=True)
+    return repo
+
+
+def test_version_numbers_are_ascii_digits(tmp_path: Path) -> None:
+    """``²`` (which ``int`` refuses) and ``٣`` (which it reads as 3) name no version."""
+    repo = _repo(tmp_path)
+    _packed(repo, {"data/t/a.txt": (b"hello", 0o644)})
+    one = (repo / layout.ref_key(NAME, 1)).read_bytes()
+    for key in ("\u00b2", "\u0663", "01", "1e3"):
+        put(repo, f"{layout.refs_prefix(NAME)}{key}", one)
+    listed = run_etc(repo, tmp_path / "home", "list", "--remote")
+    assert listed.returncode == 0, listed
+    assert listed.stdout.split() == [NAME, "v1"]
+    line = refused(run_etc(repo, tmp_path / "home", "pull", f"{NAME}@\u0663"), "invalid version")
+    print(line)
+    pulled = run_etc(repo, tmp_path / "home", "pull", NAME)
+    assert pulled.returncode == 0 and (tmp_path / "home" / NAME / "data/t/a.txt").exists()
+
+
+_DEEP = b"[" * 100_000 + b"]" * 100_000
+
+
+def _deep_record(repo: Path) -> None:
+    put(repo, layout.ref_key(NAME, 1), _DEEP)
+
+
+def _deep_root(repo: Path) -> None:
+    root = b'{"format":"etcetera/manifest","version":2,"pieces":' + _DEEP + b"}"
+    put(repo, layout.manifest_key(sha256_hex(root)), root)
+    record(repo, sha256_hex(root))
+
+
+def _deep_piece_header(repo: Path) -> None:
+    import zstandard
+
+    from etcetera.format.pieces import MAGIC
+
+    raw = MAGIC + struct.pack("<I", len(_DEEP)) + _DEEP
+    root = manifest_root(CHUNK_SIZE, ["t"], [], [PieceRef(sha256_hex(raw), "t", 1, 1, len(raw))])
+    put(repo, layout.piece_key(sha256_hex(raw)), zstandard.ZstdCompressor().compress(raw))
+    put(repo, layout.manifest_key(sha256_hex(root)), root)
+    record(repo, sha256_hex(root))
+
+
+@pytest.mark.parametrize(
+    ("build", "words"),
+    [
+        (_deep_record, ("version record evil@1 is nested too deeply",)),
+        (_deep_root, ("manifest is nested too deeply",)),
+        (_deep_piece_header, ("manifest piece header is malformed",)),
+    ],
+    ids=["version record", "manifest root", "piece header"],
+)
+def test_json_nested_100000_deep_is_refused(tmp_path: Path, build: Build, words: str) -> None:
+    repo = _repo(tmp_path)
+    build(repo)
+    print(refused(run_etc(repo, tmp_path / "home", "pull", NAME), *words))
+
+
+def test_meta_json_nested_100000_deep(tmp_path: Path) -> None:
+    repo = _repo(tmp_path)
+    _packed(repo, {"data/t/a.txt": (b"a", 0o644), "meta.json": (_DEEP, 0o644)})
+    assert run_etc(repo, tmp_path / "home", "pull", NAME).returncode == 0
+    print(refused(run_etc(repo, tmp_path / "home", "info", NAME), "meta.json is nested too deeply"))
+
+
+def test_absurd_numbers_in_a_record(tmp_path: Path) -> None:
+    """A record's size of 10^4000 (and a float of 1e400) is malformed, not an OverflowError."""
+    repo = _repo(tmp_path)
+    digest = _packed(repo, {"data/t/a.txt": (b"a", 0o644)})
+    doc = (repo / layout.ref_key(NAME, 1)).read_text()
+    doc = doc.replace('"size": 0', f'"size": 1{"0" * 4000}').replace('"files": 0', '"files": 1e400')
+    assert "0" * 4000 in doc and "1e400" in doc
+    put(repo, layout.ref_key(NAME, 1), doc.encode())
+    info = run_etc(repo, tmp_path / "home", "info", NAME, "--remote")
+    assert info.returncode == 0, info
+    assert "v1" in info.stdout and "0 files  0 B" in info.stdout
+    assert run_etc(repo, tmp_path / "home", "list", "--remote").returncode == 0
+    assert digest
+
+
+def test_twenty_thousand_versions(tmp_path: Path) -> None:
+    """``etc info --remote`` reads the records in the transport's pool, not one by one."""
+    repo = _repo(tmp_path)
+    digest = _packed(repo, {"data/t/a.txt": (b"a", 0o644)})
+    one = (repo / layout.ref_key(NAME, 1)).read_text()
+    for n in range(2, 20_001):
+        put(repo, layout.ref_key(NAME, n), one.replace('"number": 1', f'"number": {n}').encode())
+    info = run_etc(repo, tmp_path / "home", "info", NAME, "--remote")
+    assert info.returncode == 0, info
+    lines = info.stdout.splitlines()
+    assert len(lines) == 1 + 20_000 + 1 and lines[-2].startswith("  v20000")
+    print(f"etc info --remote, 20,000 versions: {info.seconds:.1f} s, {info.peak_mib:.0f} MiB")
+    assert digest
+
+
+_ESCAPES = ("\x1b]0;pwned\x07", "\x1b[2J", "\x9b31m", "\u202etxt.exe", "two\nlines")
+
+
+def test_control_characters_are_escaped_everywhere_shown(tmp_path: Path) -> None:
+    """Paths, partitions and record fields holding escapes print escaped, in every command."""
+    repo = _repo(tmp_path)
+    files = {f"data/p\x1b[2J/{name}": (name.encode(), 0o644) for name in _ESCAPES}
+    digest = _packed(repo, files)
+    doc = (repo / layout.ref_key(NAME, 1)).read_text()
+    put(
+        repo,
+        layout.ref_key(NAME, 1),
+        doc.replace('"pushed_by": ""', '"pushed_by": "\\u001b]0;x\\u0007"').encode(),
+    )
+    home = tmp_path / "home"
+    outputs = [run_etc(repo, home, "pull", NAME), run_etc(repo, home, "info", NAME)]
+    outputs.append(run_etc(repo, home, "info", NAME, "--remote"))
+    for path in (home / NAME / "data").rglob("*"):
+        if path.is_file():
+            path.write_bytes(b"changed")
+    outputs.append(run_etc(repo, home, "verify", NAME))
+    # An error naming such a path: a pack whose bytes do not match its files.
+    other = _repo(tmp_path / "other")
+    _packed(other, files)
+    (pack,) = [p for p in (other / layout.OBJECTS).rglob("*") if p.is_file()]
+    pack.write_bytes(bytes(len(pack.read_bytes())))
+    outputs.append(run_etc(other, tmp_path / "home2", "pull", NAME))
+    for out in outputs:
+        text = out.stdout + out.stderr
+        for raw in ("\x1b", "\x07", "\x9b", "\u202e", "two\nlines"):
+            assert raw not in text, (raw, out)
+    assert "\\x1b" in outputs[1].stdout and "\\x1b]0;x\\x07" in outputs[2].stdout
+    assert outputs[3].stdout.count("changed: ") == 5 and "\\u202etxt.exe" in outputs[3].stdout
+    assert outputs[4].stderr.count("\n") == 1 and "\\x1b" in outputs[4].stderr, outputs[4]
+    assert digest
+
+
+def test_manifest_modes_pass_through_the_umask(tmp_path: Path) -> None:
+    """0o777 is not applied as given, nor 0o000: the umask applies, the owner keeps rw."""
+    import etcetera as etc
+
+    repo = _repo(tmp_path)
+    _packed(
+        repo, {"data/t/all": (b"1", 0o777), "data/t/none": (b"2", 0o000), "data/t/x": (b"3", 0o750)}
+    )
+    old = os.umask(0o027)
+    try:
+        pulled = etc.pull(NAME, config=etc.Config(f"file://{repo}", home=tmp_path / "home"))
+        modes = {p.name: p.stat().st_mode & 0o777 for p in (pulled.location / "data/t").iterdir()}
+        assert modes == {"all": 0o750, "none": 0o600, "x": 0o750}
+        assert etc.verify(NAME, config=etc.Config(f"file://{repo}", home=tmp_path / "home")).ok
+    finally:
+        os.umask(old)
+
+
+def test_paths_1200_folders_deep_are_pulled_and_verified(tmp_path: Path) -> None:
+    """Deeper than Python's recursion limit, valid by the format: pulled, verified, pushed."""
+    import etcetera as etc
+
+    repo = _repo(tmp_path)
+    deep = "data/t/" + "d/" * 1200 + "f.txt"
+    _packed(repo, {deep: (b"deep", 0o644), "data/t/a.txt": (b"a", 0o644)})
+    cfg = etc.Config(f"file://{repo}", home=tmp_path / "home")
+    pulled = etc.pull(NAME, config=cfg)
+    assert (pulled.location / deep).read_bytes() == b"deep"
+    assert etc.verify(NAME, config=cfg).ok
+    # Pushed back (scanned without recursion too), pulled elsewhere, pulled again here.
+    assert etc.push(NAME, config=cfg, force=True).version == 2
+    again = etc.pull(NAME, config=etc.Config(f"file://{repo}", home=tmp_path / "home2"))
+    assert (again.location / deep).read_bytes() == b"deep"
+    assert etc.pull(NAME, config=cfg, force=True).version == 2
+    for home in ("home", "home2"):  # pytest's clean-up (shutil.rmtree) recurses per folder
+        remove_tree(str(tmp_path / home))

@@ -9,6 +9,7 @@ import anyio
 import anyio.to_thread
 
 from ..engine import refs
+from ..engine.localfs import current_umask, local_mode
 from ..engine.progress import ProgressCallback
 from ..engine.scan import HashCache, hash_files, scan_tree
 from ..errors import DatasetNotFoundError
@@ -69,7 +70,7 @@ async def ainfo(name: str, *, config: Config | None = None, remote: bool = False
         numbers = await refs.versions(s.transport, name)
         if not numbers:
             raise DatasetNotFoundError(f"dataset {name} does not exist in {s.backend.describe()}")
-        records = [await refs.read_record(s.transport, name, n) for n in numbers]
+        records = await refs.read_records(s.transport, name, numbers)
         latest = records[-1]
         manifest = await s.manifest(latest.manifest)
         return {
@@ -156,11 +157,12 @@ async def averify(
     wanted = manifest.files if pulled is None else pulled.selection.files(manifest)
     expected: dict[str, FileEntry] = {f.path: f for f in wanted}
     result = VerifyResult(name, number, checked=len(hashed))
+    umask = current_umask()
     for f in hashed:
         want = expected.pop(f.path, None)
         if want is None:
             result.extra.append(f.path)
-        elif want.digest != f.digest or want.mode != f.mode:
+        elif want.digest != f.digest or f.mode not in (want.mode, local_mode(want.mode, umask)):
             result.changed.append(f.path)
     result.missing = sorted(expected)
     return result

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -14,6 +13,7 @@ import anyio.to_thread
 from .. import legacy
 from ..engine import pull as engine_pull
 from ..engine import refs
+from ..engine.localfs import remove_tree
 from ..engine.progress import ProgressCallback, TransferStats
 from ..engine.scan import HashCache
 from ..errors import ConfigError, DatasetExistsError, PartitionNotFoundError
@@ -311,7 +311,7 @@ async def astage(
 
 
 def _remove_tree(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
+    remove_tree(str(path))
 
 
 def _occupied(target: Path) -> bool:

@@ -71,22 +71,35 @@ def _translate(exc: OSError, key: str) -> BackendError:
     return BackendError(f"{key}: {exc.strerror or exc}")
 
 
-def _open_object(path: Path, key: str) -> tuple[int, int]:
-    """Open an object to read it and return its size: a regular file, else refused.
+def _open_object(path: Path, key: str, offset: int, length: int | None) -> tuple[int, int, bytes]:
+    """Open an object and read its range's first block: ``(fd, bytes to read, block)``.
 
-    ``O_NONBLOCK``: opening a FIFO planted in a repository must not block for ever
-    (a blocking ``open`` in a worker thread cannot be cancelled); a FIFO, a device or a
-    link to ``/dev/zero`` is refused by its ``fstat``.
+    Only a regular file is read, and no more than the size stat'ed here (an object is
+    never appended to): ``O_NONBLOCK``, since opening a FIFO planted in a repository
+    must not block for ever (a blocking ``open`` in a worker thread cannot be
+    cancelled), and a FIFO, a device or a link to ``/dev/zero`` is refused by its
+    ``fstat``. A range read whole by the first block is closed at once (``fd`` -1): a
+    small object (a version record) costs one thread hop.
     """
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise BackendError(f"object {key} is not a regular file: refusing it")
+        if length is not None and offset + length > st.st_size:
+            raise BackendError(
+                f"object {key} holds {st.st_size} bytes, not the {offset + length} asked for"
+            )
+        want = max(0, st.st_size - offset) if length is None else length
+        block = os.pread(fd, min(_READ_BLOCK, want), offset) if want else b""
+        if len(block) >= want:
+            os.close(fd)
+            fd = -1
     except BaseException:
-        os.close(fd)
+        if fd >= 0:
+            os.close(fd)
         raise
-    return fd, st.st_size
+    return fd, want, block
 
 
 def _crc32_file(path: Path) -> tuple[int, int]:
@@ -137,32 +150,29 @@ class FileBackend:
         """Read a range in 1 MiB blocks, each read in a worker thread."""
         path = self._path(key)
         try:
-            fd, size = await anyio.to_thread.run_sync(_open_object, path, key)
+            fd, remaining, block = await anyio.to_thread.run_sync(
+                _open_object, path, key, offset, length, limiter=self._limiter
+            )
         except BackendError:
             raise
         except OSError as exc:
             raise _translate(exc, key) from exc
         try:
-            # No more than the size stat'ed at open: an object is never appended to.
-            if length is not None and offset + length > size:
-                raise BackendError(
-                    f"object {key} holds {size} bytes, not the {offset + length} asked for"
-                )
-            remaining = length if length is not None else max(0, size - offset)
             pos = offset
-            while remaining != 0:
-                n = _READ_BLOCK if remaining < 0 else min(_READ_BLOCK, remaining)
+            while True:
+                pos += len(block)
+                remaining -= len(block)
+                if block:
+                    yield block
+                if remaining <= 0:
+                    break
+                n = min(_READ_BLOCK, remaining)
                 block = await anyio.to_thread.run_sync(os.pread, fd, n, pos, limiter=self._limiter)
                 if not block:
-                    if remaining > 0:
-                        raise BackendError(f"object {key} ended before the requested range")
-                    break
-                pos += len(block)
-                if remaining > 0:
-                    remaining -= len(block)
-                yield block
+                    raise BackendError(f"object {key} ended before the requested range")
         finally:
-            os.close(fd)
+            if fd >= 0:
+                os.close(fd)
 
     def _write(self, path: Path, data: Buffer, if_absent: bool) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -27,6 +27,7 @@ async def info(
         Print JSON for scripts.
     """
     from ..api import ainfo, dumps
+    from ..errors import escape_controls
 
     found = await ainfo(name, config=settings(), remote=remote)
     if json:
@@ -35,8 +36,9 @@ async def info(
     if remote:
         print(f"{found['name']} in {found['repository']}")
         for v in found["versions"]:
+            created, by = escape_controls(v["created"]), escape_controls(v["pushed_by"])
             print(
-                f"  v{v['version']}  {v['created'] or '-'}  {v['pushed_by'] or '-'}  "
+                f"  v{v['version']}  {created or '-'}  {by or '-'}  "
                 f"{v['files']} files  {human(v['bytes'])}"
             )
     else:
@@ -47,7 +49,7 @@ async def info(
         print(f"{found['name']} ({what})")
         print(f"  location: {found['location']}")
         print(f"  {found['files']} files, {human(found['bytes'])}")
-        print(f"  meta: {found['meta']}")
+        print(f"  meta: {escape_controls(str(found['meta']))}")
     for part, counts in sorted(found["partitions"].items()):
-        print(f"  {part}: {counts['files']} files, {human(counts['bytes'])}")
+        print(f"  {escape_controls(part)}: {counts['files']} files, {human(counts['bytes'])}")
     return 0

@@ -35,6 +35,7 @@ from ..errors import IntegrityError, LocalIOError, ObjectNotFoundError
 from ..format import layout
 from ..format.hashing import CHUNK_SIZE, digest_bytes, digest_file
 from ..format.manifest import FileEntry, Manifest
+from .localfs import current_umask, local_mode, makedirs
 from .progress import ProgressCallback, ProgressTracker
 from .transport import Transport
 
@@ -79,11 +80,19 @@ class _Writer:
         # processes sharing one staging folder (the workers of a distributed pull).
         self._seq = itertools.count(1)
         self._token = f"{os.getpid()}.{secrets.token_hex(4)}"
+        self.umask = current_umask()
+
+    def mode(self, entry: FileEntry) -> int:
+        """The permission bits the entry's file gets here (:mod:`.modes`)."""
+        return local_mode(entry.mode, self.umask)
 
     def _target(self, path: str) -> str:
         parent = path.rpartition("/")[0]
         if parent and parent not in self._dirs:
-            os.makedirs(self._base + parent, exist_ok=True)
+            try:
+                makedirs(self._base + parent)
+            except OSError as exc:  # past PATH_MAX, say: the home's path counts too
+                raise _local_error(exc, path) from None
             self._dirs.add(parent)
         return self._base + path
 
@@ -104,7 +113,7 @@ class _Writer:
                 while view:
                     n = os.write(fd, view)
                     view = view[n:]
-                os.fchmod(fd, entry.mode)
+                os.fchmod(fd, self.mode(entry))
             finally:
                 os.close(fd)
         except OSError as exc:
@@ -151,7 +160,7 @@ class _Writer:
                 ):
                     failed.append(entry)
                     continue
-                if (st.st_mode & 0o777) == entry.mode:
+                if (st.st_mode & 0o777) == self.mode(entry):
                     try:
                         os.link(source, target)
                         continue
@@ -159,7 +168,7 @@ class _Writer:
                         pass
                 tmp = self._tmpname()
                 shutil.copyfile(source, tmp)
-                os.chmod(tmp, entry.mode)
+                os.chmod(tmp, self.mode(entry))
                 os.replace(tmp, target)
             except OSError:
                 failed.append(entry)
@@ -328,7 +337,8 @@ class _Fetcher:
             self.tracker.advance(done_bytes)
             ranges = _runs(todo, chunk, entry.size, part_size if self.cheap else entry.size)
             await self.t.each(ranges, lambda r: self._blob_range(blob, *r))
-            await anyio.to_thread.run_sync(os.fchmod, blob.fd, entry.mode, limiter=self.io)
+            mode = self.w.mode(entry)
+            await anyio.to_thread.run_sync(os.fchmod, blob.fd, mode, limiter=self.io)
         finally:
             await anyio.to_thread.run_sync(blob.close)
         target = await anyio.to_thread.run_sync(self.w._target, entry.path)
@@ -346,7 +356,8 @@ class _Fetcher:
             await anyio.to_thread.run_sync(create, limiter=self.io)
             try:
                 await self._blob_range(member, 0, 0, m.size, source=(oid, m.offset))
-                await anyio.to_thread.run_sync(os.fchmod, member.fd, m.mode, limiter=self.io)
+                mode = self.w.mode(m)
+                await anyio.to_thread.run_sync(os.fchmod, member.fd, mode, limiter=self.io)
             finally:
                 await anyio.to_thread.run_sync(member.close)
             target = await anyio.to_thread.run_sync(self.w._target, m.path)
