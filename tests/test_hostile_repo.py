@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -34,6 +34,7 @@ from tests.hostile import (
     refused,
     run_etc,
 )
+from tests.support import mounted_tmpfs
 
 Build = Callable[[Path], None]
 
@@ -409,3 +410,79 @@ def test_paths_1200_folders_deep_are_pulled_and_verified(tmp_path: Path) -> None
     assert etc.pull(NAME, config=cfg, force=True).version == 2
     for home in ("home", "home2"):  # pytest's clean-up (shutil.rmtree) recurses per folder
         remove_tree(str(tmp_path / home))
+
+
+def _sparse_tgz(claimed: int) -> bytes:
+    """An old-GNU sparse member: one 512-byte block stored, ``claimed`` bytes once unpacked."""
+    import gzip
+    import tarfile
+
+    info = tarfile.TarInfo("data/t/sparse.bin")
+    info.type = tarfile.GNUTYPE_SPARSE
+    info.size = 512
+    header = bytearray(info.tobuf(tarfile.GNU_FORMAT))
+
+    def number(n: int) -> bytes:  # GNU base-256: 0x80, then 11 bytes big-endian
+        return b"\x80" + n.to_bytes(11, "big")
+
+    header[386:398] = number(claimed - 512)  # the one extent: its offset, its length
+    header[398:410] = number(512)
+    header[483:495] = number(claimed)  # the size unpacked
+    header[148:156] = b" " * 8
+    header[148:156] = b"%06o\0 " % sum(header)
+    return gzip.compress(bytes(header) + b"x" * 512 + bytes(1024))
+
+
+def _bomb_tgz(size: int) -> bytes:
+    """A gzip of a tar holding one file of ``size`` zeros (about 1,000 times smaller)."""
+    import gzip
+    import io
+    import tarfile
+
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        info = tarfile.TarInfo("data/t/zeros.bin")
+        info.size = size
+        tar.addfile(info, io.BytesIO(bytes(size)))
+    return gzip.compress(raw.getvalue(), compresslevel=1)
+
+
+def test_legacy_sparse_member_claiming_100_gib(tmp_path: Path) -> None:
+    repo = _repo(tmp_path)
+    archive = _sparse_tgz(100 * GiB)
+    assert len(archive) < 400
+    (repo / f"{NAME}.tgz").write_bytes(archive)
+    outcome = run_etc(repo, tmp_path / "home", "pull", NAME)
+    print(refused(outcome, "sparse.bin", "is a sparse file"), f"({outcome.peak_mib:.0f} MiB)")
+    assert not [p for p in (tmp_path / "home").rglob("*") if p.is_file() and "lock" not in p.name]
+
+
+@pytest.fixture
+def small_home(tmp_path: Path) -> Iterator[Path]:
+    """A home on a 24 MiB tmpfs, where the machine lets the test mount one."""
+    with mounted_tmpfs(tmp_path / "small", "24m") as mount:
+        yield mount / "home"
+
+
+def test_legacy_gzip_bomb_is_refused_before_it_fills_the_disk(
+    tmp_path: Path, small_home: Path
+) -> None:
+    """64 MiB of zeros in a 64 KiB archive, for a home with 24 MiB free: refused, nothing kept."""
+    repo = _repo(tmp_path)
+    archive = _bomb_tgz(64 * MiB)
+    assert len(archive) < 400 << 10
+    (repo / f"{NAME}.tgz").write_bytes(archive)
+    outcome = run_etc(repo, small_home, "pull", NAME)
+    print(refused(outcome, "evil.tgz", "unpacks to more than"), f"({outcome.peak_mib:.0f} MiB)")
+    assert not [p for p in small_home.rglob("*") if p.is_file() and "lock" not in p.name]
+
+
+def test_legacy_unpack_is_bounded(tmp_path: Path) -> None:
+    from etcetera import legacy
+    from etcetera.errors import ManifestError
+
+    archive = tmp_path / "a.tgz"
+    archive.write_bytes(_bomb_tgz(4 * MiB))
+    with pytest.raises(ManifestError, match="unpacks to more than 1048576 bytes"):
+        legacy.unpack(archive, tmp_path / "out", "a.tgz", limit=MiB)
+    assert legacy.space_for(tmp_path) > 0

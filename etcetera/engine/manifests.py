@@ -120,9 +120,8 @@ async def _read_root(t: Transport, digest: str, cache: ManifestCache | None) -> 
 
 async def write_pieces(t: Transport, encoded: EncodedManifest) -> None:
     """Upload a manifest's pieces (content-addressed: existing ones stay)."""
-    async with anyio.create_task_group() as tg:
-        for pid, data in encoded.pieces.items():
-            tg.start_soon(_put_once, t, layout.piece_key(pid), data)
+    items = list(encoded.pieces.items())
+    await t.each(items, lambda item: _put_once(t, layout.piece_key(item[0]), item[1]))
 
 
 async def write_root(t: Transport, digest: str, root: bytes) -> None:
