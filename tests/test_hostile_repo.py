@@ -323,18 +323,24 @@ def test_absurd_numbers_in_a_record(tmp_path: Path) -> None:
 
 
 def test_twenty_thousand_versions(tmp_path: Path) -> None:
-    """``etc info --remote`` reads the records in the transport's pool, not one by one."""
+    """``etc info --remote`` lists every version, reading only the latest 1,000 records."""
     repo = _repo(tmp_path)
-    digest = _packed(repo, {"data/t/a.txt": (b"a", 0o644)})
-    one = (repo / layout.ref_key(NAME, 1)).read_text()
-    for n in range(2, 20_001):
+    _packed(repo, {"data/t/a.txt": (b"a", 0o644)})
+    one = (
+        (repo / layout.ref_key(NAME, 1)).read_text().replace('"pushed_by": ""', '"pushed_by": "me"')
+    )
+    for n in range(1, 20_001):
         put(repo, layout.ref_key(NAME, n), one.replace('"number": 1', f'"number": {n}').encode())
+    (repo / layout.ref_key(NAME, 5)).write_bytes(b"not read: not refused")
     info = run_etc(repo, tmp_path / "home", "info", NAME, "--remote")
     assert info.returncode == 0, info
     lines = info.stdout.splitlines()
-    assert len(lines) == 1 + 20_000 + 1 and lines[-2].startswith("  v20000")
+    assert len(lines) == 1 + 20_000 + 1
+    assert lines[1].startswith("  v1  ") and lines[1].endswith("  -  -")
+    assert lines[-2].startswith("  v20000  ") and " me  0 files" in lines[-2]
+    assert lines[-1002].startswith("  v19000 ") and "me" not in lines[-1002]
+    assert lines[-1001].startswith("  v19001 ") and "me" in lines[-1001]
     print(f"etc info --remote, 20,000 versions: {info.seconds:.1f} s, {info.peak_mib:.0f} MiB")
-    assert digest
 
 
 _ESCAPES = ("\x1b]0;pwned\x07", "\x1b[2J", "\x9b31m", "\u202etxt.exe", "two\nlines")

@@ -8,6 +8,7 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
+from ..backends.base import ObjectInfo
 from ..engine import refs
 from ..engine.localfs import current_umask, local_mode
 from ..engine.progress import ProgressCallback
@@ -31,13 +32,29 @@ def _partition_counts(files: list[tuple[str, int]]) -> dict[str, dict[str, int]]
     return out
 
 
+_DETAILED = 1000  # versions whose record `info --remote` reads
+
+
+def _unread(number: int, listed: ObjectInfo) -> dict[str, Any]:
+    created = listed.modified.isoformat(timespec="seconds") if listed.modified else ""
+    return {
+        "version": number,
+        "created": created,
+        "pushed_by": None,
+        "files": None,
+        "bytes": None,
+        "manifest": None,
+    }
+
+
 async def ainfo(name: str, *, config: Config | None = None, remote: bool = False) -> dict[str, Any]:
     """What is known of a dataset: versions, who pushed them and when, sizes, partitions, meta.
 
     Local (default): the folder, its kind (pulled, registered, created), version, shard
     (``[k, n]``, or ``None`` when the copy is not a shard), per-partition file counts and
-    sizes, meta. ``remote``: every version's record and the latest manifest's per-partition
-    counts.
+    sizes, meta. ``remote``: every version (the records of the latest 1,000: who, when,
+    files, bytes; for older ones, only when the store last wrote their record, the rest
+    ``None``) and the latest manifest's per-partition counts.
     """
     cfg = resolve_config(config)
     name = valid_name(name)
@@ -67,25 +84,31 @@ async def ainfo(name: str, *, config: Config | None = None, remote: bool = False
         }
     async with session(cfg) as s:
         await s.backend.check()
-        numbers = await refs.versions(s.transport, name)
-        if not numbers:
+        listed = await refs.listed_versions(s.transport, name)
+        if not listed:
             raise DatasetNotFoundError(f"dataset {name} does not exist in {s.backend.describe()}")
-        records = await refs.read_records(s.transport, name, numbers)
+        numbers = sorted(listed)
+        # A summary past the latest records: 20,000 versions would be 20,000 reads.
+        older, recent = numbers[:-_DETAILED], numbers[-_DETAILED:]
+        records = await refs.read_records(s.transport, name, recent)
         latest = records[-1]
         manifest = await s.manifest(latest.manifest)
         return {
             "name": name,
             "repository": s.backend.describe(),
             "versions": [
-                {
-                    "version": r.number,
-                    "created": r.created,
-                    "pushed_by": r.pushed_by,
-                    "files": r.files,
-                    "bytes": r.size,
-                    "manifest": r.manifest,
-                }
-                for r in records
+                *(_unread(n, listed[n]) for n in older),
+                *(
+                    {
+                        "version": r.number,
+                        "created": r.created,
+                        "pushed_by": r.pushed_by,
+                        "files": r.files,
+                        "bytes": r.size,
+                        "manifest": r.manifest,
+                    }
+                    for r in records
+                ),
             ],
             "latest": latest.number,
             "partitions": _partition_counts([(f.path, f.size) for f in manifest.files]),

@@ -36,11 +36,9 @@ async def info(
     if remote:
         print(f"{found['name']} in {found['repository']}")
         for v in found["versions"]:
-            created, by = escape_controls(v["created"]), escape_controls(v["pushed_by"])
-            print(
-                f"  v{v['version']}  {created or '-'}  {by or '-'}  "
-                f"{v['files']} files  {human(v['bytes'])}"
-            )
+            created, by = escape_controls(v["created"]), escape_controls(v["pushed_by"] or "")
+            sizes = "-" if v["files"] is None else f"{v['files']} files  {human(v['bytes'])}"
+            print(f"  v{v['version']}  {created or '-'}  {by or '-'}  {sizes}")
     else:
         version, shard = found["version"], found["shard"]
         what = found["kind"] + (f", version {version}" if version else "")

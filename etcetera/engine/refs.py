@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..backends.base import ObjectInfo
 from ..errors import (
     ConcurrentPushError,
     DatasetNotFoundError,
@@ -59,12 +60,17 @@ async def list_datasets(t: Transport) -> list[RemoteDataset]:
 
 async def versions(t: Transport, name: str) -> list[int]:
     """Version numbers of ``name``, ascending (empty when it does not exist)."""
-    out = []
+    return sorted(await listed_versions(t, name))
+
+
+async def listed_versions(t: Transport, name: str) -> dict[int, ObjectInfo]:
+    """The records of ``name`` as the store lists them: version number -> its object."""
+    out = {}
     for info in await t.list(layout.refs_prefix(name)):
         parsed = layout.parse_ref_key(info.key)
         if parsed and parsed[0] == name:
-            out.append(parsed[1])
-    return sorted(out)
+            out[parsed[1]] = info
+    return out
 
 
 async def read_record(t: Transport, name: str, number: int) -> VersionRecord:
