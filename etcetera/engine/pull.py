@@ -479,6 +479,9 @@ def _cut(
         ready.append((m, view[lo : lo + m.size]))
         consumed = lo + m.size
         idx += 1
+    if not ready:  # nothing whole yet: the same buffer, not a copy of it per block
+        view.release()
+        return idx, base, buf, ready
     return idx, base + consumed, buf[consumed:], ready
 
 
