@@ -492,3 +492,32 @@ def test_legacy_unpack_is_bounded(tmp_path: Path) -> None:
     with pytest.raises(ManifestError, match="unpacks to more than 1048576 bytes"):
         legacy.unpack(archive, tmp_path / "out", "a.tgz", limit=MiB)
     assert legacy.space_for(tmp_path) > 0
+
+
+def test_fifos_among_unfinished_uploads_do_not_hang_a_push(tmp_path: Path) -> None:
+    """A push or gc listing uploads reads ``.uploads/*/key`` and parts: FIFOs are skipped."""
+    import etcetera as etc
+    from etcetera.format.hashing import digest_bytes
+
+    repo = _repo(tmp_path)
+    big = os.urandom(9 * MiB)
+    uploads = repo / ".uploads"
+    (uploads / "aaaa").mkdir(parents=True)
+    os.mkfifo(uploads / "aaaa" / "key")
+    (uploads / "bbbb").mkdir()
+    key = layout.object_key(digest_bytes(big).hex)
+    (uploads / "bbbb" / "key").write_text(key)
+    os.mkfifo(uploads / "bbbb" / "000001")
+    src = tmp_path / NAME
+    (src / "data/t").mkdir(parents=True)
+    (src / "data/t/big.bin").write_bytes(big)
+    home = tmp_path / "home"
+    cfg = etc.Config(f"file://{repo}", home=home)
+    etc.register(src, config=cfg)
+    (home / "none.toml").write_text(f"part_size = {4 * MiB}\n")  # a multipart upload
+    outcome = run_etc(repo, home, "push", NAME)
+    assert outcome.returncode == 0, outcome
+    outcome = run_etc(repo, home, "gc")  # lists every unfinished upload
+    assert outcome.returncode == 0, outcome
+    pulled = etc.pull(NAME, config=etc.Config(f"file://{repo}", home=tmp_path / "home2"))
+    assert (pulled.location / "data/t/big.bin").read_bytes() == big

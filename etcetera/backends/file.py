@@ -81,16 +81,13 @@ def _open_object(path: Path, key: str, offset: int, length: int | None) -> tuple
     ``fstat``. A range read whole by the first block is closed at once (``fd`` -1): a
     small object (a version record) costs one thread hop.
     """
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    fd, size = _open_regular(path, key)
     try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise BackendError(f"object {key} is not a regular file: refusing it")
-        if length is not None and offset + length > st.st_size:
+        if length is not None and offset + length > size:
             raise BackendError(
-                f"object {key} holds {st.st_size} bytes, not the {offset + length} asked for"
+                f"object {key} holds {size} bytes, not the {offset + length} asked for"
             )
-        want = max(0, st.st_size - offset) if length is None else length
+        want = max(0, size - offset) if length is None else length
         block = os.pread(fd, min(_READ_BLOCK, want), offset) if want else b""
         if len(block) >= want:
             os.close(fd)
@@ -102,14 +99,25 @@ def _open_object(path: Path, key: str, offset: int, length: int | None) -> tuple
     return fd, want, block
 
 
+def _open_regular(path: Path, what: str) -> tuple[int, int]:
+    """Open a file of the repository to read it: ``(fd, size)``, a regular file or refused."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise BackendError(f"object {what} is not a regular file: refusing it")
+    return fd, st.st_size
+
+
 def _crc32_file(path: Path) -> tuple[int, int]:
-    """Size and CRC32 of a file, read in 1 MiB blocks."""
-    crc = size = 0
-    with open(path, "rb", buffering=0) as fh:
-        while block := fh.read(_READ_BLOCK):
+    """Size and CRC32 of a file, read in 1 MiB blocks (no more than its size)."""
+    crc = done = 0
+    fd, size = _open_regular(path, str(path))
+    with open(fd, "rb", buffering=0) as fh:
+        while done < size and (block := fh.read(min(_READ_BLOCK, size - done))):
             crc = zlib.crc32(block, crc)
-            size += len(block)
-    return size, crc
+            done += len(block)
+    return done, crc
 
 
 class FileBackend:
@@ -267,7 +275,9 @@ class FileBackend:
         base = self._root / _UPLOADS
         for d in sorted(base.iterdir()) if base.is_dir() else []:
             with contextlib.suppress(OSError):
-                key = (d / _KEY).read_text(encoding="utf-8")
+                fd, size = _open_regular(d / _KEY, str(d / _KEY))
+                with open(fd, "rb") as fh:
+                    key = fh.read(min(size, 4096)).decode("utf-8")
                 if key.startswith(prefix):
                     mtime = datetime.fromtimestamp(d.stat().st_mtime, UTC)
                     out.append(FileUpload(self, key, d.name, mtime))
@@ -377,7 +387,7 @@ class FileUpload:
         try:
             with open(tmp, "wb") as out:
                 for part in sorted(parts, key=lambda p: p.number):
-                    with open(self._part(part.number), "rb") as src:
+                    with open(_open_regular(self._part(part.number), self.key)[0], "rb") as src:
                         _append(src, out)
             os.replace(tmp, target)
         finally:
