@@ -289,7 +289,13 @@ def _deep_piece_header(repo: Path) -> None:
     ("build", "words"),
     [
         (_deep_record, ("version record evil@1 is nested too deeply",)),
-        (_deep_root, ("manifest is nested too deeply",)),
+        (
+            _deep_root,
+            (
+                "manifest ",
+                " is nested too deeply",
+            ),
+        ),
         (_deep_piece_header, ("manifest piece header is malformed",)),
     ],
     ids=["version record", "manifest root", "piece header"],

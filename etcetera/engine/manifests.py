@@ -57,7 +57,7 @@ async def read_manifest(
     fetched and decoded (``Manifest.loaded``).
     """
     root, from_cache = await _read_root(t, digest, cache)
-    head = await anyio.to_thread.run_sync(ManifestRoot.parse, root)
+    head = await anyio.to_thread.run_sync(ManifestRoot.parse, root, f"manifest {digest}")
     stored: dict[str, bytes] = {}
     fetched: list[str] = []
 
@@ -101,7 +101,7 @@ async def read_manifest(
 async def read_root(t: Transport, digest: str, cache: ManifestCache | None = None) -> ManifestRoot:
     """The root of a manifest (its header and piece list), verified against its name."""
     data, _ = await _read_root(t, digest, cache)
-    return await anyio.to_thread.run_sync(ManifestRoot.parse, data)
+    return await anyio.to_thread.run_sync(ManifestRoot.parse, data, f"manifest {digest}")
 
 
 async def _read_root(t: Transport, digest: str, cache: ManifestCache | None) -> tuple[bytes, bool]:

@@ -96,16 +96,16 @@ class ManifestRoot:
     doc: dict[str, Any]
 
     @classmethod
-    def parse(cls, data: bytes) -> ManifestRoot:
-        """Parse the header and the piece list of a manifest.
+    def parse(cls, data: bytes, what: str = "manifest") -> ManifestRoot:
+        """Parse the header and the piece list of a manifest (``what`` names it in errors).
 
         Raises:
             ManifestError: not a manifest, a version this etcetera does not know, or
                 a malformed piece list.
         """
         if len(data) > root_limit(data[:4096]):
-            raise ManifestError(f"manifest is larger than a v2 root may be ({MAX_ROOT} bytes)")
-        doc = jsontext.loads(data, "manifest")
+            raise ManifestError(f"{what} is larger than a v2 root may be ({MAX_ROOT} bytes)")
+        doc = jsontext.loads(data, what)
         if not isinstance(doc, dict) or doc.get("format") != MANIFEST_KIND:
             raise ManifestError("not an etcetera manifest")
         version = doc.get("version")
