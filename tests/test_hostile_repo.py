@@ -412,16 +412,22 @@ def test_paths_1200_folders_deep_are_pulled_and_verified(tmp_path: Path) -> None
     deep = "data/t/" + "d/" * 1200 + "f.txt"
     _packed(repo, {deep: (b"deep", 0o644), "data/t/a.txt": (b"a", 0o644)})
     cfg = etc.Config(f"file://{repo}", home=tmp_path / "home")
-    pulled = etc.pull(NAME, config=cfg)
-    assert (pulled.location / deep).read_bytes() == b"deep"
-    assert etc.verify(NAME, config=cfg).ok
-    # Pushed back (scanned without recursion too), pulled elsewhere, pulled again here.
-    assert etc.push(NAME, config=cfg, force=True).version == 2
-    again = etc.pull(NAME, config=etc.Config(f"file://{repo}", home=tmp_path / "home2"))
-    assert (again.location / deep).read_bytes() == b"deep"
-    assert etc.pull(NAME, config=cfg, force=True).version == 2
-    for home in ("home", "home2"):  # pytest's clean-up (shutil.rmtree) recurses per folder
-        remove_tree(str(tmp_path / home))
+    try:
+        pulled = etc.pull(NAME, config=cfg)
+        assert (pulled.location / deep).read_bytes() == b"deep"
+        assert etc.verify(NAME, config=cfg).ok
+        # Pushed back (scanned without recursion too), pulled elsewhere, pulled again here.
+        assert etc.push(NAME, config=cfg, force=True).version == 2
+        again = etc.pull(NAME, config=etc.Config(f"file://{repo}", home=tmp_path / "home2"))
+        assert (again.location / deep).read_bytes() == b"deep"
+        assert etc.pull(NAME, config=cfg, force=True).version == 2
+        (tmp_path / "home" / NAME / "data/t/a.txt").unlink()  # a third version: the first
+        assert etc.push(NAME, config=cfg, force=True).version == 3  # is pruned
+        assert etc.pull(NAME, config=cfg, force=True).version == 3
+        assert not pulled.location.exists()
+    finally:
+        for home in ("home", "home2"):  # pytest's clean-up (shutil.rmtree) recurses per folder
+            remove_tree(str(tmp_path / home))
 
 
 def _sparse_tgz(claimed: int) -> bytes:
