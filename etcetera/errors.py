@@ -50,11 +50,32 @@ from __future__ import annotations
 from typing import Any
 
 
+def escape_controls(text: str) -> str:
+    r"""``text`` with control, format and separator characters escaped (``\x1b``, ``\u202e``).
+
+    Names from a repository may hold terminal escapes (``\x1b]0;...\x07``, ``\x9b``),
+    bidirectional overrides or newlines: shown raw they would rewrite the terminal or
+    forge lines of output. Letters, marks, symbols and the space stay as they are.
+    """
+    if text.isprintable():
+        return text
+    return "".join(
+        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text
+    )
+
+
 class EtceteraError(Exception):
-    """Base of every error etcetera raises on purpose."""
+    """Base of every error etcetera raises on purpose.
+
+    Its message is shown with control characters escaped (:func:`escape_controls`):
+    it may quote a name a repository chose.
+    """
 
     #: Whether trying the same operation again may succeed.
     retryable: bool = False
+
+    def __str__(self) -> str:
+        return escape_controls(super().__str__())
 
 
 class ConfigError(EtceteraError, ValueError):
@@ -120,7 +141,7 @@ class PartitionNotFoundError(EtceteraError, KeyError):
 
     def __str__(self) -> str:
         # KeyError quotes its argument; a person wants the plain sentence.
-        return str(self.args[0]) if self.args else ""
+        return escape_controls(str(self.args[0])) if self.args else ""
 
 
 class ManifestError(EtceteraError, ValueError):

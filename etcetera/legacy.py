@@ -17,6 +17,7 @@ from pathlib import Path
 import anyio
 import anyio.to_thread
 
+from .engine.localfs import current_umask, local_mode, makedirs
 from .engine.transport import Transport
 from .errors import ManifestError, NotADatasetError
 from .format import layout
@@ -26,12 +27,12 @@ from .model import check_dataset
 _COPY_BLOCK = 1024 * 1024
 
 
-async def download(t: Transport, name: str, target: Path) -> int:
-    """Stream ``NAME.tgz`` into ``target``; return its size."""
-    size = 0
+async def download(t: Transport, name: str, target: Path, size: int) -> int:
+    """Stream ``NAME.tgz`` (``size`` bytes, as the store reported) into ``target``."""
     key = layout.legacy_key(name)
+    size, expected = 0, size
     with await anyio.to_thread.run_sync(target.open, "wb") as out:
-        body = t.stream(key, 0, None)
+        body = t.stream(key, 0, expected)
         async with aclosing(body):
             async for block in body:
                 await anyio.to_thread.run_sync(out.write, block)
@@ -52,10 +53,26 @@ def _member_path(member: tarfile.TarInfo, archive: str) -> str:
         ) from None
 
 
-def unpack(archive: Path, dest: Path, label: str) -> int:
-    """Unpack a legacy archive into ``dest`` (blocking); return the number of files."""
+def space_for(folder: Path) -> int:
+    """Bytes an archive may unpack to in ``folder``: its file system's free space, less 5 %."""
+    st = os.statvfs(folder)
+    return st.f_bavail * st.f_frsize * 19 // 20
+
+
+def unpack(archive: Path, dest: Path, label: str, limit: int | None = None) -> int:
+    """Unpack a legacy archive into ``dest`` (blocking); return the number of files.
+
+    The members' sizes are added up before each is written: an archive that would
+    unpack to more than ``limit`` bytes (default: :func:`space_for` the folder; a
+    1 MiB gzip may hold 1 GiB) is refused before it fills the disk, and so is a sparse
+    member (172 bytes may claim 100 GiB).
+    """
     count = 0
+    total = 0
+    umask = current_umask()
     dest.mkdir(parents=True, exist_ok=True)
+    if limit is None:
+        limit = space_for(dest)
     base = str(dest) + "/"
     try:
         with tarfile.open(archive, "r:gz") as tar:
@@ -64,16 +81,26 @@ def unpack(archive: Path, dest: Path, label: str) -> int:
                     continue
                 path = _member_path(member, label)
                 if member.isdir():
-                    os.makedirs(base + path, exist_ok=True)
+                    makedirs(base + path)
                     continue
                 if not member.isreg():
                     raise ManifestError(
                         f"{label}: member {member.name!r} is a link, device or FIFO: "
                         "refusing the archive"
                     )
+                if member.issparse():
+                    raise ManifestError(
+                        f"{label}: member {member.name!r} is a sparse file: refusing the archive"
+                    )
+                total += member.size
+                if total > limit:
+                    raise ManifestError(
+                        f"{label} unpacks to more than {limit} bytes (the space free for it): "
+                        "refusing the archive"
+                    )
                 parent = path.rpartition("/")[0]
                 if parent:
-                    os.makedirs(base + parent, exist_ok=True)
+                    makedirs(base + parent)
                 source = tar.extractfile(member)
                 if source is None:
                     raise ManifestError(f"{label}: member {member.name!r} cannot be read")
@@ -81,7 +108,7 @@ def unpack(archive: Path, dest: Path, label: str) -> int:
                 fd = os.open(base + path, flags, 0o600)
                 with os.fdopen(fd, "wb") as out:
                     shutil.copyfileobj(source, out, _COPY_BLOCK)
-                os.chmod(base + path, (member.mode & 0o777) or 0o644)
+                os.chmod(base + path, local_mode(member.mode, umask))
                 count += 1
     except (tarfile.TarError, EOFError, OSError) as exc:
         if isinstance(exc, FileExistsError):

@@ -129,6 +129,8 @@ class Dataset:
                     self._meta = json.loads(path.read_text(encoding="utf-8"))
                 except (ValueError, UnicodeDecodeError) as exc:
                     raise NotADatasetError(f"{path} is not valid JSON: {exc}") from None
+                except RecursionError:
+                    raise NotADatasetError(f"{path} is nested too deeply to be read") from None
         return self._meta
 
     def __repr__(self) -> str:

@@ -28,7 +28,7 @@ def _dataset(root: Path, n_small: int = 60, big: int = 0, seed: int = 0) -> Path
     files["data/train/empty.bin"] = b""
     if big:
         files["data/test/big.bin"] = os.urandom(big)
-    return write_tree(root, files, {"data/train/f0001.txt": 0o755, "README.md": 0o444})
+    return write_tree(root, files, {"data/train/f0001.txt": 0o755, "README.md": 0o640})
 
 
 async def test_push_pull_roundtrip(repo: RepoSpec, tmp_path: Path) -> None:

@@ -11,7 +11,6 @@ import errno
 import os
 import socket
 import stat
-import subprocess
 import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,7 +24,7 @@ from etcetera.engine import pull as engine_pull
 from etcetera.engine import push as engine_push
 from etcetera.engine.progress import ProgressEvent
 from etcetera.format import hashing
-from tests.support import RepoSpec, snapshot, write_tree
+from tests.support import RepoSpec, mounted_tmpfs, snapshot, write_tree
 
 pytestmark = pytest.mark.anyio
 
@@ -247,19 +246,8 @@ async def test_disk_full_during_pull_keeps_the_previous_copy(
 @pytest.fixture
 def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
     """A 3 MiB tmpfs, where the machine lets the test mount one."""
-    mount = tmp_path / "small"
-    mount.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)],
-        capture_output=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    try:
+    with mounted_tmpfs(tmp_path / "small", "3m") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 async def test_real_full_disk_during_pull(

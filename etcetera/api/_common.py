@@ -7,6 +7,7 @@ import json
 import socket
 
 from ..errors import ConfigError, DatasetNotFoundError, EtceteraError
+from ..format.layout import version_number
 from ..home import valid_name
 from ..settings import Config, load_config
 
@@ -31,9 +32,9 @@ def parse_ref(name: str, version: int | None) -> tuple[str, int | None]:
         base, _, ver = name.partition("@")
         wanted: int | None = None
         if ver != "latest":
-            if not ver.isdigit():
+            wanted = version_number(ver)
+            if wanted is None:
                 raise DatasetNotFoundError(f"invalid version {ver!r} in {name!r}: use NAME@K")
-            wanted = int(ver)
         if version is not None and version != wanted:
             raise ConfigError(
                 f"conflicting versions: {name!r} and version={version}: give the version once"

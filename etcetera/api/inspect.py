@@ -8,18 +8,35 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
+from ..backends.base import ObjectInfo
 from ..engine import refs
+from ..engine.localfs import current_umask, local_mode
 from ..engine.progress import ProgressCallback
 from ..engine.scan import HashCache, hash_files, scan_tree
 from ..errors import DatasetNotFoundError
 from ..format.manifest import FileEntry, Manifest
-from ..format.record import VersionRecord
 from ..home import Home, valid_name
 from ..model import Dataset
 from ..settings import Config
 from . import schemas
 from ._common import resolve_config
 from .session import session
+
+_DETAILED = 1000  # versions whose record `info --remote` reads
+
+
+def _unread(number: int, listed: ObjectInfo) -> dict[str, Any]:
+    """A version past the latest records: only when the store last wrote its record."""
+    created = listed.modified.isoformat(timespec="seconds") if listed.modified else None
+    return {
+        "version": number,
+        "created": created,
+        "pushed_by": None,
+        "tool": None,
+        "files": None,
+        "bytes": None,
+        "manifest": None,
+    }
 
 
 async def ainfo(name: str, *, config: Config | None = None, remote: bool = False) -> dict[str, Any]:
@@ -29,7 +46,9 @@ async def ainfo(name: str, *, config: Config | None = None, remote: bool = False
     pulled copy resolves to), its kind (``pulled``, ``registered``, ``created``),
     version, repository (of a pulled copy), shard (``[k, n]``, or ``None`` when the copy
     is not a shard), files and bytes per partition, meta. ``remote``: the repository's
-    copy: every version's record (newest first) and the latest version's counts. Both
+    copy: every version, newest first (the records of the latest 1,000: who, when,
+    files, bytes; for older ones only when the store last wrote their record, the rest
+    ``None``) and the latest version's counts. Both
     have the same keys; what one side cannot know is ``None``.
     """
     cfg = resolve_config(config)
@@ -67,16 +86,13 @@ async def ainfo(name: str, *, config: Config | None = None, remote: bool = False
         )
     async with session(cfg) as s:
         await s.backend.check()
-        numbers = await refs.versions(s.transport, name)
-        if not numbers:
+        listed = await refs.listed_versions(s.transport, name)
+        if not listed:
             raise DatasetNotFoundError(f"dataset {name} does not exist in {s.backend.describe()}")
-        found: dict[int, VersionRecord] = {}
-
-        async def read(n: int) -> None:
-            found[n] = await refs.read_record(s.transport, name, n)
-
-        await s.transport.each(numbers, read)
-        records = [found[n] for n in numbers]
+        numbers = sorted(listed)
+        # A summary past the latest records: 20,000 versions would be 20,000 reads.
+        older, recent = numbers[:-_DETAILED], numbers[-_DETAILED:]
+        records = await refs.read_records(s.transport, name, recent)
         latest = records[-1]
         manifest = await s.manifest(latest.manifest)
         parts, outside = schemas.partition_counts((f.path, f.size) for f in manifest.files)
@@ -99,7 +115,10 @@ async def ainfo(name: str, *, config: Config | None = None, remote: bool = False
             partitions=dict(sorted(parts.items())),
             outside=outside,
             meta=None,
-            versions=[schemas.version_entry(r) for r in reversed(records)],
+            versions=[
+                *(schemas.version_entry(r) for r in reversed(records)),
+                *(_unread(n, listed[n]) for n in reversed(older)),
+            ],
         )
 
 
@@ -168,11 +187,12 @@ async def averify(
     wanted = manifest.files if pulled is None else pulled.selection.files(manifest)
     expected: dict[str, FileEntry] = {f.path: f for f in wanted}
     result = VerifyResult(name, number, checked=len(hashed))
+    umask = current_umask()
     for f in hashed:
         want = expected.pop(f.path, None)
         if want is None:
             result.extra.append(f.path)
-        elif want.digest != f.digest or want.mode != f.mode:
+        elif want.digest != f.digest or f.mode not in (want.mode, local_mode(want.mode, umask)):
             result.changed.append(f.path)
     result.missing = sorted(expected)
     return result

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -14,6 +13,7 @@ import anyio.to_thread
 from .. import legacy
 from ..engine import pull as engine_pull
 from ..engine import refs
+from ..engine.localfs import remove_tree
 from ..engine.progress import ProgressCallback, TransferStats
 from ..engine.scan import HashCache
 from ..errors import ConfigError, DatasetExistsError, PartitionNotFoundError
@@ -353,7 +353,7 @@ async def astage(
 
 
 def _remove_tree(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
+    remove_tree(str(path))
 
 
 def _resolved(path: Path) -> Path:
@@ -391,10 +391,16 @@ async def _pull_legacy(s: Session, name: str, size: int, force: bool, started: f
 
     await anyio.to_thread.run_sync(fresh)
     archive = staging.tmp / "legacy.tgz"
-    await legacy.download(t, name, archive)
     label = f"{name}.tgz in {s.backend.describe()}"
-    files = await anyio.to_thread.run_sync(legacy.unpack, archive, staging.folder, label)
-    parts = await anyio.to_thread.run_sync(check_dataset, staging.folder)
+    try:
+        await legacy.download(t, name, archive, size)
+        files = await anyio.to_thread.run_sync(legacy.unpack, archive, staging.folder, label)
+        parts = await anyio.to_thread.run_sync(check_dataset, staging.folder)
+    except BaseException:
+        # An archive is fetched whole each time: nothing of a failed one is worth keeping.
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(_remove_legacy_staging, staging)
+        raise
     state = LocalVersion(name, 0, marker, None, s.backend.describe())
     location = await anyio.to_thread.run_sync(staging.publish_home, home, state, parts, (), [])
     s.stats.files_downloaded += files
@@ -408,6 +414,11 @@ async def _pull_legacy(s: Session, name: str, size: int, force: bool, started: f
         seconds=time.monotonic() - started,
         stats=s.stats,
     )
+
+
+def _remove_legacy_staging(staging: Staging) -> None:
+    _remove_tree(staging.folder)
+    _remove_tree(staging.tmp)
 
 
 def _reuse_index(

@@ -12,12 +12,12 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..durable import flush_tree, fsync_dir
+from ..engine.localfs import remove_tree
 from ..engine.scan import HashCache
 from ..errors import LocalIOError
 from ..format.manifest import FileEntry
@@ -76,7 +76,7 @@ class Staging:
             (self.folder / "data" / p).mkdir(parents=True, exist_ok=True)
         for d in dirs:
             (self.folder / d).mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        remove_tree(str(self.tmp))
         flush_tree(self.folder)
 
     def publish_home(
@@ -134,7 +134,7 @@ class Staging:
                 target.rmdir()
             os.replace(self.folder, target)
             if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
+                remove_tree(str(old))
         except OSError as exc:
             raise LocalIOError(f"cannot publish {name} into {target}: {exc.strerror}") from None
         return target

@@ -23,6 +23,7 @@ import errno
 import os
 import secrets
 import shutil
+import stat
 import zlib
 from collections.abc import AsyncGenerator, Sequence
 from datetime import UTC, datetime
@@ -70,14 +71,53 @@ def _translate(exc: OSError, key: str) -> BackendError:
     return BackendError(f"{key}: {exc.strerror or exc}")
 
 
+def _open_object(path: Path, key: str, offset: int, length: int | None) -> tuple[int, int, bytes]:
+    """Open an object and read its range's first block: ``(fd, bytes to read, block)``.
+
+    Only a regular file is read, and no more than the size stat'ed here (an object is
+    never appended to): ``O_NONBLOCK``, since opening a FIFO planted in a repository
+    must not block for ever (a blocking ``open`` in a worker thread cannot be
+    cancelled), and a FIFO, a device or a link to ``/dev/zero`` is refused by its
+    ``fstat``. A range read whole by the first block is closed at once (``fd`` -1): a
+    small object (a version record) costs one thread hop.
+    """
+    fd, size = _open_regular(path, key)
+    try:
+        if length is not None and offset + length > size:
+            raise BackendError(
+                f"object {key} holds {size} bytes, not the {offset + length} asked for"
+            )
+        want = max(0, size - offset) if length is None else length
+        block = os.pread(fd, min(_READ_BLOCK, want), offset) if want else b""
+        if len(block) >= want:
+            os.close(fd)
+            fd = -1
+    except BaseException:
+        if fd >= 0:
+            os.close(fd)
+        raise
+    return fd, want, block
+
+
+def _open_regular(path: Path, what: str) -> tuple[int, int]:
+    """Open a file of the repository to read it: ``(fd, size)``, a regular file or refused."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise BackendError(f"object {what} is not a regular file: refusing it")
+    return fd, st.st_size
+
+
 def _crc32_file(path: Path) -> tuple[int, int]:
-    """Size and CRC32 of a file, read in 1 MiB blocks."""
-    crc = size = 0
-    with open(path, "rb", buffering=0) as fh:
-        while block := fh.read(_READ_BLOCK):
+    """Size and CRC32 of a file, read in 1 MiB blocks (no more than its size)."""
+    crc = done = 0
+    fd, size = _open_regular(path, str(path))
+    with open(fd, "rb", buffering=0) as fh:
+        while done < size and (block := fh.read(min(_READ_BLOCK, size - done))):
             crc = zlib.crc32(block, crc)
-            size += len(block)
-    return size, crc
+            done += len(block)
+    return done, crc
 
 
 class FileBackend:
@@ -118,25 +158,29 @@ class FileBackend:
         """Read a range in 1 MiB blocks, each read in a worker thread."""
         path = self._path(key)
         try:
-            fd = await anyio.to_thread.run_sync(os.open, path, os.O_RDONLY)
+            fd, remaining, block = await anyio.to_thread.run_sync(
+                _open_object, path, key, offset, length, limiter=self._limiter
+            )
+        except BackendError:
+            raise
         except OSError as exc:
             raise _translate(exc, key) from exc
         try:
-            remaining = length if length is not None else -1
             pos = offset
-            while remaining != 0:
-                n = _READ_BLOCK if remaining < 0 else min(_READ_BLOCK, remaining)
+            while True:
+                pos += len(block)
+                remaining -= len(block)
+                if block:
+                    yield block
+                if remaining <= 0:
+                    break
+                n = min(_READ_BLOCK, remaining)
                 block = await anyio.to_thread.run_sync(os.pread, fd, n, pos, limiter=self._limiter)
                 if not block:
-                    if remaining > 0:
-                        raise BackendError(f"object {key} ended before the requested range")
-                    break
-                pos += len(block)
-                if remaining > 0:
-                    remaining -= len(block)
-                yield block
+                    raise BackendError(f"object {key} ended before the requested range")
         finally:
-            os.close(fd)
+            if fd >= 0:
+                os.close(fd)
 
     def _write(self, path: Path, data: Buffer, if_absent: bool) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -173,6 +217,8 @@ class FileBackend:
             return None
         except OSError as exc:
             raise _translate(exc, key) from exc
+        if not stat.S_ISREG(st.st_mode):
+            raise BackendError(f"object {key} is not a regular file: refusing it")
         return ObjectInfo(key, st.st_size, datetime.fromtimestamp(st.st_mtime, UTC))
 
     def _walk(self, prefix: str) -> list[ObjectInfo]:
@@ -229,7 +275,9 @@ class FileBackend:
         base = self._root / _UPLOADS
         for d in sorted(base.iterdir()) if base.is_dir() else []:
             with contextlib.suppress(OSError):
-                key = (d / _KEY).read_text(encoding="utf-8")
+                fd, size = _open_regular(d / _KEY, str(d / _KEY))
+                with open(fd, "rb") as fh:
+                    key = fh.read(min(size, 4096)).decode("utf-8")
                 if key.startswith(prefix):
                     mtime = datetime.fromtimestamp(d.stat().st_mtime, UTC)
                     out.append(FileUpload(self, key, d.name, mtime))
@@ -309,7 +357,8 @@ class FileUpload:
     def _scan_parts(self) -> list[PartRef]:
         if not self._dir.is_dir():
             raise self._missing()
-        numbers = sorted(int(p.name) for p in self._dir.iterdir() if p.name.isdigit())
+        names = [p.name for p in self._dir.iterdir()]
+        numbers = sorted(int(n) for n in names if n.isascii() and n.isdigit())
         out: list[PartRef] = []
         for n in numbers:
             size, crc = _crc32_file(self._part(n))
@@ -338,7 +387,7 @@ class FileUpload:
         try:
             with open(tmp, "wb") as out:
                 for part in sorted(parts, key=lambda p: p.number):
-                    with open(self._part(part.number), "rb") as src:
+                    with open(_open_regular(self._part(part.number), self.key)[0], "rb") as src:
                         _append(src, out)
             os.replace(tmp, target)
         finally:

@@ -53,7 +53,7 @@ def warn(message: str) -> None:
 
 def fail(exc: BaseException) -> int:
     """Report an error in one line (a traceback with --verbose); return the exit code."""
-    from ..errors import EtceteraError
+    from ..errors import EtceteraError, escape_controls
 
     if STATE.verbose:
         traceback.print_exception(exc)
@@ -61,7 +61,7 @@ def fail(exc: BaseException) -> int:
         text = str(exc) or type(exc).__name__
     else:
         text = f"{type(exc).__name__}: {exc}"
-    line = text.splitlines()[0] if text else text
+    line = escape_controls(text.splitlines()[0] if text else text)
     print(f"etc: error: {line}{advice(exc)}", file=sys.stderr)
     return 1
 

@@ -62,9 +62,12 @@ async def list_files(
             )
         )
         return 0
+    from ..errors import escape_controls
+
     rows = found.entries
     width = max((len(human(r.size)) for r in rows if r.size is not None), default=3)
     for r in rows:
         size = "DIR" if r.size is None else human(r.size)
-        print(f"{size:>{width}}  {r.path}{'/' if r.size is None else ''}")
+        # Paths come from the repository: control characters are shown escaped.
+        print(f"{size:>{width}}  {escape_controls(r.path)}{'/' if r.size is None else ''}")
     return 0

@@ -29,6 +29,7 @@ async def info(
         Print JSON for scripts (schema etcetera.info/1, the same keys local and remote).
     """
     from ..api import ainfo, dumps
+    from ..errors import escape_controls
 
     found = await ainfo(name, config=settings(), remote=remote)
     if json:
@@ -37,10 +38,11 @@ async def info(
     if remote:
         print(f"{found['name']} in {found['repository']}")
         for v in found["versions"]:
-            print(
-                f"  v{v['version']}  {v['created'] or '-'}  {v['pushed_by'] or '-'}  "
-                f"{count(v['files'], 'file')}  {human(v['bytes'])}"
+            created, by = escape_controls(v["created"] or ""), escape_controls(v["pushed_by"] or "")
+            sizes = (
+                "-" if v["files"] is None else f"{count(v['files'], 'file')}  {human(v['bytes'])}"
             )
+            print(f"  v{v['version']}  {created or '-'}  {by or '-'}  {sizes}")
     else:
         version, shard = found["version"], found["shard"]
         what = found["kind"] + (f", version {version}" if version is not None else "")
@@ -53,9 +55,11 @@ async def info(
         if found["repository"]:
             print(f"  from: {found['repository']}")
         print(f"  {count(found['files'], 'file')}, {human(found['bytes'])}")
-        print(f"  meta: {found['meta']}")
+        print(f"  meta: {escape_controls(str(found['meta']))}")
     for part, counts in found["partitions"].items():
-        print(f"  {part}: {count(counts['files'], 'file')}, {human(counts['bytes'])}")
+        print(
+            f"  {escape_controls(part)}: {count(counts['files'], 'file')}, {human(counts['bytes'])}"
+        )
     outside = found["outside"]
     if outside["files"]:
         print(

@@ -14,14 +14,15 @@ async def verify(name: str, /) -> int:
         Dataset name.
     """
     from ..api import averify
+    from ..errors import escape_controls
 
     with display(f"verify {name}") as progress:
         result = await averify(name, config=settings(), progress=progress)
     for label, paths in (("missing", result.missing), ("changed", result.changed)):
         for path in paths:
-            print(f"{label}: {path}")
+            print(f"{label}: {escape_controls(path)}")
     for path in result.extra:
-        print(f"extra: {path}")
+        print(f"extra: {escape_controls(path)}")
     if result.ok:
         say(f"{name}: {result.checked} files match version {result.version}")
         return 0

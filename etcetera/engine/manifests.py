@@ -18,10 +18,16 @@ from ..errors import (
 from ..format import layout
 from ..format.hashing import sha256_hex
 from ..format.manifest import Manifest
-from ..format.v2 import EncodedManifest, ManifestRoot, PieceRef, wanted_pieces
+from ..format.v2 import (
+    MAX_V1,
+    EncodedManifest,
+    ManifestRoot,
+    PieceRef,
+    root_limit,
+    stored_limit,
+    wanted_pieces,
+)
 from .transport import Transport
-
-MAX_MANIFEST = 4 << 30  # a v1 manifest of 10^7 files is ~1.3 GB of JSON
 
 
 class ManifestCache(Protocol):
@@ -51,7 +57,7 @@ async def read_manifest(
     fetched and decoded (``Manifest.loaded``).
     """
     root, from_cache = await _read_root(t, digest, cache)
-    head = await anyio.to_thread.run_sync(ManifestRoot.parse, root)
+    head = await anyio.to_thread.run_sync(ManifestRoot.parse, root, f"manifest {digest}")
     stored: dict[str, bytes] = {}
     fetched: list[str] = []
 
@@ -62,7 +68,7 @@ async def read_manifest(
             stored[ref.id] = kept
             return
         try:
-            stored[ref.id] = await t.read(key, MAX_MANIFEST)
+            stored[ref.id] = await t.read(key, stored_limit(ref))
         except ObjectNotFoundError:
             raise ManifestError(
                 f"manifest {digest} is missing its piece {ref.id} in {t.backend.describe()}"
@@ -70,9 +76,7 @@ async def read_manifest(
         fetched.append(ref.id)
 
     needed = wanted_pieces(head, partitions)
-    async with anyio.create_task_group() as tg:
-        for ref in needed:
-            tg.start_soon(piece, ref)
+    await t.each(needed, piece)  # a bounded pool: a root may list 10^5 pieces
     try:
         manifest = await anyio.to_thread.run_sync(Manifest.parse, root, stored, partitions)
     except IntegrityError:
@@ -97,7 +101,7 @@ async def read_manifest(
 async def read_root(t: Transport, digest: str, cache: ManifestCache | None = None) -> ManifestRoot:
     """The root of a manifest (its header and piece list), verified against its name."""
     data, from_cache = await _read_root(t, digest, cache)
-    root = await anyio.to_thread.run_sync(ManifestRoot.parse, data)
+    root = await anyio.to_thread.run_sync(ManifestRoot.parse, data, f"manifest {digest}")
     if cache is not None and not from_cache:
         await anyio.to_thread.run_sync(cache.put, digest, data)
     return root
@@ -109,7 +113,7 @@ async def _read_root(t: Transport, digest: str, cache: ManifestCache | None) -> 
         if kept is not None and sha256_hex(kept) == digest:
             return kept, True
     try:
-        data = await t.read(layout.manifest_key(digest), MAX_MANIFEST)
+        data = await t.read(layout.manifest_key(digest), MAX_V1, root_limit)
     except ObjectNotFoundError:
         raise ManifestError(f"manifest {digest} is missing from {t.backend.describe()}") from None
     if sha256_hex(data) != digest:
@@ -119,9 +123,8 @@ async def _read_root(t: Transport, digest: str, cache: ManifestCache | None) -> 
 
 async def write_pieces(t: Transport, encoded: EncodedManifest) -> None:
     """Upload a manifest's pieces (content-addressed: existing ones stay)."""
-    async with anyio.create_task_group() as tg:
-        for pid, data in encoded.pieces.items():
-            tg.start_soon(_put_once, t, layout.piece_key(pid), data)
+    items = list(encoded.pieces.items())
+    await t.each(items, lambda item: _put_once(t, layout.piece_key(item[0]), item[1]))
 
 
 async def write_root(t: Transport, digest: str, root: bytes) -> None:

@@ -31,10 +31,11 @@ import anyio
 import anyio.to_thread
 from anyio.streams.memory import MemoryObjectReceiveStream
 
-from ..errors import IntegrityError, LocalIOError
+from ..errors import IntegrityError, LocalIOError, ObjectNotFoundError
 from ..format import layout
 from ..format.hashing import CHUNK_SIZE, digest_bytes, digest_file
 from ..format.manifest import FileEntry, Manifest
+from .localfs import current_umask, local_mode, makedirs
 from .progress import ProgressCallback, ProgressTracker
 from .transport import Transport
 
@@ -79,11 +80,19 @@ class _Writer:
         # processes sharing one staging folder (the workers of a distributed pull).
         self._seq = itertools.count(1)
         self._token = f"{os.getpid()}.{secrets.token_hex(4)}"
+        self.umask = current_umask()
+
+    def mode(self, entry: FileEntry) -> int:
+        """The permission bits the entry's file gets here (:mod:`.modes`)."""
+        return local_mode(entry.mode, self.umask)
 
     def _target(self, path: str) -> str:
         parent = path.rpartition("/")[0]
         if parent and parent not in self._dirs:
-            os.makedirs(self._base + parent, exist_ok=True)
+            try:
+                makedirs(self._base + parent)
+            except OSError as exc:  # past PATH_MAX, say: the home's path counts too
+                raise _local_error(exc, path) from None
             self._dirs.add(parent)
         return self._base + path
 
@@ -104,7 +113,7 @@ class _Writer:
                 while view:
                     n = os.write(fd, view)
                     view = view[n:]
-                os.fchmod(fd, entry.mode)
+                os.fchmod(fd, self.mode(entry))
             finally:
                 os.close(fd)
         except OSError as exc:
@@ -151,7 +160,7 @@ class _Writer:
                 ):
                     failed.append(entry)
                     continue
-                if (st.st_mode & 0o777) == entry.mode:
+                if (st.st_mode & 0o777) == self.mode(entry):
                     try:
                         os.link(source, target)
                         continue
@@ -159,7 +168,7 @@ class _Writer:
                         pass
                 tmp = self._tmpname()
                 shutil.copyfile(source, tmp)
-                os.chmod(tmp, entry.mode)
+                os.chmod(tmp, self.mode(entry))
                 os.replace(tmp, target)
             except OSError:
                 failed.append(entry)
@@ -198,10 +207,21 @@ class _BlobFile:
                 todo.append(i)
                 continue
             length = min(self.chunk_size, self.entry.size - start)
-            data = os.pread(self.fd, length, start)
-            if hashlib.sha256(data).hexdigest() != want:
+            if self._chunk_digest(start, length) != want:
                 todo.append(i)
         return todo
+
+    def _chunk_digest(self, start: int, length: int) -> str:
+        # In steps: a manifest's chunk may be up to 16 GiB.
+        h = hashlib.sha256()
+        end = start + length
+        while start < end:
+            data = os.pread(self.fd, min(_STEP, end - start), start)
+            if not data:
+                break
+            h.update(data)
+            start += len(data)
+        return h.hexdigest()
 
     def write_all(self, offset: int, blocks: list[bytes]) -> int:
         """Write ``blocks`` one after the other at ``offset`` (``pwritev``); the bytes written."""
@@ -243,7 +263,13 @@ class _Fetcher:
         self.cheap = t.backend.capabilities.cheap_ranges
 
     async def pack(self, oid: str, size: int, members: list[FileEntry]) -> None:
-        members.sort(key=lambda f: f.offset)
+        # A member larger than a batch goes to disk as it arrives, like a blob's range:
+        # held whole until complete it would take its size in memory (2 GiB, say).
+        for m in [m for m in members if m.size > _BATCH]:
+            await self._member(oid, m)
+        members = sorted((m for m in members if m.size <= _BATCH), key=lambda f: f.offset)
+        if not members:
+            return
         wanted = sum(m.size for m in members)
         gap = 256 * 1024 if self.cheap else 1024 * 1024
         if not self.cheap and wanted * 2 >= size:
@@ -301,6 +327,9 @@ class _Fetcher:
 
     async def blob(self, entry: FileEntry, part_size: int) -> None:
         chunk = self.chunk_size
+        # The size the manifest claims is checked against the store's before a byte of
+        # disk (the file is extended to it) or a task per range is committed to it.
+        await self._check_size(entry.digest, entry.size, entry.path)
         blob = _BlobFile(entry, self.w.tmp / f"{entry.digest}.blob", chunk)
         todo = await anyio.to_thread.run_sync(blob.open, limiter=self.io)
         try:
@@ -308,10 +337,9 @@ class _Fetcher:
             self.t.stats.bytes_resumed += done_bytes
             self.tracker.resume(done_bytes)
             ranges = _runs(todo, chunk, entry.size, part_size if self.cheap else entry.size)
-            async with anyio.create_task_group() as tg:
-                for first, offset, length in ranges:
-                    tg.start_soon(self._blob_range, blob, first, offset, length)
-            await anyio.to_thread.run_sync(os.fchmod, blob.fd, entry.mode, limiter=self.io)
+            await self.t.each(ranges, lambda r: self._blob_range(blob, *r))
+            mode = self.w.mode(entry)
+            await anyio.to_thread.run_sync(os.fchmod, blob.fd, mode, limiter=self.io)
         finally:
             await anyio.to_thread.run_sync(blob.close)
         target = await anyio.to_thread.run_sync(self.w._target, entry.path)
@@ -319,8 +347,49 @@ class _Fetcher:
         self.t.stats.files_downloaded += 1
         self.tracker.advance(0, 1)
 
-    async def _blob_range(self, blob: _BlobFile, first: int, offset: int, length: int) -> None:
+    async def _member(self, oid: str, m: FileEntry) -> None:
+        member = _BlobFile(m, Path(self.w._tmpname()), self.chunk_size)
+
+        def create() -> None:
+            member.fd = os.open(member.path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+
+        try:
+            await anyio.to_thread.run_sync(create, limiter=self.io)
+            try:
+                await self._blob_range(member, 0, 0, m.size, source=(oid, m.offset))
+                mode = self.w.mode(m)
+                await anyio.to_thread.run_sync(os.fchmod, member.fd, mode, limiter=self.io)
+            finally:
+                await anyio.to_thread.run_sync(member.close)
+            target = await anyio.to_thread.run_sync(self.w._target, m.path)
+            await anyio.to_thread.run_sync(os.replace, member.path, target)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(_cleanup, str(member.path))
+            raise
+        self.t.stats.files_downloaded += 1
+        self.tracker.advance(0, 1)
+
+    async def _check_size(self, oid: str, size: int, path: str) -> None:
+        info = await self.t.head(layout.object_key(oid))
+        if info is None:
+            raise ObjectNotFoundError(f"{path}: its object {oid} is missing from the repository")
+        if info.size != size:
+            raise IntegrityError(
+                f"{path}: its object {oid} holds {info.size} bytes, the manifest says {size}"
+            )
+
+    async def _blob_range(
+        self,
+        blob: _BlobFile,
+        first: int,
+        offset: int,
+        length: int,
+        source: tuple[str, int] | None = None,
+    ) -> None:
+        """Fetch ``length`` bytes at ``offset`` of the blob (or of ``source``: a pack, where)."""
         verifier = _ChunkVerifier(blob, first, offset)
+        oid, start = source or (blob.entry.digest, offset)
         # The network and the disk overlap: while one step of >= 1 MiB is hashed and
         # written in a worker thread, the next is read from the socket. The blocks are
         # those the SDK gave, hashed and written where they are (never joined), and at
@@ -338,7 +407,7 @@ class _Fetcher:
             async with send:
                 pending: list[bytes] = []
                 size = 0
-                body = self.t.stream(layout.object_key(blob.entry.digest), offset, length)
+                body = self.t.stream(layout.object_key(oid), start, length)
                 async with aclosing(body):
                     async for block in body:
                         pending.append(block)
@@ -411,6 +480,9 @@ def _cut(
         ready.append((m, view[lo : lo + m.size]))
         consumed = lo + m.size
         idx += 1
+    if not ready:  # nothing whole yet: the same buffer, not a copy of it per block
+        view.release()
+        return idx, base, buf, ready
     return idx, base + consumed, buf[consumed:], ready
 
 

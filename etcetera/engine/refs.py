@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..backends.base import ObjectInfo
 from ..errors import (
     ConcurrentPushError,
     DatasetNotFoundError,
@@ -19,6 +20,7 @@ from ..errors import (
     VersionExistsError,
 )
 from ..format import layout
+from ..format.paths import is_name
 from ..format.record import VersionRecord
 from . import claims
 from .transport import Transport
@@ -43,27 +45,33 @@ class RemoteDataset:
 async def list_datasets(t: Transport) -> list[RemoteDataset]:
     """Every dataset of the repository, with its versions; legacy ``NAME.tgz`` too."""
     found: dict[str, list[int]] = {}
+    # Keys that are not a valid name (say, one holding terminal escapes) are no dataset.
     for info in await t.list(layout.REFS):
         parsed = layout.parse_ref_key(info.key)
-        if parsed:
+        if parsed and is_name(parsed[0]):
             found.setdefault(parsed[0], []).append(parsed[1])
     out = [RemoteDataset(n, tuple(sorted(v))) for n, v in found.items()]
     for info in await t.list(""):
         if "/" not in info.key and info.key.endswith(".tgz"):
             name = info.key[: -len(".tgz")]
-            if name not in found:
+            if name not in found and is_name(name):
                 out.append(RemoteDataset(name, (), legacy=True))
     return sorted(out, key=lambda d: d.name)
 
 
 async def versions(t: Transport, name: str) -> list[int]:
     """Version numbers of ``name``, ascending (empty when it does not exist)."""
-    out = []
+    return sorted(await listed_versions(t, name))
+
+
+async def listed_versions(t: Transport, name: str) -> dict[int, ObjectInfo]:
+    """The records of ``name`` as the store lists them: version number -> its object."""
+    out = {}
     for info in await t.list(layout.refs_prefix(name)):
         parsed = layout.parse_ref_key(info.key)
         if parsed and parsed[0] == name:
-            out.append(parsed[1])
-    return sorted(out)
+            out[parsed[1]] = info
+    return out
 
 
 async def read_record(t: Transport, name: str, number: int) -> VersionRecord:
@@ -75,6 +83,17 @@ async def read_record(t: Transport, name: str, number: int) -> VersionRecord:
             f"dataset {name} has no version {number} in {t.backend.describe()}"
         ) from None
     return VersionRecord.parse(data, name, number)
+
+
+async def read_records(t: Transport, name: str, numbers: list[int]) -> list[VersionRecord]:
+    """The records of versions ``numbers`` of ``name``, read by the transport's pool."""
+    found: dict[int, VersionRecord] = {}
+
+    async def one(number: int) -> None:
+        found[number] = await read_record(t, name, number)
+
+    await t.each(numbers, one)
+    return [found[n] for n in numbers]
 
 
 async def latest(t: Transport, name: str) -> VersionRecord | None:

@@ -16,7 +16,7 @@ import os
 import re
 import stat
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -133,12 +133,23 @@ def _walk(
     empty_dirs: list[str],
     skip: str = "",
 ) -> None:
-    try:
-        entries = [e for e in os.scandir(directory) if e.name != skip]
-    except OSError as exc:
-        raise LocalIOError(f"cannot read folder {directory}: {exc.strerror}") from None
     ignored = _ignore_matcher(ignore)
-    for entry in entries:
+    # One frame per open folder, not a call: a valid path may be 2,000 folders deep.
+    # A frame: the folder's entries left, its relative path, its (dev, ino) and the
+    # number of files found before it (the top folder has no key).
+    stack: list[tuple[Iterator[os.DirEntry[str]], str, tuple[int, int] | None, int]] = [
+        (_entries(directory, skip), rel, None, 0)
+    ]
+    while stack:
+        entries, rel, key, before = stack[-1]
+        entry = next(entries, None)
+        if entry is None:
+            stack.pop()
+            if key is not None:
+                if len(files) == before and not any(d.startswith(rel) for d in empty_dirs[-1:]):
+                    empty_dirs.append(rel[:-1])
+                ancestors.discard(key)
+            continue
         name = entry.name
         if ignored(name):
             continue
@@ -151,17 +162,11 @@ def _walk(
         except OSError as exc:
             raise LocalIOError(f"cannot stat {entry.path}: {exc.strerror}") from None
         if stat.S_ISDIR(st.st_mode):
-            key = (st.st_dev, st.st_ino)
-            if key in ancestors:
+            folder = (st.st_dev, st.st_ino)
+            if folder in ancestors:
                 raise NotADatasetError(f"symlink loop at {entry.path}: refusing to follow it")
-            ancestors.add(key)
-            before = len(files)
-            _walk(entry.path, rel_path + "/", ancestors, ignore, files, warnings, empty_dirs)
-            if len(files) == before and not any(
-                d.startswith(rel_path + "/") for d in empty_dirs[-1:]
-            ):
-                empty_dirs.append(rel_path)
-            ancestors.discard(key)
+            ancestors.add(folder)
+            stack.append((_entries(entry.path), rel_path + "/", folder, len(files)))
         elif stat.S_ISREG(st.st_mode):
             files.append(
                 ScannedFile(
@@ -175,6 +180,14 @@ def _walk(
             )
         else:
             warnings.append(f"skipped {rel_path}: not a regular file")
+
+
+def _entries(directory: str, skip: str = "") -> Iterator[os.DirEntry[str]]:
+    try:
+        with os.scandir(directory) as it:
+            return iter([e for e in it if e.name != skip])
+    except OSError as exc:
+        raise LocalIOError(f"cannot read folder {directory}: {exc.strerror}") from None
 
 
 _local = tuple.__new__  # LocalFile without NamedTuple's Python-level __new__

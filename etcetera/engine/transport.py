@@ -25,6 +25,7 @@ from .config import TransferConfig
 from .progress import TransferStats
 
 T = TypeVar("T")
+_SNIFF = 4096  # bytes of a body that Transport.read shows its sniff
 
 
 class RateLimiter:
@@ -157,18 +158,31 @@ class Transport:
 
         await self.call(key, go)
 
-    async def read(self, key: str, max_size: int) -> bytes:
-        """A whole small object (manifest, record), refusing one over ``max_size``."""
+    async def read(
+        self, key: str, max_size: int, sniff: Callable[[bytes], int] | None = None
+    ) -> bytes:
+        """A whole small object (manifest, record), refusing one over ``max_size``.
+
+        ``sniff`` lowers the bound from what the object's first bytes (up to 4 KiB) say
+        it is; either bound refuses the body as soon as it passes it, not once read.
+        """
         pieces: list[bytes] = []
         size = 0
+        limit = sniff or (lambda _head: max_size)
+        bound: int | None = None  # known once 4 KiB arrived (or the whole, if smaller)
         body = self.stream(key, 0, None)
         async with aclosing(body):
             async for block in body:
                 size += len(block)
-                if size > max_size:
-                    raise BackendError(f"object {key} is larger than {max_size} bytes: refusing it")
                 pieces.append(block)
-        return b"".join(pieces)
+                if bound is None and size >= _SNIFF:
+                    bound = min(max_size, limit(b"".join(pieces)[:_SNIFF]))
+                if size > (cap := max_size if bound is None else bound):
+                    raise BackendError(f"object {key} is larger than {cap} bytes: refusing it")
+        data = b"".join(pieces)
+        if bound is None and size > (bound := min(max_size, limit(data))):
+            raise BackendError(f"object {key} is larger than {bound} bytes: refusing it")
+        return data
 
     async def stream(
         self, key: str, offset: int, length: int | None

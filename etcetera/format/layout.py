@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 ROOT = "etc-v1"
 OBJECTS = f"{ROOT}/objects/"
 MANIFESTS = f"{ROOT}/manifests/"
 REFS = f"{ROOT}/refs/"
 UPLOADS = f"{ROOT}/tmp/"
+_NUMBER = re.compile("[1-9][0-9]{0,17}")  # below 10^18: an int64 on every store
 
 
 def object_key(object_id: str) -> str:
@@ -39,9 +42,16 @@ def parse_ref_key(key: str) -> tuple[str, int] | None:
     if not key.startswith(REFS):
         return None
     rest = key[len(REFS) :].split("/")
-    if len(rest) != 2 or not rest[1].isdigit() or rest[1].startswith("0"):
-        return None
-    return rest[0], int(rest[1])
+    number = version_number(rest[1]) if len(rest) == 2 else None
+    return None if number is None else (rest[0], number)
+
+
+def version_number(text: str) -> int | None:
+    """The version ``text`` names (``[1-9][0-9]*``, ASCII digits only), or ``None``.
+
+    ``str.isdigit`` would take ``²`` (which ``int`` refuses) and ``٣`` (which it reads as 3).
+    """
+    return int(text) if _NUMBER.fullmatch(text) else None
 
 
 def legacy_key(name: str) -> str:

@@ -21,12 +21,17 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 def check_name(name: str) -> str:
     """Return ``name`` if it is a valid dataset name, else raise ``InvalidNameError``."""
-    if not isinstance(name, str) or not _NAME.match(name) or ".." in name:
+    if not isinstance(name, str) or not is_name(name):
         raise InvalidNameError(
             f"invalid dataset name {name!r}: use 1-128 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit"
         )
     return name
+
+
+def is_name(name: str) -> bool:
+    """Whether ``name`` is a valid dataset name (:func:`check_name`, without raising)."""
+    return bool(_NAME.fullmatch(name)) and ".." not in name  # fullmatch: "$" takes "\n"
 
 
 def check_path(path: object) -> str:

@@ -17,6 +17,7 @@ from array import array
 from dataclasses import dataclass
 
 from ..errors import ManifestError
+from . import jsontext
 
 MAGIC = b"etcetera-piece\x00\x02"
 _HEADER_LEN = struct.Struct("<I")
@@ -119,7 +120,7 @@ def decode(data: bytes) -> Columns:
     pos = len(MAGIC)
     try:
         (hlen,) = _HEADER_LEN.unpack_from(view, pos)
-        header = json.loads(bytes(view[pos + 4 : pos + 4 + hlen]))
+        header = jsontext.loads(bytes(view[pos + 4 : pos + 4 + hlen]), "manifest piece header")
         group, n, m, c, plen = (
             header["group"],
             header["files"],
@@ -127,7 +128,7 @@ def decode(data: bytes) -> Columns:
             header["chunks"],
             header["paths"],
         )
-    except (struct.error, ValueError, UnicodeDecodeError, KeyError, TypeError):
+    except (struct.error, ValueError, KeyError, TypeError):
         raise ManifestError("manifest piece header is malformed") from None
     if not isinstance(group, str) or not all(
         type(x) is int and 0 <= x <= MAX_PIECE for x in (n, m, c, plen)

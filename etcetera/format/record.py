@@ -4,7 +4,8 @@ A record is written once, create-only and last (after the manifest and every obj
 names), so a reader never sees a version whose bytes are not all there. It also says
 who pushed the version, when and with what. Read from a shared repository, a record
 must name itself (its name and number are those of its key) and a SHA-256 manifest
-digest; the informational fields fall back to empty when malformed.
+digest; the informational fields fall back to empty when malformed (a count above
+1 PiB, such as 10^4000, is malformed).
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import json
 from dataclasses import dataclass
 
 from ..errors import ManifestError
+from . import jsontext
 from .manifest import FORMAT_VERSION
-from .validate import check_hex
+from .validate import MAX_SIZE, check_hex
 
 VERSION_KIND = "etcetera/version"
 
@@ -51,10 +53,7 @@ class VersionRecord:
     @classmethod
     def parse(cls, data: bytes, name: str, number: int) -> VersionRecord:
         """Parse a record read from ``refs/NAME/NUMBER`` and check it names itself."""
-        try:
-            doc = json.loads(data)
-        except (ValueError, UnicodeDecodeError):
-            raise ManifestError(f"version record {name}@{number} is not valid JSON") from None
+        doc = jsontext.loads(data, f"version record {name}@{number}")
         if not isinstance(doc, dict) or doc.get("format") != VERSION_KIND:
             raise ManifestError(f"version record {name}@{number} is not an etcetera record")
         if isinstance(doc.get("version"), int) and doc["version"] > FORMAT_VERSION:
@@ -71,7 +70,7 @@ class VersionRecord:
 
         def count(key: str) -> int:
             value = doc.get(key, 0)
-            return value if isinstance(value, int) and value >= 0 else 0
+            return value if type(value) is int and 0 <= value <= MAX_SIZE else 0
 
         return cls(
             name,

@@ -17,8 +17,10 @@ checked by :mod:`etcetera.format.validate`.
 from __future__ import annotations
 
 import bisect
+import hashlib
 import json
 import operator
+import re
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -27,7 +29,7 @@ from typing import Any
 import zstandard
 
 from ..errors import IntegrityError, ManifestError
-from . import _gc, pieces
+from . import _gc, jsontext, pieces
 from .hashing import sha256_hex
 from .manifest import FORMAT_VERSION, MANIFEST_KIND, FileEntry, Manifest, ObjectEntry
 from .validate import Tables, check_header, check_hex, check_int
@@ -36,6 +38,28 @@ PIECE_MIN = 1 << 12  # files per piece, at least (but the last of a group) ...
 PIECE_MAX = 1 << 16  # ... and at most
 _PIECE_CUT = (1 << 32) >> 14  # then cut after a file whose path's CRC-32 is below: ~16k more
 MAX_PIECE_FILES = PIECE_MAX
+#: Bytes of a v2 root: ~100,000 pieces (10^7 files take ~2,500). Only a v1 manifest,
+#: one document holding every file, may be larger (up to ``MAX_V1`` bytes).
+MAX_ROOT = 16 << 20
+MAX_V1 = 4 << 30  # a v1 manifest of 10^7 files is ~1.3 GB of JSON
+_V1_START = re.compile(
+    rb'\s*\{\s*"format"\s*:\s*"etcetera/manifest"\s*,\s*"version"\s*:\s*1\s*[,}]'
+)
+
+
+def root_limit(head: bytes) -> int:
+    """The largest a manifest whose first bytes are ``head`` may be.
+
+    A root over ``MAX_ROOT`` is read (and parsed) only if it starts as a v1 manifest
+    does, its format and version first: the version decides the bound before the
+    parser spends memory on what may be 78 MB of piece list.
+    """
+    return MAX_V1 if _V1_START.match(head) else MAX_ROOT
+
+
+def stored_limit(ref: PieceRef) -> int:
+    """The largest the stored (zstd) bytes of a piece may be: zstd's worst case, plus a margin."""
+    return ref.length + (ref.length >> 7) + (64 << 10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,17 +99,16 @@ class ManifestRoot:
     firsts: tuple[str, ...] | None = None
 
     @classmethod
-    def parse(cls, data: bytes) -> ManifestRoot:
-        """Parse the header and the piece list of a manifest.
+    def parse(cls, data: bytes, what: str = "manifest") -> ManifestRoot:
+        """Parse the header and the piece list of a manifest (``what`` names it in errors).
 
         Raises:
             ManifestError: not a manifest, a version this etcetera does not know, or
                 a malformed piece list.
         """
-        try:
-            doc = json.loads(data)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ManifestError(f"manifest is not valid JSON ({exc})") from None
+        if len(data) > root_limit(data[:4096]):
+            raise ManifestError(f"{what} is larger than a v2 root may be ({MAX_ROOT} bytes)")
+        doc = jsontext.loads(data, what)
         if not isinstance(doc, dict) or doc.get("format") != MANIFEST_KIND:
             raise ManifestError("not an etcetera manifest")
         version = doc.get("version")
@@ -324,11 +347,40 @@ def wanted_pieces(root: ManifestRoot, partitions: Iterable[str] | None) -> list[
 
 
 def unpack_piece(decompressor: zstandard.ZstdDecompressor, ref: PieceRef, data: bytes) -> bytes:
-    """The uncompressed bytes of a stored piece, checked against its id and length."""
+    """The uncompressed bytes of a stored piece, checked against its id and length.
+
+    The frame's declared content size is checked against the root's ``length`` before
+    anything is inflated (python-zstandard allocates what the frame declares, whatever
+    ``max_output_size`` says); a large piece is first inflated in steps, only hashed,
+    so that bytes which do not match its id never take its ``length`` in memory.
+    """
+    bad = IntegrityError(f"manifest piece {ref.id} does not match its digest")
     try:
+        declared = zstandard.frame_content_size(data)
+        if declared not in (-1, ref.length):
+            raise IntegrityError(
+                f"manifest piece {ref.id} declares {declared} bytes, its root {ref.length}"
+            )
+        if ref.length > _INFLATE_CHECKED and not _inflates_to(decompressor, ref, data):
+            raise bad
         raw = decompressor.decompress(data, max_output_size=ref.length)
     except zstandard.ZstdError:
         raise IntegrityError(f"manifest piece {ref.id} is not valid zstd data") from None
     if len(raw) != ref.length or sha256_hex(raw) != ref.id:
-        raise IntegrityError(f"manifest piece {ref.id} does not match its digest")
+        raise bad
     return raw
+
+
+_INFLATE_CHECKED = 16 << 20  # pieces above: hashed while inflating before being kept
+
+
+def _inflates_to(decompressor: zstandard.ZstdDecompressor, ref: PieceRef, data: bytes) -> bool:
+    digest = hashlib.sha256()
+    seen = 0
+    with decompressor.stream_reader(data) as reader:
+        while block := reader.read(1 << 20):
+            seen += len(block)
+            if seen > ref.length:
+                return False
+            digest.update(block)
+    return seen == ref.length and digest.hexdigest() == ref.id

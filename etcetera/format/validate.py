@@ -34,8 +34,14 @@ _new_entry = tuple.__new__  # skips NamedTuple's Python-level __new__ (10^5 call
 def check_int(value: object, what: str, lo: int = 0, hi: int = MAX_SIZE) -> int:
     """Return ``value`` if an int (not a bool) in ``lo .. hi``, else raise ``ManifestError``."""
     if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
-        raise ManifestError(f"manifest {what} {value!r} is out of range")
+        raise ManifestError(f"manifest {what} {_brief(value)} is out of range")
     return value
+
+
+def _brief(value: object) -> str:
+    """``repr(value)``, cut short: a hostile number may have 4,000 digits."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:24]}... ({len(text)} characters)"
 
 
 def check_hex(value: object, what: str) -> str:
@@ -118,7 +124,7 @@ class Tables:
         ):
             if col and not (lo <= min(col) and max(col) <= hi):
                 value = next(x for x in col if not lo <= x <= hi)
-                raise ManifestError(f"manifest {what} {value!r} is out of range")
+                raise ManifestError(f"manifest {what} {_brief(value)} is out of range")
         ids = cols.object_ids
         if ids != sorted(ids) or len(set(ids)) != m:
             raise ManifestError("manifest objects are not sorted and unique")

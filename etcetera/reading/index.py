@@ -19,12 +19,12 @@ import zstandard
 
 from ..api.session import first_error
 from ..engine import manifests
-from ..engine.manifests import MAX_MANIFEST, ManifestCache
+from ..engine.manifests import ManifestCache
 from ..engine.transport import Transport
 from ..errors import IntegrityError, ManifestError, ObjectNotFoundError
 from ..format import layout, pieces
 from ..format.manifest import FileEntry, Manifest, ObjectEntry
-from ..format.v2 import ManifestRoot, PieceRef, check_piece, unpack_piece
+from ..format.v2 import ManifestRoot, PieceRef, check_piece, stored_limit, unpack_piece
 from ..format.validate import Tables, check_header
 
 _path = operator.attrgetter("path")
@@ -94,7 +94,7 @@ class Index:
                     await anyio.to_thread.run_sync(self.cache.drop, ref.id)
         if raw is None:
             try:
-                stored = await self.t.read(layout.piece_key(ref.id), MAX_MANIFEST)
+                stored = await self.t.read(layout.piece_key(ref.id), stored_limit(ref))
             except ObjectNotFoundError:
                 raise ManifestError(
                     f"manifest {self.digest} is missing its piece {ref.id} "
