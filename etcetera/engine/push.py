@@ -424,8 +424,7 @@ async def prepare(
     scan = await anyio.to_thread.run_sync(scan_tree, root, options.ignore, group)
     if options.include or options.exclude:
         scan.files = [f for f in scan.files if selected(f.path, options.include, options.exclude)]
-    # A bandwidth limit paces every byte sent, which a copy in the kernel cannot be.
-    local = t.local if stage and not config.bandwidth_limit else None
+    local = t.local if stage else None
     copies: dict[str, StagedObject] = {}
 
     async def stage_one(f: ScannedFile) -> str:

@@ -24,7 +24,7 @@ import anyio
 import anyio.to_thread
 
 from ..errors import LocalIOError, NotADatasetError
-from ..format.hashing import Digest, digest_chunks, digest_file, join
+from ..format.hashing import READ_BLOCK, Digest, digest_chunks, digest_file, digest_small, join
 from ..format.manifest import FileEntry
 from ..format.packing import LocalFile
 from ..format.paths import find_clashes
@@ -276,9 +276,13 @@ class HashCache:
 
 def _hash_batch(batch: list[ScannedFile], chunk_size: int) -> list[tuple[Digest, int]]:
     out = []
+    small = min(READ_BLOCK, chunk_size)
     for f in batch:
         try:
-            out.append(digest_file(f.source, chunk_size))
+            if f.size < small:
+                out.append(digest_small(f.source, f.size))
+            else:
+                out.append(digest_file(f.source, chunk_size))
         except OSError as exc:
             raise LocalIOError(f"cannot read {f.source}: {exc.strerror}") from None
     return out

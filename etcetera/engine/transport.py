@@ -207,8 +207,14 @@ class Transport:
 
     @property
     def local(self) -> LocalObjects | None:
-        """The back-end, where its objects are files on this machine (see ``LocalObjects``)."""
-        return self.backend if isinstance(self.backend, LocalObjects) else None
+        """The back-end, where its objects are files on this machine (see ``LocalObjects``).
+
+        ``None`` with a bandwidth limit too: it paces every byte, and a copy in the kernel
+        cannot be paced.
+        """
+        if self._rate is None and isinstance(self.backend, LocalObjects):
+            return self.backend
+        return None
 
     async def stage(self, local: LocalObjects, folder: str, fd: int) -> StagedObject:
         """Copy a local file into a temporary object of ``local`` (this transport's back-end)."""
