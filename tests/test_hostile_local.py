@@ -14,6 +14,7 @@ import stat
 import subprocess
 import types
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from etcetera.backends import file as file_backend
 from etcetera.engine import pull as engine_pull
 from etcetera.engine import push as engine_push
 from etcetera.engine.progress import ProgressEvent
-from etcetera.format import hashing
+from etcetera.format import hashing, layout
 from tests.support import RepoSpec, snapshot, write_tree
 
 pytestmark = pytest.mark.anyio
@@ -427,6 +428,31 @@ async def test_pushed_objects_are_flushed_before_the_version_record_appears(
     after = events[at + 1 :]
     assert ("fsync", f"inode {(repo / ref).stat().st_ino}") in after, events
     assert ("fsync", os.path.dirname(ref)) in after, events
+
+
+async def test_staged_copies_go_with_a_cancelled_push_or_with_gc(
+    file_repo: RepoSpec, tmp_path: Path
+) -> None:
+    """A cancelled push deletes the copies it staged; gc deletes those a killed one left."""
+    src = make_tree(tmp_path / NAME, big=9 * MiB)
+    cfg = file_repo.config(home=tmp_path / "home")
+    await etc.aregister(src, config=cfg)
+    repo = Path(file_repo.url.removeprefix("file://"))
+    with anyio.CancelScope() as scope:
+
+        def cancel(event: ProgressEvent) -> None:
+            if event.phase == "upload":
+                scope.cancel()  # after hashing: the large file's copy is staged
+
+        await etc.apush(NAME, config=cfg, progress=cancel)
+    assert scope.cancelled_caught
+    assert list(repo.rglob(".staged.*")) == []
+
+    left = repo / layout.OBJECTS / ".staged.0123456789ab.tmp"  # as a SIGKILL leaves it
+    left.parent.mkdir(parents=True, exist_ok=True)
+    left.write_bytes(b"half a copy")
+    await etc.agc(config=cfg, grace=timedelta(0))
+    assert not left.exists()
 
 
 @pytest.mark.parametrize("where", ["s3", "file"])

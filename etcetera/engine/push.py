@@ -236,9 +236,10 @@ class _Uploader:
         key = layout.object_key(obj.id)
         caps = self.t.backend.capabilities
         part = self.t.config.part_size_for(obj.size, caps.min_part_size, caps.max_parts)
-        copy = self.staged.pop(obj.id, None) if obj.kind == "blob" else None
+        copy = self.staged.get(obj.id) if obj.kind == "blob" else None
         if copy is not None:  # already in the repository, as it was hashed
             await self.t.call(key, lambda: copy.publish(key))
+            del self.staged[obj.id]  # only now: one cancelled before is discarded
             self.t.stats.bytes_sent += obj.size
             self.tracker.advance(obj.size, len(members))
         elif obj.kind == "blob" and obj.size > part:
