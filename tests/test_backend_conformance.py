@@ -8,11 +8,12 @@ import secrets
 import zlib
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
+from pathlib import Path
 from typing import TypeVar, cast
 
 import pytest
 
-from etcetera.backends.base import Backend, ObjectInfo, PartRef, Upload
+from etcetera.backends.base import Backend, LocalObjects, ObjectInfo, PartRef, Upload
 from etcetera.errors import (
     BackendError,
     ObjectNotFoundError,
@@ -327,3 +328,42 @@ async def test_check(backend: Backend, repo: RepoSpec) -> None:
             await missing.check()
     finally:
         await missing.aclose()
+
+
+async def test_only_a_folder_has_local_objects(backend: Backend, repo: RepoSpec) -> None:
+    assert isinstance(backend, LocalObjects) is repo.url.startswith("file://")
+
+
+async def test_a_folder_stages_publishes_and_copies_out(
+    file_repo: RepoSpec, tmp_path: Path
+) -> None:
+    """A local file copied in, published under a key, and a range of it copied out."""
+    backend = file_repo.backend()
+    assert isinstance(backend, LocalObjects)
+    data = os.urandom(3 * MiB + 5)
+    (tmp_path / "src").write_bytes(data)
+    fd = os.open(tmp_path / "src", os.O_RDONLY)
+    try:
+        staged = await backend.stage("objects/", fd)
+        again = await backend.stage("objects/", fd)
+    finally:
+        os.close(fd)
+    await again.discard()
+    assert not Path(again.path).exists()
+    assert Path(staged.path).read_bytes() == data
+    # Until published it is an unfinished write, which gc can find and remove.
+    assert [u.key async for u in backend.uploads("objects/")] == ["objects/staged"]
+    await staged.publish("objects/ab/abc")
+    await staged.discard()  # once published: nothing to do
+    info = await backend.head("objects/ab/abc")
+    assert info is not None and info.size == len(data)
+    out = os.open(tmp_path / "dst", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        await backend.copy_out("objects/ab/abc", out, MiB, MiB + 5)
+        assert os.pread(out, MiB + 5, MiB) == data[MiB : 2 * MiB + 5]
+        with pytest.raises(BackendError, match="ended before the requested range"):
+            await backend.copy_out("objects/ab/abc", out, len(data) - 1, 10)
+        with pytest.raises(ObjectNotFoundError):
+            await backend.copy_out("objects/no/such", out, 0, 1)
+    finally:
+        os.close(out)

@@ -13,6 +13,7 @@ import socket
 import stat
 import types
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +21,11 @@ import anyio
 import pytest
 
 import etcetera as etc
+from etcetera.backends import file as file_backend
 from etcetera.engine import pull as engine_pull
 from etcetera.engine import push as engine_push
 from etcetera.engine.progress import ProgressEvent
-from etcetera.format import hashing
+from etcetera.format import hashing, layout
 from tests.support import RepoSpec, mounted_tmpfs, snapshot, write_tree
 
 pytestmark = pytest.mark.anyio
@@ -155,21 +157,8 @@ def _change_on_upload(change: Callable[[], None]) -> Callable[[ProgressEvent], N
     return callback
 
 
-@pytest.mark.parametrize("path", ["data/train/f03.txt", "data/test/big.bin"])
-@pytest.mark.parametrize("how", ["append", "same-size-same-mtime"])
-async def test_file_changing_while_pushed_is_detected(
-    file_repo: RepoSpec, tmp_path: Path, path: str, how: str
-) -> None:
-    """Between hashing and upload a file changes; the push refuses, nothing is published.
-
-    ``same-size-same-mtime`` keeps the size and puts the old mtime back, as a write
-    within one tick of a coarse file-system clock (or ``cp -p``) would: only the bytes
-    tell.
-    """
-    src = make_tree(tmp_path / NAME, big=9 * MiB)  # > one 8 MiB chunk: a multipart upload
-    cfg = file_repo.config(home=tmp_path / "home", pack_size=4 * KiB)
-    await etc.aregister(src, config=cfg)
-    target = src / path
+def _changer(target: Path, how: str) -> Callable[[], None]:
+    """Change ``target``: append, or flip a byte keeping its size and putting its mtime back."""
 
     def change() -> None:
         st = target.stat()
@@ -181,17 +170,63 @@ async def test_file_changing_while_pushed_is_detected(
             target.write_bytes(bytes(data))
             os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
 
+    return change
+
+
+@pytest.mark.parametrize(
+    ("path", "where"), [("data/train/f03.txt", "file"), ("data/test/big.bin", "s3")]
+)
+@pytest.mark.parametrize("how", ["append", "same-size-same-mtime"])
+async def test_file_changing_while_pushed_is_detected(
+    request: pytest.FixtureRequest, tmp_path: Path, path: str, where: str, how: str
+) -> None:
+    """Between hashing and upload a file changes; the push refuses, nothing is published.
+
+    ``same-size-same-mtime`` keeps the size and puts the old mtime back, as a write
+    within one tick of a coarse file-system clock (or ``cp -p``) would: only the bytes
+    tell. A packed file is read again to send it on every back-end; a blob is read again
+    where the repository is not local (a ``file://`` push sends the copy it hashed: see
+    the next test).
+    """
+    repo: RepoSpec = request.getfixturevalue(f"{where}_repo")
+    src = make_tree(tmp_path / NAME, big=9 * MiB)  # > one 8 MiB chunk: a multipart upload
+    cfg = repo.config(home=tmp_path / "home", pack_size=4 * KiB, part_size=5 * MiB)
+    await etc.aregister(src, config=cfg)
+
     with pytest.raises(etc.LocalIOError, match=rf"{path} changed while it was pushed"):
-        await etc.apush(NAME, config=cfg, progress=_change_on_upload(change))
+        await etc.apush(NAME, config=cfg, progress=_change_on_upload(_changer(src / path, how)))
     assert await etc.als(config=cfg, remote=True) == []
     # Pushed again, the tree as it now is goes up whole.
     await etc.apush(NAME, config=cfg)
-    pulled = await etc.apull(NAME, config=file_repo.config(home=tmp_path / "home2"))
+    pulled = await etc.apull(NAME, config=repo.config(home=tmp_path / "home2"))
     assert snapshot(pulled.location) == snapshot(src)
 
 
+@pytest.mark.parametrize("how", ["append", "same-size-same-mtime"])
+async def test_blob_changing_after_hashing_pushes_the_bytes_hashed(
+    file_repo: RepoSpec, tmp_path: Path, how: str
+) -> None:
+    """On ``file://`` a blob is copied into the repository and the copy is hashed.
+
+    A change to the file after that is not in the version, which holds the bytes as
+    they were hashed (the copy), consistent with its manifest.
+    """
+    src = make_tree(tmp_path / NAME, big=9 * MiB)
+    cfg = file_repo.config(home=tmp_path / "home", pack_size=4 * KiB)
+    await etc.aregister(src, config=cfg)
+    target = src / "data/test/big.bin"
+    before = snapshot(src)
+
+    await etc.apush(NAME, config=cfg, progress=_change_on_upload(_changer(target, how)))
+    assert snapshot(src) != before
+    pulled = await etc.apull(NAME, config=file_repo.config(home=tmp_path / "home2"))
+    assert snapshot(pulled.location) == before
+    assert list(Path(file_repo.url.removeprefix("file://")).rglob(".staged.*")) == []
+
+
 def _enospc_after(budget: int) -> dict[str, Callable[..., int]]:
-    """``os`` writes (``write``, ``pwrite``, ``pwritev``) that fail with ENOSPC after ``budget``."""
+    """``os`` writes (``write``, ``pwrite``, ``pwritev``, ``copy_file_range``) that fail with
+    ENOSPC after ``budget``."""
     left = budget
 
     def take(n: int) -> None:
@@ -212,7 +247,16 @@ def _enospc_after(budget: int) -> dict[str, Callable[..., int]]:
         take(sum(len(b) for b in buffers))
         return os.pwritev(fd, buffers, offset)
 
-    return {"write": write, "pwrite": pwrite, "pwritev": pwritev}
+    def copy_file_range(src: int, dst: int, count: int, *offsets: Any) -> int:
+        take(min(count, MiB))
+        return os.copy_file_range(src, dst, min(count, MiB), *offsets)
+
+    return {
+        "write": write,
+        "pwrite": pwrite,
+        "pwritev": pwritev,
+        "copy_file_range": copy_file_range,
+    }
 
 
 @pytest.mark.parametrize("what", ["small files", "a large file"])
@@ -231,7 +275,9 @@ async def test_disk_full_during_pull_keeps_the_previous_copy(
     make_tree(src, seed=2, big=big)
     await etc.apush(NAME, config=pusher, force=True)
 
-    monkeypatch.setattr(engine_pull, "os", fake_os(**_enospc_after(2 * MiB if big else 600)))
+    full = fake_os(**_enospc_after(2 * MiB if big else 600))
+    monkeypatch.setattr(engine_pull, "os", full)
+    monkeypatch.setattr(file_backend, "os", full)  # a large file is copied by the back-end
     with pytest.raises(etc.LocalIOError, match="No space left on device"):
         await etc.apull(NAME, config=cfg)
     ds = await etc.adataset(NAME, config=cfg)
@@ -372,39 +418,85 @@ async def test_pushed_objects_are_flushed_before_the_version_record_appears(
     assert ("fsync", os.path.dirname(ref)) in after, events
 
 
+async def test_staged_copies_go_with_a_cancelled_push_or_with_gc(
+    file_repo: RepoSpec, tmp_path: Path
+) -> None:
+    """A cancelled push deletes the copies it staged; gc deletes those a killed one left."""
+    src = make_tree(tmp_path / NAME, big=9 * MiB)
+    cfg = file_repo.config(home=tmp_path / "home")
+    await etc.aregister(src, config=cfg)
+    repo = Path(file_repo.url.removeprefix("file://"))
+    with anyio.CancelScope() as scope:
+
+        def cancel(event: ProgressEvent) -> None:
+            if event.phase == "upload":
+                scope.cancel()  # after hashing: the large file's copy is staged
+
+        await etc.apush(NAME, config=cfg, progress=cancel)
+    assert scope.cancelled_caught
+    assert list(repo.rglob(".staged.*")) == []
+
+    left = repo / layout.OBJECTS / ".staged.0123456789ab.tmp"  # as a SIGKILL leaves it
+    left.parent.mkdir(parents=True, exist_ok=True)
+    left.write_bytes(b"half a copy")
+    await etc.agc(config=cfg, grace=timedelta(0))
+    assert not left.exists()
+
+
+@pytest.mark.parametrize("where", ["s3", "file"])
 @pytest.mark.parametrize("how", ["grow", "shrink"])
 async def test_file_changing_size_while_hashed_is_detected(
-    file_repo: RepoSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    how: str,
+    where: str,
 ) -> None:
     """A large file, hashed in ranges, that changes size after the scan is refused.
 
     Exactly two chunks, then one more MiB: only a last range that reads to the end of
-    the file sees the growth.
+    the file sees the growth. On ``file://`` the file is copied into the repository and
+    the copy hashed: a file that changes while it is copied is refused as well.
     """
+    repo: RepoSpec = request.getfixturevalue(f"{where}_repo")
     src = make_tree(tmp_path / NAME, big=2 * hashing.CHUNK_SIZE)
     target = src / "data/test/big.bin"
-    cfg = file_repo.config(home=tmp_path / "home")
+    cfg = repo.config(home=tmp_path / "home")
     await etc.aregister(src, config=cfg)
-    real_open = open
     changed = False
 
-    def hashing_open(path: Any, *args: Any, **kwargs: Any) -> Any:
+    def change() -> None:
         nonlocal changed
-        if os.path.realpath(path) == str(target.resolve()) and not changed:
-            changed = True  # after the scan's stat, before any range is read
-            with real_open(target, "r+b") as fh:
-                if how == "grow":
-                    fh.seek(0, os.SEEK_END)
-                    fh.write(os.urandom(MiB))
-                else:
-                    fh.truncate(hashing.CHUNK_SIZE // 2)
-        return real_open(path, *args, **kwargs)
+        changed = True
+        with open(target, "r+b") as fh:
+            if how == "grow":
+                fh.seek(0, os.SEEK_END)
+                fh.write(os.urandom(MiB))
+            else:
+                fh.truncate(hashing.CHUNK_SIZE // 2)
 
-    monkeypatch.setattr(hashing, "open", hashing_open, raising=False)
-    with pytest.raises(etc.LocalIOError, match=r"big\.bin changed while it was read"):
+    if where == "file":
+        real_copy = file_backend._copy
+
+        def copy(*args: Any) -> int:
+            if not changed:
+                change()  # after the file was opened and checked, before it is copied
+            return real_copy(*args)
+
+        monkeypatch.setattr(file_backend, "_copy", copy)
+    else:
+        real_open = open
+
+        def hashing_open(path: Any, *args: Any, **kwargs: Any) -> Any:
+            if os.path.realpath(path) == str(target.resolve()) and not changed:
+                change()  # after the scan's stat, before any range is read
+            return real_open(path, *args, **kwargs)
+
+        monkeypatch.setattr(hashing, "open", hashing_open, raising=False)
+    with pytest.raises(etc.LocalIOError, match=r"big\.bin changed while it was (read|pushed)"):
         await etc.apush(NAME, config=cfg)
     assert changed and await etc.als(config=cfg, remote=True) == []
     monkeypatch.undo()
     await etc.apush(NAME, config=cfg)
-    pulled = await etc.apull(NAME, config=file_repo.config(home=tmp_path / "home2"))
+    pulled = await etc.apull(NAME, config=repo.config(home=tmp_path / "home2"))
     assert snapshot(pulled.location) == snapshot(src)

@@ -35,8 +35,25 @@ def test_import_does_not_load_cloud_sdks() -> None:
         "bad = [m for m in sys.modules if m.split('.')[0] in sdks]; "
         "print(bad); sys.exit(1 if bad else 0)"
     )
+    _python_succeeds(code)
+
+
+def _python_succeeds(code: str) -> None:
+    """Run ``code`` in a fresh interpreter (its own ``sys.modules``); it must exit 0."""
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_a_pull_does_not_load_the_push() -> None:
+    """``etcetera.api`` imports a name's module on first use: ``etc pull`` loads no push."""
+    code = (
+        "import sys; from etcetera.api import apull, session, watch; "
+        "s = sys.modules['etcetera.api.session']; "
+        "assert callable(session) and callable(watch) and s.session is session; "
+        "print([m for m in sys.modules if m.endswith('.push')]); "
+        "sys.exit(1 if 'etcetera.engine.push' in sys.modules else 0)"
+    )
+    _python_succeeds(code)
 
 
 def test_sync_api_works_inside_a_running_loop(tmp_path: Path) -> None:

@@ -34,6 +34,10 @@ from tests.support import RepoSpec, cli_env, kill_etc_when, snapshot, write_tree
 PART = CHUNK_SIZE  # parts are whole chunks: the smallest part there is
 #: What a push sends besides its objects' bytes: the small file, the manifest, the ref.
 SLACK = 64 * 1024
+#: With a bandwidth limit a ``file://`` push sends parts, as to a remote store, instead of
+#: copying each file into the repository in the kernel: resuming is the engine's logic,
+#: the same on every store, and a folder is the quickest store to test it on.
+PACED = {"bandwidth_limit": 1 << 40}
 
 
 def _stored_parts(spec: RepoSpec, moto: MotoServer | None, fake: FakeGCS | None) -> list[int]:
@@ -96,7 +100,7 @@ def test_a_push_killed_mid_file_sends_only_the_missing_parts(
     big = rng.randbytes(parts * PART - 12345)
     root = write_tree(tmp_path / "sample", {"data/train/big.bin": big, "README": b"a large file\n"})
     home = tmp_path / "home"
-    cfg = spec.config(home=home, part_size=PART)
+    cfg = spec.config(home=home, part_size=PART, **PACED)
     etc.register(root, config=cfg)
     env = cli_env(spec, home)
     env.update({"ETC_CONCURRENCY": "2", "ETC_PART_SIZE": str(PART)})
@@ -141,7 +145,7 @@ def test_a_stored_part_with_other_bytes_is_sent_again(repo: RepoSpec, tmp_path: 
     root, big, key = _big_tree(tmp_path, 3 * PART + 4096)
     wrong = bytes(b ^ 0xFF for b in big[PART : PART + 4096]) + big[PART + 4096 : 2 * PART]
     asyncio.run(_leave_upload(repo, key, {1: big[:PART], 2: wrong, 3: big[2 * PART : 3 * PART]}))
-    cfg = repo.config(home=tmp_path / "home", part_size=PART)
+    cfg = repo.config(home=tmp_path / "home", part_size=PART, **PACED)
     etc.register(root, config=cfg)
     result = etc.push("sample", config=cfg)
     assert result.stats.bytes_resumed == 2 * PART  # parts 1 and 3
@@ -154,7 +158,7 @@ def test_a_stored_part_with_other_bytes_is_sent_again(repo: RepoSpec, tmp_path: 
 def test_an_upload_made_with_another_part_size_is_aborted(repo: RepoSpec, tmp_path: Path) -> None:
     root, big, key = _big_tree(tmp_path, 3 * PART + 1)
     asyncio.run(_leave_upload(repo, key, {1: big[: 2 * PART]}))  # parts of two chunks
-    cfg = repo.config(home=tmp_path / "home", part_size=PART)
+    cfg = repo.config(home=tmp_path / "home", part_size=PART, **PACED)
     etc.register(root, config=cfg)
     result = etc.push("sample", config=cfg)
     assert result.stats.bytes_resumed == 0
@@ -172,7 +176,7 @@ def test_a_changed_file_is_not_completed_from_old_parts(
     asyncio.run(_leave_upload(file_repo, key, {1: big[:PART]}))
     changed = big[:PART] + b"x" * (PART + 10)
     (root / "data/train/big.bin").write_bytes(changed)
-    cfg = file_repo.config(home=tmp_path / "home", part_size=PART)
+    cfg = file_repo.config(home=tmp_path / "home", part_size=PART, **PACED)
     etc.register(root, config=cfg)
     result = etc.push("sample", config=cfg)
     assert result.stats.bytes_resumed == 0
@@ -192,7 +196,7 @@ def test_a_stray_write_beside_the_object_is_left_and_the_upload_resumed(
     stray = target.with_name(f".{target.name}.0123456789ab.tmp")
     stray.write_bytes(big[:1000])
     assert sorted(_uploads(file_repo.backend())) == [key, key]  # the upload and the stray
-    cfg = file_repo.config(home=tmp_path / "home", part_size=PART)
+    cfg = file_repo.config(home=tmp_path / "home", part_size=PART, **PACED)
     etc.register(root, config=cfg)
     result = etc.push("sample", config=cfg)
     assert result.stats.bytes_resumed == PART
@@ -213,7 +217,7 @@ def test_a_store_that_will_not_list_uploads_still_takes_the_push(
         raise AccessDeniedError("not allowed to list uploads")
 
     monkeypatch.setattr(Transport, "uploads", refused)
-    cfg = file_repo.config(home=tmp_path / "home", part_size=PART)
+    cfg = file_repo.config(home=tmp_path / "home", part_size=PART, **PACED)
     etc.register(root, config=cfg)
     result = etc.push("sample", config=cfg)
     assert asked == [layout.OBJECTS]
@@ -234,7 +238,7 @@ def test_uploads_are_listed_once_and_only_for_large_files(
     monkeypatch.setattr(Transport, "uploads", counted)
     files = {f"data/train/small{i}.bin": os.urandom(1000) for i in range(20)}
     root = write_tree(tmp_path / "sample", files)
-    cfg = file_repo.config(home=tmp_path / "home", part_size=PART)
+    cfg = file_repo.config(home=tmp_path / "home", part_size=PART, **PACED)
     etc.register(root, config=cfg)
     etc.push("sample", config=cfg)
     assert listings == []  # packs only: nothing to resume, nothing asked

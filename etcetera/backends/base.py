@@ -169,6 +169,48 @@ class Capabilities:
     send_copies: int = 2
 
 
+@runtime_checkable
+class StagedObject(Protocol):
+    """A temporary object holding a copy of a local file, not yet under its key.
+
+    Attributes:
+        path: where the copy can be read on this machine, to hash it.
+    """
+
+    path: str
+
+    async def publish(self, key: str) -> None:
+        """Put the copy under ``key`` (replacing what is there: keys name contents); one request."""
+        ...
+
+    async def discard(self) -> None:
+        """Delete the copy; one already published or discarded is fine."""
+        ...
+
+
+@runtime_checkable
+class LocalObjects(Protocol):
+    """What a back-end whose objects are files on this machine adds (``file://``).
+
+    Bytes then move between a local file and an object inside the kernel
+    (``copy_file_range``), never through the engine's buffers, and the engine hashes the
+    copy, not the original: what ends up in the repository (a push) or in the
+    destination (a pull) is exactly what was hashed. Each method is one request.
+    """
+
+    async def stage(self, folder: str, fd: int) -> StagedObject:
+        """Copy the local file open as ``fd``, to its end, into a temporary object.
+
+        ``folder`` is a key prefix ending in ``/``: the temporary object lies there, so
+        that :meth:`Backend.uploads` of that prefix finds one a killed process left.
+        """
+        ...
+
+    async def copy_out(self, key: str, fd: int, offset: int, length: int) -> None:
+        """Copy ``length`` bytes of ``key`` from ``offset`` into ``fd`` at the same offset."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class BackendOptions:
     """Everything a back-end needs to connect, built from the settings by the API layer.

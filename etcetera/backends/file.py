@@ -28,7 +28,6 @@ import zlib
 from collections.abc import AsyncGenerator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
 
 import anyio
 import anyio.to_thread
@@ -37,6 +36,7 @@ from ..durable import fsync_dir, syncfs
 from ..errors import (
     AccessDeniedError,
     BackendError,
+    LocalIOError,
     ObjectNotFoundError,
     PreconditionFailedError,
     RepositoryNotFoundError,
@@ -45,6 +45,7 @@ from ..urls import RepoURL
 from .base import BackendOptions, Buffer, Capabilities, ObjectInfo, PartRef, Requests, direct
 
 _READ_BLOCK = 1024 * 1024
+_BIG_STEP = 1 << 30  # bytes asked of one copy_file_range
 _UPLOADS = ".uploads"
 _KEY = "key"  # the file in an upload's folder that names its target
 
@@ -304,6 +305,45 @@ class FileBackend:
         for item in found:
             yield item
 
+    def _stage(self, folder: str, fd: int) -> FileStaged:
+        tmp = self._path(folder) / f".staged.{secrets.token_hex(6)}.tmp"
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        try:
+            _copy(fd, out, 0, 0, None)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        finally:
+            os.close(out)
+        return FileStaged(self, tmp)
+
+    async def stage(self, folder: str, fd: int) -> FileStaged:
+        """Copy a local file into a temporary file of the repository, in the kernel."""
+        try:
+            return await anyio.to_thread.run_sync(self._stage, folder, fd, limiter=self._limiter)
+        except OSError as exc:
+            raise _translate(exc, folder) from exc
+
+    def _copy_out(self, key: str, fd: int, offset: int, length: int) -> None:
+        src = os.open(self._path(key), os.O_RDONLY)
+        try:
+            if _copy(src, fd, offset, offset, length) != length:
+                raise BackendError(f"object {key} ended before the requested range")
+        finally:
+            os.close(src)
+
+    async def copy_out(self, key: str, fd: int, offset: int, length: int) -> None:
+        """Copy a range of an object into a local file, in the kernel."""
+        try:
+            await anyio.to_thread.run_sync(
+                self._copy_out, key, fd, offset, length, limiter=self._limiter
+            )
+        except OSError as exc:
+            if exc.errno in _LOCAL_FULL:  # the copy's side: the repository is only read
+                raise LocalIOError(f"cannot write a copy of {key}: {exc.strerror}") from None
+            raise _translate(exc, key) from exc
+
     async def aclose(self) -> None:
         """Nothing to release."""
 
@@ -386,9 +426,10 @@ class FileUpload:
         tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
         try:
             with open(tmp, "wb") as out:
+                at = 0
                 for part in sorted(parts, key=lambda p: p.number):
                     with open(_open_regular(self._part(part.number), self.key)[0], "rb") as src:
-                        _append(src, out)
+                        at += _copy(src.fileno(), out.fileno(), 0, at, None)
             os.replace(tmp, target)
         finally:
             tmp.unlink(missing_ok=True)
@@ -414,27 +455,68 @@ class FileUpload:
         await run(self.key, go)
 
 
-def _append(src: BinaryIO, out: BinaryIO) -> None:
-    """Copy ``src`` to the end of ``out``, in the kernel where it can.
+_LOCAL_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+_NO_KERNEL_COPY = (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP)
+
+
+def _copy(src: int, dst: int, src_at: int, dst_at: int, length: int | None) -> int:
+    """Copy ``length`` bytes (``None``: to the end) of ``src`` to ``dst``; the bytes copied.
 
     ``copy_file_range`` moves no bytes through this process (and is a reflink where the
-    file system shares extents); reads and writes are the fallback.
+    file system shares extents); positioned reads and writes are the fallback (another
+    file system, another OS). Fewer bytes than ``length`` means ``src`` ended first.
     """
-    size = os.fstat(src.fileno()).st_size
     done = 0
-    try:
-        while done < size:
-            n = os.copy_file_range(src.fileno(), out.fileno(), size - done)
-            if n == 0:
-                break
-            done += n
-    except OSError as exc:
-        if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
-            raise
-    if done < size:
-        src.seek(done)
-        out.seek(0, os.SEEK_END)
-        shutil.copyfileobj(src, out, 4 * 1024 * 1024)
+    kernel = hasattr(os, "copy_file_range")
+    while length is None or done < length:
+        n = _BIG_STEP if length is None else min(_BIG_STEP, length - done)
+        if kernel:
+            try:
+                got = os.copy_file_range(src, dst, n, src_at + done, dst_at + done)
+            except OSError as exc:
+                if exc.errno not in _NO_KERNEL_COPY:
+                    raise
+                kernel = False
+                continue
+        else:
+            block = os.pread(src, min(n, _READ_BLOCK), src_at + done)
+            written = 0
+            while written < len(block):
+                written += os.pwrite(dst, memoryview(block)[written:], dst_at + done + written)
+            got = len(block)
+        if not got:
+            break
+        done += got
+    return done
+
+
+class FileStaged:
+    """A local file copied into the repository as ``.staged.TOKEN.tmp``, not yet named.
+
+    A process killed before :meth:`publish` leaves it as a stray write, which ``gc``
+    removes.
+    """
+
+    def __init__(self, backend: FileBackend, tmp: Path) -> None:
+        self._backend = backend
+        self._tmp = tmp
+        self.path = str(tmp)
+
+    def _publish(self, key: str) -> None:
+        target = self._backend._path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self._tmp, target)
+
+    async def publish(self, key: str) -> None:
+        """Rename the copy to ``key`` (flushed with the next create-only write, as a put is)."""
+        try:
+            await anyio.to_thread.run_sync(self._publish, key, limiter=self._backend._limiter)
+        except OSError as exc:
+            raise _translate(exc, key) from exc
+
+    async def discard(self) -> None:
+        """Delete the copy, if it is still there."""
+        await anyio.to_thread.run_sync(self._tmp.unlink, True)
 
 
 class StrayWrite:

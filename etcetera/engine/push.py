@@ -14,7 +14,7 @@ from pathlib import Path
 import anyio
 import anyio.to_thread
 
-from ..backends.base import PartRef
+from ..backends.base import PartRef, StagedObject
 from ..errors import EtceteraError, LocalIOError, SourceChangedError
 from ..format import layout
 from ..format.hashing import crc32_combine, sha256_hex
@@ -208,10 +208,12 @@ class _Uploader:
         manifest: Manifest,
         sources: dict[str, ScannedFile],
         tracker: ProgressTracker,
+        staged: dict[str, StagedObject],
     ) -> None:
         self.t = t
         self.sources = sources
         self.tracker = tracker
+        self.staged = staged
         self.io = t.io
         # What a body being sent costs in memory: our bytes and the copies the back-end's
         # SDK and the socket transport make (``Capabilities.send_copies``).
@@ -236,7 +238,13 @@ class _Uploader:
         key = layout.object_key(obj.id)
         caps = self.t.backend.capabilities
         part = self.t.config.part_size_for(obj.size, caps.min_part_size, caps.max_parts)
-        if obj.kind == "blob" and obj.size > part:
+        copy = self.staged.get(obj.id) if obj.kind == "blob" else None
+        if copy is not None:  # already in the repository, as it was hashed
+            await self.t.call(key, lambda: copy.publish(key))
+            del self.staged[obj.id]  # only now: one cancelled before is discarded
+            self.t.stats.bytes_sent += obj.size
+            self.tracker.advance(obj.size, len(members))
+        elif obj.kind == "blob" and obj.size > part:
             await self._multipart(key, members[0], obj.size, part)
             self.tracker.advance(0, len(members))
         else:
@@ -372,12 +380,27 @@ class Prepared:
         files: the hashed files.
         manifest: the file table.
         encoded: the manifest as stored (its root's digest names the version's tree).
+        staged: copies of blobs already in the repository (see :func:`prepare`), by id.
     """
 
     scan: Scan
     files: list[LocalFile]
     manifest: Manifest
     encoded: EncodedManifest
+    staged: dict[str, StagedObject] = field(default_factory=dict)
+
+    async def discard(self) -> None:
+        """Delete the staged copies not published (even while the caller is cancelled)."""
+        await _discard(list(self.staged.values()))
+        self.staged.clear()
+
+
+async def _discard(copies: list[StagedObject]) -> None:
+    # Shielded: a cancelled push removes its copies too (gc removes those a kill leaves).
+    with anyio.CancelScope(shield=True):
+        for copy in copies:
+            with contextlib.suppress(EtceteraError, OSError):
+                await copy.discard()
 
 
 async def prepare(
@@ -389,39 +412,72 @@ async def prepare(
     cache: HashCache,
     progress: ProgressCallback | None = None,
     group: str | None = None,
+    stage: bool = False,
 ) -> Prepared:
     """Scan, hash (cached) and lay out the tree at ``root``, or one ``group`` of it.
 
     ``group`` is a partition name, or ``""`` for the files outside ``data/``: the pieces
     of a group are the same whether the group is laid out alone or with the whole tree.
+    With ``stage``, on a back-end whose objects are local files, each file to hash that
+    will be a blob is first copied into the repository (in the kernel) and the copy is
+    hashed: the bytes published are then the bytes hashed, read once (not with a
+    ``bandwidth_limit``, which only a push of parts can keep). The caller
+    publishes or discards the copies (:attr:`Prepared.staged`, :meth:`Prepared.discard`).
     """
     config = t.config
     scan = await anyio.to_thread.run_sync(scan_tree, root, options.ignore, group)
     if options.include or options.exclude:
         scan.files = [f for f in scan.files if selected(f.path, options.include, options.exclude)]
-    files = await hash_files(
-        scan,
-        cache,
-        name=name,
-        chunk_size=config.chunk_size,
-        io=t.io,
-        progress=progress,
-    )
-    await anyio.to_thread.run_sync(cache.save)
+    local = t.local if stage else None
+    copies: dict[str, StagedObject] = {}
 
-    def lay_out() -> tuple[Manifest, EncodedManifest]:
-        manifest = build_manifest(
-            files,
-            scan.partitions if group is None else [group] if group else [],
-            pack_size=config.pack_size,
-            pack_threshold=config.pack_threshold,
+    async def stage_one(f: ScannedFile) -> str:
+        assert local is not None
+        fd = await anyio.to_thread.run_sync(_open_unchanged, f, limiter=t.io)
+        try:
+            copies[f.path] = copy = await t.stage(local, layout.OBJECTS, fd)
+            st = await anyio.to_thread.run_sync(os.fstat, fd)
+        finally:
+            os.close(fd)
+        if st.st_size != f.size or st.st_mtime_ns != f.mtime_ns:
+            raise _changed(f)  # written to while it was copied
+        return copy.path
+
+    staged: dict[str, StagedObject] = {}  # by content: identical files are one blob
+    try:
+        files = await hash_files(
+            scan,
+            cache,
+            name=name,
             chunk_size=config.chunk_size,
-            dirs=scan.dirs,
+            io=t.io,
+            progress=progress,
+            stage=stage_one if local is not None else None,
+            stage_from=config.pack_threshold,
         )
-        return manifest, encode_manifest(manifest)
+        for f in files:
+            copy = copies.pop(f.path, None)
+            if copy is not None and staged.setdefault(f.digest, copy) is not copy:
+                copies[f.path] = copy  # a second copy of one content: discarded below
+        await anyio.to_thread.run_sync(cache.save)
 
-    manifest, encoded = await anyio.to_thread.run_sync(lay_out)
-    return Prepared(scan, files, manifest, encoded)
+        def lay_out() -> tuple[Manifest, EncodedManifest]:
+            manifest = build_manifest(
+                files,
+                scan.partitions if group is None else [group] if group else [],
+                pack_size=config.pack_size,
+                pack_threshold=config.pack_threshold,
+                chunk_size=config.chunk_size,
+                dirs=scan.dirs,
+            )
+            return manifest, encode_manifest(manifest)
+
+        manifest, encoded = await anyio.to_thread.run_sync(lay_out)
+    except BaseException:
+        await _discard([*copies.values(), *staged.values()])
+        raise
+    await _discard(list(copies.values()))
+    return Prepared(scan, files, manifest, encoded, staged)
 
 
 async def missing_objects(
@@ -456,7 +512,7 @@ async def send(
         sum(len(v) for k, v in _members(manifest).items() if k in wanted),
         progress,
     )
-    up = _Uploader(t, manifest, sources, tracker)
+    up = _Uploader(t, manifest, sources, tracker, prepared.staged)
     # Large blobs first so that their parts overlap with the many small packs.
     missing = sorted(missing, key=lambda o: -o.size)
     try:
@@ -488,7 +544,24 @@ async def push(
     record: a push that fails or is interrupted never shows a partial dataset.
     """
     await t.backend.check()
-    prepared = await prepare(t, root, name, options, cache=cache, progress=progress)
+    prepared = await prepare(
+        t, root, name, options, cache=cache, progress=progress, stage=not options.dry_run
+    )
+    try:
+        return await _push(t, prepared, name, options, cache=cache, progress=progress)
+    finally:
+        await prepared.discard()  # copies of objects the repository had already
+
+
+async def _push(
+    t: Transport,
+    prepared: Prepared,
+    name: str,
+    options: PushOptions,
+    *,
+    cache: HashCache,
+    progress: ProgressCallback | None,
+) -> PushResult:
     manifest, encoded = prepared.manifest, prepared.encoded
     digest = encoded.digest
     result = PushResult(

@@ -16,7 +16,7 @@ import os
 import re
 import stat
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +24,7 @@ import anyio
 import anyio.to_thread
 
 from ..errors import LocalIOError, NotADatasetError
-from ..format.hashing import Digest, digest_chunks, digest_file, join
+from ..format.hashing import READ_BLOCK, Digest, digest_chunks, digest_file, digest_small, join
 from ..format.manifest import FileEntry
 from ..format.packing import LocalFile
 from ..format.paths import find_clashes
@@ -289,21 +289,25 @@ class HashCache:
 
 def _hash_batch(batch: list[ScannedFile], chunk_size: int) -> list[tuple[Digest, int]]:
     out = []
+    small = min(READ_BLOCK, chunk_size)
     for f in batch:
         try:
-            out.append(digest_file(f.source, chunk_size))
+            if f.size < small:
+                out.append(digest_small(f.source, f.size))
+            else:
+                out.append(digest_file(f.source, chunk_size))
         except OSError as exc:
             raise LocalIOError(f"cannot read {f.source}: {exc.strerror}") from None
     return out
 
 
 def _hash_range(
-    f: ScannedFile, first: int, count: int | None, chunk_size: int
+    source: str, first: int, count: int | None, chunk_size: int, with_crc: bool
 ) -> tuple[list[bytes], list[int], int]:
     try:
-        return digest_chunks(f.source, first, count, chunk_size)
+        return digest_chunks(source, first, count, chunk_size, with_crc=with_crc)
     except OSError as exc:
-        raise LocalIOError(f"cannot read {f.source}: {exc.strerror}") from None
+        raise LocalIOError(f"cannot read {source}: {exc.strerror}") from None
 
 
 class _Split:
@@ -321,6 +325,9 @@ class _Split:
         ]
         self.parts: list[tuple[list[bytes], list[int], int]] = [([], [], 0)] * len(self.ranges)
         self.left = len(self.ranges)
+        #: What is read: the file, or a copy of it that is what the push sends (staged).
+        self.source = f.source
+        self.staged = False
 
     def joined(self) -> tuple[Digest, int]:
         """The file's digest and the bytes read, once every range is in."""
@@ -338,12 +345,16 @@ async def hash_files(
     io: anyio.CapacityLimiter,
     progress: ProgressCallback | None,
     verify: bool = False,
+    stage: Callable[[ScannedFile], Awaitable[str]] | None = None,
+    stage_from: int = 0,
 ) -> list[LocalFile]:
     """Digest every scanned file, from the cache where it vouches (unless ``verify``).
 
     Hashing runs in worker threads taken from ``io`` (the operation's I/O-thread limit):
     small files in batches, a file of more than one chunk in ranges of whole chunks
-    hashed in parallel, so that one large file uses every core.
+    hashed in parallel, so that one large file uses every core. With ``stage``, each
+    file of at least ``stage_from`` bytes is first copied by ``stage`` (which returns
+    the copy's path) and the copy is hashed, without CRCs: it is what a push sends.
     """
     files = scan.files
     out: list[LocalFile] = [] if verify else cache.vouched(files)
@@ -353,10 +364,13 @@ async def hash_files(
     todo = [f for f in files if id(f) in position]
     tracker = ProgressTracker("hash", name, sum(f.size for f in todo), len(todo), progress)
     workers = max(1, int(min(io.total_tokens, 256)))  # (256: the most io_threads allows)
-    jobs: list[list[ScannedFile] | tuple[_Split, int]] = []
+    jobs: list[list[ScannedFile] | tuple[_Split, int] | _Split] = []
     current: list[ScannedFile] = []
     current_bytes = 0
     for f in todo:
+        if stage is not None and f.size and f.size >= stage_from:
+            jobs.append(_Split(f, chunk_size, workers))
+            continue
         if f.size > chunk_size:
             split = _Split(f, chunk_size, workers)
             jobs.extend((split, i) for i in range(len(split.ranges)))
@@ -385,7 +399,7 @@ async def hash_files(
     async def run_range(split: _Split, index: int) -> None:
         first, count = split.ranges[index]
         part = await anyio.to_thread.run_sync(
-            _hash_range, split.file, first, count, chunk_size, limiter=io
+            _hash_range, split.source, first, count, chunk_size, not split.staged, limiter=io
         )
         split.parts[index] = part
         split.left -= 1
@@ -393,13 +407,25 @@ async def hash_files(
             done(split.file, *split.joined())
         tracker.advance(part[2], 1 if split.left == 0 else 0)
 
+    async def run_staged(split: _Split) -> None:
+        assert stage is not None
+        split.source, split.staged = await stage(split.file), True
+        async with anyio.create_task_group() as tg:
+            for index in range(len(split.ranges)):
+                tg.start_soon(run_range, split, index)
+
     # As many workers as the limiter has threads, each taking the next job in turn:
     # the tasks stay few however many files and ranges there are.
     queue = iter(jobs)
 
     async def worker() -> None:
         for job in queue:
-            await (run_batch(job) if isinstance(job, list) else run_range(*job))
+            if isinstance(job, list):
+                await run_batch(job)
+            elif isinstance(job, _Split):
+                await run_staged(job)
+            else:
+                await run_range(*job)
 
     async with anyio.create_task_group() as tg:
         for _ in range(min(workers, len(jobs))):

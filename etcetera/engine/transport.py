@@ -18,7 +18,15 @@ from typing import TypeVar
 
 import anyio
 
-from ..backends.base import Backend, Buffer, ObjectInfo, PartRef, Upload
+from ..backends.base import (
+    Backend,
+    Buffer,
+    LocalObjects,
+    ObjectInfo,
+    PartRef,
+    StagedObject,
+    Upload,
+)
 from ..errors import BackendError, EtceteraError, TransientError
 from .budget import ByteBudget
 from .config import TransferConfig
@@ -210,6 +218,28 @@ class Transport:
             except EtceteraError as exc:
                 await self._again(exc, key, attempt)
             attempt += 1
+
+    @property
+    def local(self) -> LocalObjects | None:
+        """The back-end, where its objects are files on this machine (see ``LocalObjects``).
+
+        ``None`` with a bandwidth limit too: it paces every byte, and a copy in the kernel
+        cannot be paced.
+        """
+        if self._rate is None and isinstance(self.backend, LocalObjects):
+            return self.backend
+        return None
+
+    async def stage(self, local: LocalObjects, folder: str, fd: int) -> StagedObject:
+        """Copy a local file into a temporary object of ``local`` (this transport's back-end)."""
+        return await self.call(folder, lambda: local.stage(folder, fd))
+
+    async def copy_out(
+        self, local: LocalObjects, key: str, fd: int, offset: int, length: int
+    ) -> None:
+        """Copy a range of an object of ``local`` into a local file."""
+        await self.call(key, lambda: local.copy_out(key, fd, offset, length))
+        self.stats.bytes_received += length
 
     async def upload(self, key: str) -> TransportUpload:
         """Start a multipart upload; its requests then go through this transport too."""
