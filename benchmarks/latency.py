@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import subprocess
 import sys
 import tempfile
@@ -40,6 +41,7 @@ from common import (
     Table,
     _terminate,
     fmt,
+    load_line,
     machine_info,
     proc_cpu_seconds,
     start_moto,
@@ -197,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     if args.serve_proxy:
         return serve_proxy(args.serve_proxy, args.delay)
-    started = time.monotonic()
+    started, started_load = time.monotonic(), os.getloadavg()
     specs = dict(QUICK if args.quick else FULL)
     if args.files:
         specs["small"] = dataclasses.replace(specs["small"], files=args.files)
@@ -242,13 +244,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("\n".join(ratio_lines(rows, passes)))
     print(machine_line(rates))
-    print(f"\n{mode} run took {elapsed / 60:.1f} min")
+    print(f"\n{mode} run took {elapsed / 60:.1f} min" + load_line(started_load))
     slow = slowdowns(rows, passes)
     doc: dict[str, Any] = {
         "mode": mode,
         "command": " ".join(["python", "benchmarks/latency.py", *(argv or sys.argv[1:])]),
         "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
         "elapsed_s": elapsed,
+        "loadavg": {"start": started_load, "end": os.getloadavg()},
         "machine": {**machine_info(), **rates},
         "versions": {**versions(), **peer_versions()},
         "etcetera_code": bench.code,

@@ -19,6 +19,7 @@ the medians and the goals, the machine line of ``run.py``, and writes
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -34,6 +35,7 @@ from common import (
     Table,
     clean_env,
     fmt,
+    load_line,
     machine_info,
     run_measured,
     snapshot_etcetera,
@@ -78,7 +80,7 @@ def goals(medians: dict[str, float], files: int, counts: dict[str, int]) -> list
 def main(argv: list[str] | None = None) -> int:
     """Build the tree, push and pull it once, then time the no-ops."""
     args = parse(argv)
-    started = time.monotonic()
+    started, started_load = time.monotonic(), os.getloadavg()
     files = args.files or (QUICK_FILES if args.quick else NOOP_SCALE_FILES)
     work = Path(tempfile.mkdtemp(prefix="etc-noop-scale-", dir=args.work))
     etc_cmd, code = snapshot_etcetera(work / "snapshot")
@@ -127,12 +129,13 @@ def main(argv: list[str] | None = None) -> int:
     print("\nGoal 4, 100,000 files (issue 13):")
     for g in goal_list:
         print("  " + g.line())
-    print(f"\nnoop_scale took {elapsed / 60:.1f} min")
+    print(f"\nnoop_scale took {elapsed / 60:.1f} min" + load_line(started_load))
     doc: dict[str, Any] = {
         "mode": "quick" if files < NOOP_SCALE_FILES else "full",
         "command": " ".join(["python", "benchmarks/noop_scale.py", *(argv or sys.argv[1:])]),
         "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
         "elapsed_s": elapsed,
+        "loadavg": {"start": started_load, "end": os.getloadavg()},
         "machine": {**machine_info(), **rates},
         "versions": versions(),
         "etcetera_code": code,
