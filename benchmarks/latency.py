@@ -10,9 +10,9 @@ and pulled by etcetera (its ``etc`` CLI), s5cmd and rclone against a moto server
 and a fixed delay: once with none (``+0 ms``, the proxy alone) and once with ``--delay``
 milliseconds (default 20) added to every request and to every new connection, which is
 what a round trip to a cloud region costs. ``--direct`` adds a pass straight to moto
-(what the proxy itself costs). Each pass runs on a fresh moto and proxy, the tools in
-alternation round after round as in ``run.py`` (same cells: pull followed by
-``sync -f``, peers killed at ``--peer-cap`` seconds and credited what they did).
+(what the proxy itself costs). Every round runs every pass in turn, each on a fresh
+moto and proxy, the tools in alternation as in ``run.py`` (same cells: pull followed
+by ``sync -f``, peers killed at ``--peer-cap`` seconds and credited what they did).
 
 Prints a table (files/s and MB/s per tool, etcetera over the best peer, and each tool's
 rate with the delay over its rate without), the machine line of ``run.py``, and writes
@@ -29,7 +29,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,9 +49,9 @@ from common import (
     write_json,
 )
 from peers import rmtree
-from report import Row, find, summarize
-from run import Bench, peer_versions, round_options
-from workloads import FULL, QUICK, generate
+from report import Row, Run, find, summarize
+from run import OURS, Bench, peer_versions, round_options
+from workloads import FULL, QUICK, Workload, generate
 
 TOOLS = ("etcetera", "s5cmd", "rclone")
 DIRECT = "direct"
@@ -140,6 +140,28 @@ class LatencyBench(Bench):
             return start_moto(self.logs)
         return start_proxied(self.logs, self.delay_ms)
 
+    def alternate(self, wl: Workload, delays: list[float | None]) -> list[Run]:
+        """Every round runs every pass in turn, so that the machine's drifts hit them alike.
+
+        The order of the passes is reversed every other round. Each pass is its own
+        target in the runs returned (so each has its own best peer), with the round kept.
+        """
+        tools, rounds, peer_rounds = self.tools, self.etc_rounds, self.args.peer_rounds
+        self.etc_rounds = self.args.peer_rounds = 1
+        out: list[Run] = []
+        try:
+            for rnd in range(max(rounds, peer_rounds)):
+                self.tools = [t for t in tools if rnd < (rounds if t.name in OURS else peer_rounds)]
+                for delay in delays if rnd % 2 == 0 else delays[::-1]:
+                    self.delay_ms = delay
+                    print(f" round {rnd + 1}, {label(delay)}")
+                    self.workload(wl)
+                    out += [replace(r, target=label(delay), round=rnd) for r in self.runs]
+                    self.runs.clear()
+        finally:
+            self.tools, self.etc_rounds, self.args.peer_rounds = tools, rounds, peer_rounds
+        return out
+
 
 def label(delay_ms: float | None) -> str:
     """How a pass is named in the table and the JSON."""
@@ -217,19 +239,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"etcetera latency profile ({mode}): passes {', '.join(passes)}; scratch {work}")
     rates = machine_rates()
     print(machine_line(rates))
-    runs = []
+    runs: list[Run] = []
     try:
         for name in names:
             spec = specs[name]
             wl = generate(spec, work / "src" / name / "dataset", args.seed)
             print(f"{name}: {spec.describe()} = {wl.size / MiB:,.0f} MiB")
-            for delay in delays:
-                bench.delay_ms = delay
-                print(f" pass {label(delay)}")
-                bench.workload(wl)
-                # The pass is the row's target, so that each pass has its own best peer.
-                runs += [dataclasses.replace(r, target=label(delay)) for r in bench.runs]
-                bench.runs.clear()
+            runs += bench.alternate(wl, delays)
             rmtree(work / "src" / name)
     finally:
         rmtree(work)
