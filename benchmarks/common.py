@@ -491,3 +491,11 @@ def fmt(x: float | None, digits: int = 1) -> str:
     if abs(x) >= 1000:
         return f"{x:,.0f}"
     return f"{x:.{digits}f}"
+
+
+def load_line(at_start: tuple[float, float, float]) -> str:
+    """The 1-minute load average then and now: how busy the (shared) machine was."""
+    return (
+        f" (load average {at_start[0]:.1f} at the start, {os.getloadavg()[0]:.1f} at the end, "
+        f"on {os.cpu_count()} cores)"
+    )

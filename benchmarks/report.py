@@ -26,6 +26,9 @@ SMALL_PULL_CP_FACTOR = 1.0
 NOOP_FILES = 20_000
 NOOP_SECONDS = {"push": 1.0, "pull": 0.5}
 NOOP_RUNS = 5
+#: 4, its second half: the same at 100,000 files (``noop_scale.py``, not in this run).
+NOOP_SCALE_FILES = 100_000
+NOOP_SCALE_SECONDS = {"push": 1.5, "pull": 0.6}
 #: 5: etcetera's peak RSS on every workload.
 RSS_LIMIT = 300 * MiB
 

@@ -74,12 +74,24 @@ OURS = ("etcetera", "cp", "ceiling")
 ALL_TOOLS = (*TOOLS, Ceiling.name)
 
 
+def round_options(p: argparse.ArgumentParser) -> None:
+    """The options of :class:`Bench`'s rounds, which latency.py shares."""
+    p.add_argument("--rounds", type=int, help="etcetera runs per cell (default 3; quick 1)")
+    p.add_argument("--peer-rounds", type=int, default=1, help="peer runs per cell (default 1)")
+    p.add_argument(
+        "--peer-cap",
+        type=float,
+        help="seconds before a peer run is killed and its partial work counted (default 20)",
+    )
+    p.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temp dir)")
+    p.add_argument("--seed", type=int, default=20240605)
+
+
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--quick", action="store_true", help="scaled-down sizes (< 5 min)")
-    p.add_argument("--rounds", type=int, help="etcetera runs per cell (default 3; quick 1)")
-    p.add_argument("--peer-rounds", type=int, default=1, help="peer runs per cell (default 1)")
+    round_options(p)
     p.add_argument("--workloads", default="large,small,mixed,text", help="comma-separated")
     p.add_argument("--targets", default="s3,gs,file", help="comma-separated: s3,gs,file")
     p.add_argument("--tools", default=",".join(ALL_TOOLS), help="comma-separated")
@@ -88,14 +100,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         default="large,small",
         help="workloads the raw ceiling runs on (default large,small)",
     )
-    p.add_argument(
-        "--peer-cap",
-        type=float,
-        help="seconds before a peer run is killed and its partial work counted (default 20)",
-    )
     p.add_argument("--no-noop", action="store_true", help="skip the no-op push and pull")
-    p.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temp dir)")
-    p.add_argument("--seed", type=int, default=20240605)
     p.add_argument("--chart", type=Path, default=ROOT / "docs" / "benchmarks.png")
     p.add_argument("--no-chart", action="store_true")
     return p.parse_args(argv)

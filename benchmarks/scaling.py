@@ -101,9 +101,12 @@ def point(
     src: Path,
     work: Path,
     tag: str,
-    noop: bool,
+    noop: int = 0,
 ) -> list[tuple[str, Measured, int, int]]:
-    """Push and pull (and, with ``noop``, both again) on a fresh server and location."""
+    """Push and pull, then ``noop`` no-op pushes and as many pulls, on a fresh server.
+
+    Every run is returned (:func:`median_runs` keeps the median of each repeated one).
+    """
     server = start(kind, work)
     target = Target(kind, server, work / "repos")
     scratch = work / "cells" / tag
@@ -124,16 +127,9 @@ def point(
                 m.returncode = -1
                 m.output = f"incomplete: {got[0]} of {files} files"
             out.append(("pull", m, files, size))
-            if noop and m.ok:
-                # No-ops are short and noisy here: the median of NOOP_REPEATS runs counts.
-                pushes = sorted(
-                    (tool.noop_push(cell) for _ in range(NOOP_REPEATS)), key=lambda r: r.wall
-                )
-                pulls = sorted(
-                    (tool.noop_pull(cell) for _ in range(NOOP_REPEATS)), key=lambda r: r.wall
-                )
-                out.append(("noop push", pushes[len(pushes) // 2], files, size))
-                out.append(("noop pull", pulls[len(pulls) // 2], files, size))
+            if m.ok:
+                out += [("noop push", tool.noop_push(cell), files, size) for _ in range(noop)]
+                out += [("noop pull", tool.noop_pull(cell), files, size) for _ in range(noop)]
     finally:
         rmtree(scratch)
         if kind == "file":
@@ -141,6 +137,16 @@ def point(
         if server is not None:
             server.stop()
     return out
+
+
+def median_runs(
+    out: list[tuple[str, Measured, int, int]],
+) -> list[tuple[str, Measured, int, int]]:
+    """One entry per operation: of a repeated one, the run of median wall time."""
+    ops: dict[str, list[tuple[str, Measured, int, int]]] = {}
+    for entry in out:
+        ops.setdefault(entry[0], []).append(entry)
+    return [sorted(es, key=lambda e: e[1].wall)[len(es) // 2] for es in ops.values()]
 
 
 def _note(m: Measured) -> str:
@@ -163,7 +169,7 @@ def concurrency_part(
     print(f"concurrency: {spec.describe()} = {wl.size / MiB:.0f} MiB on {args.target}")
     for c in values:
         tool = Etcetera(args.etc_cmd, {"concurrency": c})
-        for op, m, files, size in point(tool, args.target, wl.root, work, f"c{c}", False):
+        for op, m, files, size in point(tool, args.target, wl.root, work, f"c{c}"):
             points.append(Point.of("concurrency", c, op, m, files, size))
             print(
                 f"  concurrency {c:>3} {op}: {m.wall:.2f} s, {size / m.wall / 1e6:.1f} MB/s, "
@@ -182,7 +188,9 @@ def size_part(
         wl = generate(spec, work / f"src-{n}" / "dataset", args.seed)
         print(f"size: {n:,} x 4 KiB on {args.target} (generated in {time.monotonic() - t0:.1f} s)")
         tool = Etcetera(args.etc_cmd)
-        for op, m, files, size in point(tool, args.target, wl.root, work, f"n{n}", True):
+        # No-ops are short and noisy here: the median of NOOP_REPEATS runs counts.
+        runs = point(tool, args.target, wl.root, work, f"n{n}", NOOP_REPEATS)
+        for op, m, files, size in median_runs(runs):
             points.append(Point.of("size", n, op, m, files, size))
             print(f"  {n:>7,} files {op}: {m.wall:.2f} s, {n / m.wall:,.0f} files/s {_note(m)}")
         rmtree(work / f"src-{n}")

@@ -23,6 +23,10 @@ kind               what the client sees
 ``flip-upload``    one byte of the request body is flipped before it is forwarded
 =================  ==================================================================
 
+With ``delay`` it also plays a network's round trip: every request waits that long
+before it is forwarded, and so does every new connection (its TCP handshake). The
+latency benchmark (``benchmarks/latency.py``) runs it that way, with no rules.
+
 The proxy runs its own event loop in a daemon thread (:meth:`FaultProxy.start`,
 :meth:`FaultProxy.stop`), opens one upstream connection per request, and never
 waits for ever: every read has a deadline, a stall ends by itself, and ``stop``
@@ -262,13 +266,17 @@ class FaultProxy:
     Args:
         upstream: the server's root URL, e.g. ``http://127.0.0.1:5000``.
         flavour: ``"s3"`` (XML error bodies) or ``"gcs"`` (JSON error bodies).
+        delay: seconds of round trip added to every request and every new connection.
     """
 
-    def __init__(self, upstream: str, flavour: Literal["s3", "gcs"] = "s3") -> None:
+    def __init__(
+        self, upstream: str, flavour: Literal["s3", "gcs"] = "s3", delay: float = 0.0
+    ) -> None:
         parts = urlsplit(upstream)
         self._host = parts.hostname or "127.0.0.1"
         self._port = parts.port or 80
         self.flavour = flavour
+        self.delay = delay
         self.rules: list[Rule] = []
         self.log: list[Exchange] = []
         self.port = 0
@@ -350,6 +358,8 @@ class FaultProxy:
         assert task is not None
         self._tasks.add(task)
         try:
+            if self.delay:
+                await asyncio.sleep(self.delay)  # the handshake's round trip
             await self._serve(reader, writer)
         except (_Closed, ConnectionError, asyncio.IncompleteReadError):
             pass
@@ -403,6 +413,9 @@ class FaultProxy:
             if head is None:
                 return
             method, target = head.first.split(" ")[:2]
+            if self.delay:
+                # One round trip, before anything is answered (a 100 Continue included).
+                await asyncio.sleep(self.delay)
             rule = self._pick(method, target)
             req = _framing(head, response=False, bodiless=False)
             if (head.get("expect") or "").lower() == "100-continue":
