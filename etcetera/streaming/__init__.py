@@ -1,0 +1,1 @@
+"""Streaming a version's files for training, without pulling them (``etcetera.stream``)."""
