@@ -26,6 +26,8 @@ PACK_SIZE: Final = 32 * MiB
 PACK_THRESHOLD: Final = 4 * MiB
 #: Bytes of file data a transfer may hold in memory.
 MEMORY_BUDGET: Final = 160 * MiB
+#: Bytes of verified object ranges kept by the local cache (reads without a pull).
+CACHE_SIZE: Final = 10 * 1024 * MiB
 #: Seconds per request.
 TIMEOUT: Final = 60.0
 #: Seconds to connect.

@@ -11,6 +11,8 @@ also from the builtin a caller would already catch for it::
     ├── InvalidNameError            (ValueError)      a dataset name breaks the naming rule
     ├── NotADatasetError            (ValueError)      a folder breaks a dataset rule
     ├── DatasetNotFoundError        (FileNotFoundError)  no such dataset, locally or remotely
+    ├── PathNotFoundError           (FileNotFoundError)  no such file or folder in a version
+    ├── ReadOnlyError               (PermissionError) a write through etc:// (etc push publishes)
     ├── DatasetExistsError          (FileExistsError) refusing to overwrite without force
     │   └── VersionExistsError                        a push of other content, without force
     ├── PartitionNotFoundError      (KeyError)        ds['nope']
@@ -81,6 +83,14 @@ class NotADatasetError(EtceteraError, ValueError):
 
 class DatasetNotFoundError(EtceteraError, FileNotFoundError):
     """No dataset of that name (or version) exists locally or in the repository."""
+
+
+class PathNotFoundError(EtceteraError, FileNotFoundError):
+    """A path that the version read does not hold; the message names the nearest ones."""
+
+
+class ReadOnlyError(EtceteraError, PermissionError):
+    """A write through the ``etc://`` file system, which reads versions and never writes."""
 
 
 class DatasetExistsError(EtceteraError, FileExistsError):

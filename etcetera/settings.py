@@ -112,6 +112,11 @@ class Config(BaseSettings):
         ge=defaults.MiB,
         description="Bytes of file data a transfer may hold in memory, whatever the concurrency.",
     )
+    cache_size: int = Field(
+        default=defaults.CACHE_SIZE,
+        ge=0,
+        description="Bytes the cache of files read without a pull keeps (0: no cache).",
+    )
     timeout: float = Field(default=defaults.TIMEOUT, gt=0, description="Seconds per request.")
     connect_timeout: float = Field(
         default=defaults.CONNECT_TIMEOUT, gt=0, description="Seconds to connect."

@@ -173,10 +173,11 @@ async def _asend(cfg: Config, name: str, laid: _Laid) -> _GroupPlan:
     return replace(laid.plan, missing=sum(o.size for o in missing))
 
 
-def _ordered(plans: Sequence[_GroupPlan]) -> list[PieceRef]:
-    """All pieces in path order (each group's are already in order)."""
+def _ordered(plans: Sequence[_GroupPlan]) -> tuple[list[PieceRef], list[str]]:
+    """All pieces in path order (each group's are already in order), and their first paths."""
     pairs = [(start, ref) for p in plans for start, ref in zip(p.starts, p.refs, strict=True)]
-    return [ref for _, ref in sorted(pairs, key=lambda pair: pair[0])]
+    pairs.sort(key=lambda pair: pair[0])
+    return [ref for _, ref in pairs], [start for start, _ in pairs]
 
 
 def push(
@@ -244,10 +245,10 @@ def push(
 
     done = pinned.run({g: (holders[g], lay_out(g)) for g in groups})
     plans: list[_GroupPlan] = [done[g] for g in groups]
-    pieces = _ordered(plans)
+    pieces, firsts = _ordered(plans)
     chunk_size = CHUNK_SIZE
     dirs = [d for p in plans for d in p.dirs]
-    root = manifest_root(chunk_size, partitions, dirs, pieces)
+    root = manifest_root(chunk_size, partitions, dirs, pieces, firsts)
     try:
         return run(_commit, cfg, name, roots, pinned, laid, plans, holders, root, force, retries)
     finally:

@@ -96,8 +96,11 @@ async def read_manifest(
 
 async def read_root(t: Transport, digest: str, cache: ManifestCache | None = None) -> ManifestRoot:
     """The root of a manifest (its header and piece list), verified against its name."""
-    data, _ = await _read_root(t, digest, cache)
-    return await anyio.to_thread.run_sync(ManifestRoot.parse, data)
+    data, from_cache = await _read_root(t, digest, cache)
+    root = await anyio.to_thread.run_sync(ManifestRoot.parse, data)
+    if cache is not None and not from_cache:
+        await anyio.to_thread.run_sync(cache.put, digest, data)
+    return root
 
 
 async def _read_root(t: Transport, digest: str, cache: ManifestCache | None) -> tuple[bytes, bool]:

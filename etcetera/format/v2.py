@@ -65,11 +65,14 @@ class ManifestRoot:
         version: format version (1 or 2).
         pieces: the pieces of a v2 manifest, in path order (empty for v1).
         doc: the parsed JSON document.
+        firsts: the first path of each piece, where the root records them (a root
+            written before they were added has none: a reader then searches).
     """
 
     version: int
     pieces: tuple[PieceRef, ...]
     doc: dict[str, Any]
+    firsts: tuple[str, ...] | None = None
 
     @classmethod
     def parse(cls, data: bytes) -> ManifestRoot:
@@ -115,7 +118,22 @@ class ManifestRoot:
                 )
             if len({r.id for r in refs}) != len(refs):
                 raise ManifestError("manifest lists a piece twice")
-        return cls(version, tuple(refs), doc)
+        return cls(version, tuple(refs), doc, _firsts(doc, len(refs)))
+
+
+def _firsts(doc: dict[str, Any], count: int) -> tuple[str, ...] | None:
+    """The root's ``firsts`` (the first path of each piece), checked, or ``None``."""
+    raw = doc.get("firsts")
+    if raw is None:
+        return None
+    if (
+        type(raw) is not list
+        or len(raw) != count
+        or not all(type(p) is str for p in raw)
+        or not all(map(operator.lt, raw, raw[1:]))
+    ):
+        raise ManifestError("manifest first paths do not match its pieces")
+    return tuple(raw)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,15 +181,23 @@ def _encode(manifest: Manifest, level: int) -> EncodedManifest:
             refs.append(PieceRef(pid, group, b - a, size, len(raw)))
             starts.append(files[a].path)
             stored[pid] = compressor.compress(raw)
-    root = manifest_root(manifest.chunk_size, manifest.partitions, manifest.dirs, refs)
+    root = manifest_root(manifest.chunk_size, manifest.partitions, manifest.dirs, refs, starts)
     return EncodedManifest(root, sha256_hex(root), stored, tuple(refs), tuple(starts))
 
 
 def manifest_root(
-    chunk_size: int, partitions: Iterable[str], dirs: Iterable[str], refs: Sequence[PieceRef]
+    chunk_size: int,
+    partitions: Iterable[str],
+    dirs: Iterable[str],
+    refs: Sequence[PieceRef],
+    firsts: Sequence[str],
 ) -> bytes:
-    """Canonical bytes of a v2 root listing ``refs`` (already in path order)."""
-    doc = {
+    """Canonical bytes of a v2 root listing ``refs`` (in path order) and their first paths.
+
+    ``firsts`` (the first path of each piece) take a reader from a path to its piece
+    without a search; a reader that does not know the key ignores it.
+    """
+    doc: dict[str, Any] = {
         "format": MANIFEST_KIND,
         "version": FORMAT_VERSION,
         "chunk_size": chunk_size,
@@ -180,6 +206,7 @@ def manifest_root(
         "files": sum(r.files for r in refs),
         "size": sum(r.size for r in refs),
         "pieces": [[r.id, r.group, r.files, r.size, r.length] for r in refs],
+        "firsts": list(firsts),
     }
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
 
@@ -266,18 +293,26 @@ def build(
     loaded = None if only is None else tuple(sorted(set(only) & set(partitions)))
     tables = Tables(chunk_size, partitions)
     decompressor = zstandard.ZstdDecompressor()
+    first = dict(zip(root.pieces, root.firsts or (), strict=False))
     for ref in wanted_pieces(root, only):
         data = stored.get(ref.id)
         if data is None:
             raise ManifestError(f"manifest piece {ref.id} is missing")
         raw = unpack_piece(decompressor, ref, data)
         cols = pieces.decode(raw)
-        if cols.group != ref.group or len(cols.paths) != ref.files:
-            raise ManifestError(f"manifest piece {ref.id} does not match its root entry")
+        check_piece(ref, cols, first.get(ref))
         tables.add(cols, trusted_types=True)
         if sum(cols.sizes) != ref.size:
             raise ManifestError(f"manifest piece {ref.id} does not match its root entry")
     return replace(tables.finish(partitions, dirs), loaded=loaded)
+
+
+def check_piece(ref: PieceRef, cols: pieces.Columns, first: str | None) -> None:
+    """Refuse a decoded piece that is not what its root entry (and first path) say."""
+    if cols.group != ref.group or len(cols.paths) != ref.files:
+        raise ManifestError(f"manifest piece {ref.id} does not match its root entry")
+    if first is not None and cols.paths[0] != first:
+        raise ManifestError(f"manifest piece {ref.id} does not start at its root's first path")
 
 
 def wanted_pieces(root: ManifestRoot, partitions: Iterable[str] | None) -> list[PieceRef]:
