@@ -68,6 +68,7 @@ if _typing.TYPE_CHECKING:
     )
     from .model import Dataset
     from .settings import Config
+    from .streaming import Sample, Stream, astream
     from .sync import (
         create,
         dataset,
@@ -80,6 +81,7 @@ if _typing.TYPE_CHECKING:
         push,
         register,
         rm_remote,
+        stream,
         verify,
     )
 
@@ -108,6 +110,8 @@ __all__ = [
     "PushResult",
     "RemoteDataset",
     "RepositoryNotFoundError",
+    "Sample",
+    "Stream",
     "ThrottledError",
     "TransferStats",
     "TransientError",
@@ -124,6 +128,7 @@ __all__ = [
     "apush",
     "aregister",
     "arm_remote",
+    "astream",
     "averify",
     "create",
     "dataset",
@@ -136,6 +141,7 @@ __all__ = [
     "push",
     "register",
     "rm_remote",
+    "stream",
     "verify",
 ]
 
@@ -166,6 +172,8 @@ _LAZY = {
     "PushResult": "etcetera.api",
     "RemoteDataset": "etcetera.api",
     "RepositoryNotFoundError": "etcetera.errors",
+    "Sample": "etcetera.streaming",
+    "Stream": "etcetera.streaming",
     "ThrottledError": "etcetera.errors",
     "TransferStats": "etcetera.engine.progress",
     "TransientError": "etcetera.errors",
@@ -181,6 +189,7 @@ _LAZY = {
     "apush": "etcetera.api",
     "aregister": "etcetera.api",
     "arm_remote": "etcetera.api",
+    "astream": "etcetera.streaming",
     "averify": "etcetera.api",
     "create": "etcetera.sync",
     "dataset": "etcetera.sync",
@@ -193,6 +202,7 @@ _LAZY = {
     "push": "etcetera.sync",
     "register": "etcetera.sync",
     "rm_remote": "etcetera.sync",
+    "stream": "etcetera.sync",
     "verify": "etcetera.sync",
 }
 

@@ -21,6 +21,7 @@ from typing import ParamSpec, TypeVar
 from anyio.from_thread import start_blocking_portal
 
 from . import api
+from .streaming import astream
 
 __all__ = [
     "blocking",
@@ -36,6 +37,7 @@ __all__ = [
     "register",
     "rm_remote",
     "run",
+    "stream",
     "verify",
 ]
 
@@ -116,3 +118,5 @@ verify = blocking(api.averify)
 rm_remote = blocking(api.arm_remote)
 
 gc = blocking(api.agc)
+
+stream = blocking(astream)
