@@ -35,6 +35,7 @@ __all__ = [
     "purge",
     "push",
     "register",
+    "remote",
     "rm_remote",
     "run",
     "stream",
@@ -120,3 +121,5 @@ rm_remote = blocking(api.arm_remote)
 gc = blocking(api.agc)
 
 stream = blocking(astream)
+
+remote = blocking(api.aremote)

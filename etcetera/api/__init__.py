@@ -8,6 +8,8 @@ from .local import RemoteDataset, acreate, adataset, alist_remote, als, apurge, 
 from .maintenance import GcResult, agc, arm_remote
 from .pull import PullResult, apull
 from .push import PushResult, apush, push_options
+from .remote import RemoteVersion, aremote
+from .remote_path import RemotePath, RemoteStat
 from .session import Session, session
 from .watch import Watch, watch
 
@@ -18,6 +20,9 @@ __all__ = [
     "PullResult",
     "PushResult",
     "RemoteDataset",
+    "RemotePath",
+    "RemoteStat",
+    "RemoteVersion",
     "Session",
     "TransferStats",
     "VerifyResult",
@@ -32,6 +37,7 @@ __all__ = [
     "apurge",
     "apush",
     "aregister",
+    "aremote",
     "arm_remote",
     "averify",
     "describe_error",
