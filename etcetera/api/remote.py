@@ -18,7 +18,7 @@ import threading
 import weakref
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractContextManager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import anyio.abc
@@ -27,11 +27,13 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from ..engine import refs
 from ..errors import EtceteraError, NotADatasetError, PartitionNotFoundError
-from ..reading import Version, open_version
 from ..settings import Config
 from ._common import parse_ref, resolve_config
 from .remote_path import RemotePath
 from .session import session
+
+if TYPE_CHECKING:  # the reading core imports api modules: import it once it is used
+    from ..reading import Version
 
 T = TypeVar("T")
 
@@ -59,6 +61,8 @@ class _Runner:
         *,
         task_status: anyio.abc.TaskStatus[Version] = anyio.TASK_STATUS_IGNORED,
     ) -> None:
+        from ..reading import open_version
+
         self._done = anyio.Event()
         async with session(config) as s:
             task_status.started(await open_version(s, name, number))

@@ -13,14 +13,14 @@ import fnmatch
 import io
 import stat as statmod
 from collections.abc import Awaitable, Callable, Iterator
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
+from typing import IO, TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
 
 from ..errors import PathNotFoundError
 from ..format.manifest import FileEntry
-from ..reading import Version
-
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
+
+    from ..reading import Version
 
 T = TypeVar("T")
 
@@ -91,7 +91,7 @@ class RemotePath:
         return tuple(self.path.split("/")) if self.path else ()
 
     def joinpath(self, *parts: str) -> RemotePath:
-        """This path with ``parts`` appended."""
+        """The path with ``parts`` appended."""
         return RemotePath(self._runner, "/".join([self.path, *parts]))
 
     def __truediv__(self, part: str) -> RemotePath:
@@ -221,7 +221,7 @@ class RemotePath:
 
     def open(
         self, mode: str = "rb", buffering: int = 1 << 20, encoding: str | None = None
-    ) -> io.BufferedReader | io.TextIOWrapper:
+    ) -> IO[Any]:
         """A read-only file with random access: reads fetch only the chunks they touch.
 
         Args:
@@ -296,7 +296,7 @@ class _RemoteFile(io.RawIOBase):
         return self._pos
 
     def readinto(self, buffer: ReadableBuffer) -> int:
-        view = memoryview(buffer).cast("B")  # type: ignore[arg-type]
+        view = memoryview(buffer).cast("B")
         start = self._pos
         end = min(self._entry.size, start + len(view))
         if start >= end:

@@ -23,7 +23,7 @@ from ..format.manifest import FileEntry
 from .order import Piece, RankOrder
 
 #: Samples sent to the consumer in one step (one thread hop for a sync consumer).
-_STEP = 64
+_STEP = 256
 
 #: Fetches a piece: one verified bytes-like per member, in the piece's member order.
 FetchPiece = Callable[[Piece], Awaitable[Sequence[bytes | memoryview]]]

@@ -13,13 +13,17 @@ and the rank, the same whatever the number of worker processes.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
+import queue
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any
 
 import anyio
+import anyio.to_thread
+from anyio.abc import ObjectSendStream
 from anyio.from_thread import start_blocking_portal
 
 from ..api.session import first_error
@@ -223,14 +227,20 @@ class Stream:
 
     def _samples(self, worker: int, workers: int, batch: int, start: int) -> Iterator[Any]:
         transform = self.transform
-        send, receive = anyio.create_memory_object_stream[list[Sample]](2)
+        handoff = _Handoff(4)
         with start_blocking_portal(backend="asyncio") as portal:
-            future = portal.start_task_soon(self._producer(), send, worker, workers, batch, start)
+            future = portal.start_task_soon(
+                self._producer(), handoff, worker, workers, batch, start
+            )
             try:
                 while True:
                     try:
-                        samples = portal.call(receive.receive)
-                    except anyio.EndOfStream:
+                        samples = handoff.queue.get(timeout=1.0)
+                    except queue.Empty:
+                        if future.done():
+                            break  # ended without its last word: its error follows
+                        continue
+                    if samples is None:
                         break
                     for sample in samples:
                         self._yielded += 1  # counted once handed over: state_dict() sees it
@@ -238,7 +248,7 @@ class Stream:
                 future.result()
             finally:
                 future.cancel()
-                portal.call(receive.aclose)
+                handoff.drain()
         self._finished(workers)
 
     def _finished(self, workers: int) -> None:
@@ -272,6 +282,33 @@ class Stream:
         from .io import produce
 
         return functools.partial(produce, self)
+
+
+class _Handoff(ObjectSendStream[list[Sample]]):
+    """Samples for a sync consumer: a queue it reads without a hop through the event loop.
+
+    The consumer takes lists of samples from a thread-safe queue (microseconds), so a
+    data loader worker spends its time on its transform, not on thread hand-offs; a
+    full queue makes the producer wait in a worker thread (back-pressure).
+    """
+
+    def __init__(self, size: int) -> None:
+        self.queue: queue.Queue[list[Sample] | None] = queue.Queue(size)
+
+    async def send(self, item: list[Sample]) -> None:
+        try:
+            self.queue.put_nowait(item)
+        except queue.Full:
+            await anyio.to_thread.run_sync(self.queue.put, item, abandon_on_cancel=True)
+
+    async def aclose(self) -> None:
+        await anyio.to_thread.run_sync(self.queue.put, None, abandon_on_cancel=True)
+
+    def drain(self) -> None:
+        """Empty the queue, so that a producer blocked on it (being cancelled) finishes."""
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self.queue.get_nowait()
 
 
 def _torch_worker() -> tuple[int, int] | None:
