@@ -110,6 +110,10 @@ ls = blocking(api.als)
 
 list_remote = blocking(api.alist_remote)
 
+list_files = blocking(api.alist_files)
+
+cat = blocking(api.acat)
+
 info = blocking(api.ainfo)
 
 verify = blocking(api.averify)

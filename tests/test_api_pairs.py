@@ -40,6 +40,8 @@ KNOWN_ASYNC = {
     "aregister",
     "arm_remote",
     "averify",
+    "acat",
+    "alist_files",
 }
 
 
@@ -204,17 +206,24 @@ COMMANDS = {
     "rm": "rm_remote",
     "gc": "gc",
     "config": "Config",
+    "cat": "cat",
 }
 # CLI options named differently in Python, and those only the CLI has (output format,
 # a prompt, the flag that makes `etc rm` say where it deletes).
 RENAMED = {"partition": "partitions", "grace_hours": "grace"}
 CLI_ONLY = {"json", "yes"}
-CLI_ONLY_FOR = {"rm": {"remote"}}
+# `etc list NAME [PATH]` lists a version's files: etc.list_files (checked below).
+CLI_ONLY_FOR = {
+    "rm": {"remote"},
+    **{c: {"ref", "path", "recursive"} for c in ("list", "ls")},
+    "cat": {"ref"},  # etc.cat's NAME is its first parameter, `name`
+}
 
 
 def test_python_api_covers_every_command() -> None:
     commands = {c for c in app if not c.startswith("-")}
     assert commands == set(COMMANDS)
+    assert {"path", "remote", "recursive"} <= set(inspect.signature(etcetera.list_files).parameters)
     for command, target in COMMANDS.items():
         obj = getattr(etcetera, target)
         if command == "config":  # `etc config` shows what etc.Config() loads

@@ -417,9 +417,34 @@ def test_tutorial_examples_run(tmp_path: Path) -> None:
 
 
 def test_tutorial_uses_every_command() -> None:
-    used = {cmd.split()[1] for cmd in _commands(_tutorial()) if cmd.startswith("etc ")}
+    pages = [*_tutorial(), *parse_examples(READING.read_text(encoding="utf-8"))]
+    used = {cmd.split()[1] for cmd in _commands(pages) if cmd.startswith("etc ")}
     commands = {name for name in app if not name.startswith("-") and name != "ls"}
     assert commands <= used, f"commands without a tutorial example: {commands - used}"
+
+
+READING = DOCS / "reading.rst"
+
+
+def test_reading_page_examples_run(tmp_path: Path) -> None:
+    """docs/reading.rst runs as one session, etc:// found through the entry point."""
+    examples = parse_examples(READING.read_text(encoding="utf-8"))
+    ran: collections.Counter[str] = collections.Counter()
+    with etc_server() as etc_function:
+        session = Session(tmp_path, etc_function)
+        # The fsspec.specs entry point as pyproject.toml declares it, whether or not this
+        # source tree is installed.
+        project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+        site = tmp_path / "site" / "etcetera_docs_probe-0.dist-info"
+        site.mkdir(parents=True)
+        (site / "METADATA").write_text("Metadata-Version: 2.1\nName: etcetera-docs-probe\n")
+        spec = project["entry-points"]["fsspec.specs"]["etc"]
+        (site / "entry_points.txt").write_text(f"[fsspec.specs]\netc = {spec}\n")
+        paths = [str(site.parent), str(ROOT), session.env.get("PYTHONPATH", "")]
+        session.env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
+        for example in examples:
+            run_example(session, example, _commands(examples), ran)
+    assert dict(ran) == {"console": 4, "python": 4}
 
 
 def test_index_examples_are_run_elsewhere() -> None:

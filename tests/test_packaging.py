@@ -15,12 +15,13 @@ import pytest
 import etcetera
 
 ROOT = Path(__file__).resolve().parent.parent
-SUBPACKAGES = ("api", "cli", "engine", "backends", "format")
+SUBPACKAGES = ("api", "cli", "engine", "backends", "format", "reading", "fs")
 EXTRAS = {
     "s3": "aiobotocore",
     "gcs": "gcloud-aio-storage",
     "dask": "distributed",
-    "all": "etcetera[dask,gcs,s3]",
+    "fsspec": "fsspec",
+    "all": "etcetera[dask,fsspec,gcs,s3]",
 }
 # pip could not fetch the build back-end (setuptools, wheel): no index reachable.
 _OFFLINE = re.compile(r"No matching distribution found|Could not find a version|NewConnection")
@@ -87,9 +88,11 @@ def test_wheel_metadata_declares_extras_and_the_command(wheel: Path) -> None:
         )
     # import etcetera must work without any cloud SDK: they are extras only.
     base = [r for r in requires if "extra ==" not in r]
-    sdks = ("aiobotocore", "gcloud", "aiohttp", "distributed", "dask")
+    sdks = ("aiobotocore", "gcloud", "aiohttp", "distributed", "dask", "fsspec")
     assert not [r for r in base if r.startswith(sdks)], base
     assert re.search(r"^etc = etcetera\.cli:main$", scripts, re.M), scripts
+    # fsspec.open('etc://...') finds the file system with no import of etcetera.
+    assert re.search(r"^\[fsspec\.specs\]\netc = etcetera\.fs:EtcFileSystem$", scripts, re.M)
 
 
 def test_version_is_defined_once() -> None:

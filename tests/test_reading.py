@@ -19,7 +19,7 @@ from etcetera.errors import (
 from etcetera.format import layout
 from etcetera.format.hashing import sha256_hex
 from etcetera.format.record import VersionRecord
-from etcetera.reading import open_version
+from etcetera.reading import ObjectCache, open_version
 from etcetera.settings import Config
 from tests.support import RepoSpec, write_tree
 
@@ -227,3 +227,35 @@ async def test_a_hostile_piece_is_refused(file_repo: RepoSpec, tmp_path: Path) -
         with pytest.raises(ManifestError, match="first path"):
             await v.files("")
     assert os.path.isdir(tmp_path / "reader")
+
+
+async def test_a_pull_after_reading_takes_the_cache(repo: RepoSpec, tmp_path: Path) -> None:
+    _, reader = await _push(repo, tmp_path)
+    async with session(reader) as s:
+        v = await open_version(s, "sample", 1)
+        wanted = [*(await v.files("data/test")), await v.entry("README.md")]
+        await v.read_many(wanted)
+    pulled = await etc.apull("sample", config=reader, partitions=["test"])
+    assert pulled.stats.files_downloaded == 0
+    assert pulled.stats.files_reused == len(wanted) == 42
+    folder = tmp_path / "reader" / "sample"
+    for path in ("data/test/big.bin", "data/test/007.txt", "README.md"):
+        assert (folder / path).read_bytes() == _files()[path]
+
+
+async def test_processes_sharing_a_cache_stay_within_its_size(
+    file_repo: RepoSpec, tmp_path: Path
+) -> None:
+    import anyio.to_thread
+
+    from tests.support import cli_env, run_etc_together
+
+    await _push(file_repo, tmp_path)
+    env = cli_env(file_repo, tmp_path / "reader", cache_size=2_000)
+    paths = sorted(p for p in _files() if p.startswith("data/train/"))
+    jobs = [(["cat", "sample@1", p], env) for p in paths[:6]]
+    done = await anyio.to_thread.run_sync(run_etc_together, jobs)
+    assert [d.returncode for d in done] == [0] * len(jobs), [d.stderr for d in done]
+    assert [d.stdout for d in done] == [_files()[p].decode() for p in paths[:6]]
+    cache = ObjectCache(tmp_path / "reader" / ".cache" / "objects", 2_000)
+    assert 0 < cache.size() <= 2_000 + 6 * 600  # each process adds one range at most past it

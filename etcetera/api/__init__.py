@@ -3,6 +3,7 @@
 from ..engine.progress import ProgressCallback, ProgressEvent, TransferStats
 from ..format.sharding import parse_shard
 from ._common import describe_error, dumps, parse_ref, resolve_config
+from .files import FileListing, FileRow, acat, alist_files
 from .inspect import VerifyResult, ainfo, averify
 from .local import RemoteDataset, acreate, adataset, alist_remote, als, apurge, aregister
 from .maintenance import GcResult, agc, arm_remote
@@ -14,6 +15,8 @@ from .session import Session, session
 from .watch import Watch, watch
 
 __all__ = [
+    "FileListing",
+    "FileRow",
     "GcResult",
     "ProgressCallback",
     "ProgressEvent",
@@ -27,10 +30,12 @@ __all__ = [
     "TransferStats",
     "VerifyResult",
     "Watch",
+    "acat",
     "acreate",
     "adataset",
     "agc",
     "ainfo",
+    "alist_files",
     "alist_remote",
     "als",
     "apull",

@@ -29,8 +29,12 @@ app = App(
 app.command("etcetera.cli.register:register", help="Register a dataset folder under a name.")
 app.command("etcetera.cli.create:create", help="Create an empty dataset in the local store.")
 app.command(
-    "etcetera.cli.listing:list_", name="list", alias="ls", help="List local or remote datasets."
+    "etcetera.cli.listing:list_",
+    name="list",
+    alias="ls",
+    help="List datasets, or a version's files (NAME[@K] [PATH]).",
 )
+app.command("etcetera.cli.files:cat", help="Write a file of a version to stdout, unpulled.")
 app.command("etcetera.cli.purge:purge", help="Remove a local dataset.")
 app.command("etcetera.cli.push:push", help="Push a local dataset as its next version.")
 app.command("etcetera.cli.pull:pull", help="Pull a dataset (NAME or NAME@VERSION).")

@@ -10,21 +10,36 @@ from ._common import settings
 
 
 async def list_(
+    ref: str | None = None,
+    path: str = "",
+    /,
     *,
     remote: Annotated[bool, Parameter(name=["--remote", "-r"], negative="")] = False,
+    recursive: Annotated[bool, Parameter(name=["--recursive", "-R"], negative="")] = False,
     json: Annotated[bool, Parameter(name=["--json"], negative="")] = False,
 ) -> int:
-    """List datasets: local ones, or the repository's with --remote.
+    """List datasets: local ones, or the repository's with --remote; or a version's files.
 
     Parameters
     ----------
+    ref
+        A dataset (NAME or NAME@VERSION): list its files with their sizes, without
+        pulling it (from the local copy when it is that version, else the repository).
+    path
+        With a dataset: the folder (or file) to list.
     remote
         List the repository instead of the local store.
+    recursive
+        With a dataset: every file below the folder, not one level.
     json
         Print JSON for scripts.
     """
     from ..api import alist_remote, als, dumps
 
+    if ref is not None:
+        from .files import list_files
+
+        return await list_files(ref, path, remote=remote, recursive=recursive, json=json)
     cfg = settings()
     if remote:
         found = await alist_remote(config=cfg)

@@ -41,7 +41,8 @@ async def read_units(
     if cache is not None and cache.limit > 0 and wanted:
         got.update(await anyio.to_thread.run_sync(cache.lookup, wanted, limiter=t.io))
     missing = [u for u in dict.fromkeys(wanted) if u not in got]
-    spans = plan.coalesce(missing, objects, cheap_ranges=t.backend.capabilities.cheap_ranges)
+    cheap = t.backend.capabilities.cheap_ranges
+    spans = plan.coalesce(missing, objects, cheap_ranges=cheap, longest=t.config.part_size)
 
     async def one(span: Span) -> None:
         async with t.budget.hold(span.length):

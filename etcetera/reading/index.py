@@ -169,6 +169,16 @@ class Index:
                 break
         return files, bisect.bisect_left(files, path, key=_path)
 
+    async def near(self, path: str) -> list[FileEntry]:
+        """Files around where ``path`` would be: its piece, and the next (for messages)."""
+        files, at = await self.locate(path)
+        firsts = self.root.firsts if self.root.version >= 2 else None
+        if firsts and at == len(files):
+            following = bisect.bisect_right(firsts, path)
+            if following < len(firsts):
+                return [*files, *await self.piece(following)]
+        return files
+
     async def find(self, path: str) -> FileEntry | None:
         """The entry of a file path, or ``None``."""
         files, at = await self.locate(path)

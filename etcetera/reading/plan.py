@@ -68,14 +68,20 @@ def units(entry: FileEntry, chunk_size: int, start: int = 0, end: int | None = N
 
 
 def coalesce(
-    wanted: Iterable[Unit], objects: Mapping[str, ObjectEntry], *, cheap_ranges: bool
+    wanted: Iterable[Unit],
+    objects: Mapping[str, ObjectEntry],
+    *,
+    cheap_ranges: bool,
+    longest: int = 16 * MiB,
 ) -> list[Span]:
     """Ranged reads covering ``wanted``, largest first.
 
     Per object, the gaps between wanted units are closed smallest first while the bytes
     they add stay within :data:`WASTE` (where ranges are cheap), or within what was
     asked for plus :data:`WASTE` (where each range costs the store the whole object,
-    so fewer, longer ranges pay).
+    so fewer, longer ranges pay). Where ranges are cheap, a read is cut between units
+    once it passes ``longest`` bytes, so that a large file arrives over several
+    concurrent requests.
     """
     by_object: dict[str, dict[int, Unit]] = {}
     for u in wanted:
@@ -99,7 +105,8 @@ def coalesce(
             joined[i] = True
         group = [ordered[0]]
         for i, u in enumerate(ordered[1:]):
-            if joined[i]:
+            long = cheap_ranges and u.offset + u.length - group[0].offset > longest
+            if joined[i] and not long:
                 group.append(u)
             else:
                 spans.append(_span(oid, group))

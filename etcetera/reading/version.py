@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import difflib
+import operator
 import unicodedata
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -25,6 +26,8 @@ from ..settings import Config
 from . import fetch, plan
 from .cache import ObjectCache
 from .index import Index
+
+_path = operator.attrgetter("path")
 
 
 def object_cache(session: Session) -> ObjectCache:
@@ -75,7 +78,9 @@ class Version:
         files, at = await self.index.locate(key)
         if at < len(files) and files[at].path == key:
             return files[at]
-        raise PathNotFoundError(f"{self.ref} has no file {key!r}{nearest(key, files, at)}")
+        around = await self.index.near(key)
+        hint = nearest(key, around, bisect.bisect_left(around, key, key=_path))
+        raise PathNotFoundError(f"{self.ref} has no file {key!r}{hint}")
 
     async def find(self, path: str) -> FileEntry | None:
         """The entry of one file, or ``None``."""
@@ -84,6 +89,25 @@ class Version:
     async def files(self, folder: str = "") -> list[FileEntry]:
         """Every file below ``folder`` (``""``: the whole version), in path order."""
         return await self.index.under(clean(folder))
+
+    async def children(self, folder: str = "") -> list[tuple[str, FileEntry | None]]:
+        """The direct children of a folder, by path.
+
+        ``(path, entry)`` for a file, ``(path, None)`` for a folder (empty folders and
+        partitions included).
+        """
+        key = f"{clean(folder)}/" if clean(folder) else ""
+        found: dict[str, FileEntry | None] = {}
+        for f in await self.files(folder):
+            head, sep, _ = f.path[len(key) :].partition("/")
+            if sep:
+                found.setdefault(f"{key}{head}", None)
+            else:
+                found[f.path] = f
+        for d in [*self.index.dirs, *(f"data/{p}" for p in self.index.partitions)]:
+            if d.startswith(key) and d != key[:-1]:
+                found.setdefault(f"{key}{d[len(key) :].partition('/')[0]}", None)
+        return sorted(found.items())
 
     async def is_dir(self, path: str) -> bool:
         """Whether ``path`` is a folder of the version (``""`` is its top)."""
@@ -155,7 +179,7 @@ def nearest(path: str, files: list[FileEntry], at: int) -> str:
     """`` (nearest: ...)`` for a message: close names in ``path``'s folder, else neighbours."""
     folder = path.rpartition("/")[0]
     prefix = f"{folder}/" if folder else ""
-    lo = bisect.bisect_left(files, prefix, key=lambda f: f.path)
+    lo = bisect.bisect_left(files, prefix, key=_path)
     near = [f.path for f in files[lo : lo + 5000] if f.path.startswith(prefix)]
     close = difflib.get_close_matches(path, near, n=3, cutoff=0.6)
     if not close:
