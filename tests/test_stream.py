@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import multiprocessing
 import pickle
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -209,3 +211,36 @@ def test_bad_arguments_say_what_is_wrong(pushed: tuple[RepoSpec, Config]) -> Non
         etc.stream("sample", config=cfg, window_bytes=10**12)
     with pytest.raises(ConfigError, match="batch_size"):
         list(etc.stream("sample", config=cfg).for_worker(0, 2))
+
+
+@pytest.mark.anyio
+async def test_async_iteration_yields_the_same_order(file_repo: RepoSpec, tmp_path: Path) -> None:
+    cfg = file_repo.config(home=tmp_path / "home", pack_size=16 * 1024)
+    files = {f"data/train/{i:03d}.txt": str(i).encode() * 500 for i in range(50)}
+    await etc.aregister(write_tree(tmp_path / "small", files), config=cfg)
+    await etc.apush("small", config=cfg)
+    s = await etc.astream("small", "train", config=cfg, seed=9)
+    got = [x async for x in s]
+    assert [x.path for x in got] == [x.path for x in s]
+    assert dict(got) == files
+
+
+def test_an_unfinished_iterator_and_an_open_remote_do_not_hold_the_process(
+    file_repo: RepoSpec, tmp_path: Path
+) -> None:
+    cfg = file_repo.config(home=tmp_path / "home", pack_size=16 * 1024)
+    files = {f"data/train/{i:03d}.txt": b"x" * 100 for i in range(30)}
+    etc.register(write_tree(tmp_path / "small", files), config=cfg)
+    etc.push("small", config=cfg)
+    script = (
+        "import etcetera as etc\n"
+        f"cfg = etc.Config(url={file_repo.url!r}, home={str(tmp_path / 'home')!r})\n"
+        "it = iter(etc.stream('small', 'train', config=cfg))\n"
+        "print(next(it).path)\n"
+        "ds = etc.remote('small', config=cfg)\n"
+        "print(len(list(ds['train'].iterdir())))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.splitlines()[1] == "30"

@@ -17,16 +17,15 @@ import json
 import threading
 import weakref
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import anyio.abc
 import anyio.to_thread
-from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from ..engine import refs
 from ..errors import EtceteraError, NotADatasetError, PartitionNotFoundError
+from ..portal import DaemonPortal
 from ..settings import Config
 from ._common import parse_ref, resolve_config
 from .remote_path import RemotePath
@@ -42,15 +41,15 @@ class _Runner:
     """One event loop in a thread, holding one session and the pinned version."""
 
     def __init__(self, config: Config, name: str, number: int | None) -> None:
-        self._cm: AbstractContextManager[BlockingPortal] = start_blocking_portal("asyncio")
-        self.portal = self._cm.__enter__()
+        self._cm = DaemonPortal()
+        self.portal = self._cm.portal
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._closed = False
         try:
             self._future, self.version = self.portal.start_task(self._hold, config, name, number)
         except BaseException:
-            self._cm.__exit__(None, None, None)
+            self._cm.close()
             raise
 
     async def _hold(
@@ -88,7 +87,7 @@ class _Runner:
             self.portal.call(self._done.set)
             self._future.result()
         finally:
-            self._cm.__exit__(None, None, None)
+            self._cm.close()
 
 
 class RemoteVersion:

@@ -24,11 +24,11 @@ from typing import Any
 import anyio
 import anyio.to_thread
 from anyio.abc import ObjectSendStream
-from anyio.from_thread import start_blocking_portal
 
 from ..api.session import first_error
 from ..engine.progress import TransferStats
 from ..errors import ConfigError
+from ..portal import DaemonPortal
 from ..settings import Config
 from . import order
 from .reader import Sample
@@ -228,7 +228,7 @@ class Stream:
     def _samples(self, worker: int, workers: int, batch: int, start: int) -> Iterator[Any]:
         transform = self.transform
         handoff = _Handoff(4)
-        with start_blocking_portal(backend="asyncio") as portal:
+        with DaemonPortal() as portal:
             future = portal.start_task_soon(
                 self._producer(), handoff, worker, workers, batch, start
             )
