@@ -75,13 +75,13 @@ def _size(sample: Sample) -> int:
 
 
 def test_requests_are_one_per_pack_and_a_second_epoch_reads_the_cache(
-    file_repo: RepoSpec, tmp_path: Path
+    repo: RepoSpec, tmp_path: Path
 ) -> None:
-    cfg = file_repo.config(home=tmp_path / "home", pack_size=32 * 1024)
+    cfg = repo.config(home=tmp_path / "home", pack_size=32 * 1024)
     files = {f"data/train/{i:04d}.bin": bytes([i % 256]) * 4096 for i in range(200)}
     etc.register(write_tree(tmp_path / "small", files), config=cfg)
     etc.push("small", config=cfg)
-    reader = file_repo.config(home=tmp_path / "reader")
+    reader = repo.config(home=tmp_path / "reader")
 
     async def objects() -> int:
         async with session(reader) as s:
