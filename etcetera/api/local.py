@@ -73,9 +73,7 @@ async def adataset(
                 )
             from .remote import not_local  # reads the reading core only when it must
 
-            raise DatasetNotFoundError(
-                await not_local(cfg, name, version, str(home.path), flag)
-            )
+            raise DatasetNotFoundError(await not_local(cfg, name, version, str(home.path), flag))
         await apull(name, config=cfg, version=version, partitions=partitions, shard=shard)
         current = await anyio.to_thread.run_sync(home.current, name)
     location = await anyio.to_thread.run_sync(home.location, name)

@@ -17,6 +17,7 @@ from typing import IO, TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
 
 from ..errors import PathNotFoundError
 from ..format.manifest import FileEntry
+
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
 

@@ -90,10 +90,12 @@ async def produce(
             members = [files[i] for i in piece.members]
             if not piece.object:
                 return [b""] * len(members)
+            # One request per piece, as a pull reads a pack: the reader fetches several
+            # pieces at once already.
             if not shared:
-                return await v.read_many(members)
+                return await v.read_many(members, split=False)
             async with _fetching(v, piece):
-                return await v.read_many(members)
+                return await v.read_many(members, split=False)
 
         # The pieces held for the reader have a budget of their own: the transport's
         # is taken by each fetch while its range arrives, and one budget for both
