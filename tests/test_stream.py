@@ -244,3 +244,16 @@ def test_an_unfinished_iterator_and_an_open_remote_do_not_hold_the_process(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
     )
     assert done.stdout.splitlines()[1] == "30"
+
+
+def test_a_pack_longer_than_a_part_is_still_one_request(
+    file_repo: RepoSpec, tmp_path: Path
+) -> None:
+    cfg = file_repo.config(home=tmp_path / "home", pack_size=8 * MiB)
+    files = {f"data/train/{i:04d}.bin": i.to_bytes(2, "big") * 2048 for i in range(1600)}
+    etc.register(write_tree(tmp_path / "small", files), config=cfg)
+    etc.push("small", config=cfg)
+    reader = file_repo.config(home=tmp_path / "reader", part_size=5 * MiB)
+    s = etc.stream("small", "train", config=reader, window_bytes=16 * MiB)
+    stats = _stats_of(s)
+    assert stats["requests"] == 1 + 1  # the record, the one pack of 6.4 MiB in one read
