@@ -13,17 +13,14 @@ and the rank, the same whatever the number of worker processes.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import functools
 import queue
-import sys
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any
 
 import anyio
 import anyio.to_thread
-from anyio.abc import ObjectSendStream
 
 from ..api.session import first_error
 from ..engine.progress import TransferStats
@@ -31,6 +28,7 @@ from ..errors import ConfigError
 from ..portal import DaemonPortal
 from ..settings import Config
 from . import order
+from .loaders import Handoff, register_torch, torch_worker
 from .reader import Sample
 
 #: What :meth:`Stream.state_dict` writes, and :meth:`Stream.load_state_dict` reads.
@@ -113,7 +111,7 @@ class Stream:
         self._yielded = 0  # samples this process's current iteration has yielded
         self._worker: tuple[int, int] | None = None
         self.stats: TransferStats | None = None
-        _register_torch()
+        register_torch(Stream)
 
     # -- what it is -----------------------------------------------------------------------
     def __len__(self) -> int:
@@ -136,7 +134,7 @@ class Stream:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        _register_torch()  # a worker process that imported torch sees a Dataset too
+        register_torch(Stream)  # a worker process that imported torch sees a Dataset too
 
     # -- epochs and resuming --------------------------------------------------------------
     def set_epoch(self, epoch: int) -> None:
@@ -210,7 +208,7 @@ class Stream:
 
     def _reader(self) -> tuple[int, int, int]:
         """``(worker, workers, batch)`` of the process about to iterate."""
-        worker, workers = self._worker or _torch_worker() or (0, 1)
+        worker, workers = self._worker or torch_worker() or (0, 1)
         if workers > 1 and self.batch_size is None:
             raise ConfigError(
                 f"the stream is read by {workers} workers: give etcetera.stream(..., "
@@ -227,7 +225,7 @@ class Stream:
 
     def _samples(self, worker: int, workers: int, batch: int, start: int) -> Iterator[Any]:
         transform = self.transform
-        handoff = _Handoff(4)
+        handoff = Handoff(4)
         with DaemonPortal() as portal:
             future = portal.start_task_soon(
                 self._producer(), handoff, worker, workers, batch, start
@@ -282,48 +280,3 @@ class Stream:
         from .io import produce
 
         return functools.partial(produce, self)
-
-
-class _Handoff(ObjectSendStream[list[Sample]]):
-    """Samples for a sync consumer: a queue it reads without a hop through the event loop.
-
-    The consumer takes lists of samples from a thread-safe queue (microseconds), so a
-    data loader worker spends its time on its transform, not on thread hand-offs; a
-    full queue makes the producer wait in a worker thread (back-pressure).
-    """
-
-    def __init__(self, size: int) -> None:
-        self.queue: queue.Queue[list[Sample] | None] = queue.Queue(size)
-
-    async def send(self, item: list[Sample]) -> None:
-        try:
-            self.queue.put_nowait(item)
-        except queue.Full:
-            await anyio.to_thread.run_sync(self.queue.put, item, abandon_on_cancel=True)
-
-    async def aclose(self) -> None:
-        await anyio.to_thread.run_sync(self.queue.put, None, abandon_on_cancel=True)
-
-    def drain(self) -> None:
-        """Empty the queue, so that a producer blocked on it (being cancelled) finishes."""
-        with contextlib.suppress(queue.Empty):
-            while True:
-                self.queue.get_nowait()
-
-
-def _torch_worker() -> tuple[int, int] | None:
-    """``(id, num_workers)`` inside a PyTorch data loader worker (torch already imported)."""
-    data = sys.modules.get("torch.utils.data")
-    info = data.get_worker_info() if data is not None else None
-    return None if info is None else (int(info.id), int(info.num_workers))
-
-
-def _register_torch() -> None:
-    """Make streams ``torch.utils.data.IterableDataset`` instances, once torch is imported.
-
-    A virtual subclass (``ABCMeta.register``): ``DataLoader`` then iterates a stream
-    instead of indexing it, and etcetera never imports torch itself.
-    """
-    data = sys.modules.get("torch.utils.data")
-    if data is not None and not issubclass(Stream, data.IterableDataset):
-        data.IterableDataset.register(Stream)
