@@ -52,6 +52,9 @@ html_static_path = ["_static"]
 # Code blocks wrap at the window's width instead of scrolling sideways.
 html_css_files = ["etcetera.css"]
 
-# `bytes` in a signature (etc.cat's result) is the builtin, not the `bytes` attribute
-# of Status or GcResult, which Sphinx would otherwise also find for the bare name.
+# `bytes` in a signature or an attribute's type (etc.cat's result, Sample.data) is the
+# builtin, but Sphinx also finds the `bytes` attributes of Status and GcResult for the
+# bare name and warns that it is ambiguous. Only that warning is silenced: without
+# nitpicky mode, unresolved names warn of nothing anyway.
 autodoc_type_aliases = {"bytes": "builtins.bytes"}
+suppress_warnings = ["ref.python"]

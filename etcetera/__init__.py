@@ -35,6 +35,8 @@ if _typing.TYPE_CHECKING:
         PullResult,
         PushResult,
         RemoteDataset,
+        RemotePath,
+        RemoteVersion,
         Status,
         VerifyResult,
         acat,
@@ -51,6 +53,7 @@ if _typing.TYPE_CHECKING:
         apurge,
         apush,
         aregister,
+        aremote,
         arm_remote,
         astatus,
         averify,
@@ -80,6 +83,7 @@ if _typing.TYPE_CHECKING:
     )
     from .model import Dataset
     from .settings import Config
+    from .streaming import Sample, Stream, astream
     from .sync import (
         cat,
         create,
@@ -93,7 +97,9 @@ if _typing.TYPE_CHECKING:
         purge,
         push,
         register,
+        remote,
         rm_remote,
+        stream,
         verify,
     )
 
@@ -127,8 +133,12 @@ __all__ = [
     "PushResult",
     "ReadOnlyError",
     "RemoteDataset",
+    "RemotePath",
+    "RemoteVersion",
     "RepositoryNotFoundError",
+    "Sample",
     "Status",
+    "Stream",
     "ThrottledError",
     "TransferStats",
     "TransientError",
@@ -148,8 +158,10 @@ __all__ = [
     "apurge",
     "apush",
     "aregister",
+    "aremote",
     "arm_remote",
     "astatus",
+    "astream",
     "averify",
     "cat",
     "create",
@@ -165,8 +177,10 @@ __all__ = [
     "purge",
     "push",
     "register",
+    "remote",
     "rm_remote",
     "status",
+    "stream",
     "verify",
 ]
 
@@ -201,8 +215,12 @@ _LAZY = {
     "PushResult": "etcetera.api",
     "ReadOnlyError": "etcetera.errors",
     "RemoteDataset": "etcetera.api",
+    "RemotePath": "etcetera.api",
+    "RemoteVersion": "etcetera.api",
     "RepositoryNotFoundError": "etcetera.errors",
     "Status": "etcetera.api",
+    "Sample": "etcetera.streaming",
+    "Stream": "etcetera.streaming",
     "ThrottledError": "etcetera.errors",
     "TransferStats": "etcetera.engine.progress",
     "TransientError": "etcetera.errors",
@@ -222,8 +240,10 @@ _LAZY = {
     "apurge": "etcetera.api",
     "apush": "etcetera.api",
     "aregister": "etcetera.api",
+    "aremote": "etcetera.api",
     "arm_remote": "etcetera.api",
     "astatus": "etcetera.api",
+    "astream": "etcetera.streaming",
     "averify": "etcetera.api",
     "cat": "etcetera.sync",
     "create": "etcetera.sync",
@@ -239,8 +259,10 @@ _LAZY = {
     "purge": "etcetera.sync",
     "push": "etcetera.sync",
     "register": "etcetera.sync",
+    "remote": "etcetera.sync",
     "rm_remote": "etcetera.sync",
     "status": "etcetera.sync",
+    "stream": "etcetera.sync",
     "verify": "etcetera.sync",
 }
 

@@ -21,6 +21,7 @@ from typing import ParamSpec, TypeVar
 from anyio.from_thread import start_blocking_portal
 
 from . import api
+from .streaming import astream
 
 __all__ = [
     "blocking",
@@ -36,9 +37,11 @@ __all__ = [
     "purge",
     "push",
     "register",
+    "remote",
     "rm_remote",
     "run",
     "status",
+    "stream",
     "verify",
 ]
 
@@ -129,3 +132,7 @@ log = blocking(api.alog)
 diff = blocking(api.adiff)
 
 status = blocking(api.astatus)
+
+stream = blocking(astream)
+
+remote = blocking(api.aremote)

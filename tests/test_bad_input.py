@@ -78,7 +78,7 @@ def test_invalid_meta_json(tmp_path: Path) -> None:
 
 def test_unknown_dataset_local_and_remote(tmp_path: Path) -> None:
     cfg = _cfg(tmp_path)
-    with pytest.raises(etc.DatasetNotFoundError, match="etc pull nope"):
+    with pytest.raises(etc.DatasetNotFoundError, match=r"not in .* nor in file://"):
         etc.dataset("nope", config=cfg)
     with pytest.raises(etc.DatasetNotFoundError, match="does not exist in file://"):
         etc.pull("nope", config=cfg)

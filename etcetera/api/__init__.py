@@ -18,6 +18,8 @@ if _typing.TYPE_CHECKING:
     from .maintenance import GcResult, agc, arm_remote
     from .pull import PullResult, apull
     from .push import PushResult, apush, push_options
+    from .remote import RemoteVersion, aremote
+    from .remote_path import RemotePath, RemoteStat
     from .status import Status, astatus
 
 # Eager, and last: each name is also its submodule's, which importing the submodule (as
@@ -37,6 +39,9 @@ __all__ = [
     "PullResult",
     "PushResult",
     "RemoteDataset",
+    "RemotePath",
+    "RemoteStat",
+    "RemoteVersion",
     "Session",
     "Status",
     "TransferStats",
@@ -56,6 +61,7 @@ __all__ = [
     "apurge",
     "apush",
     "aregister",
+    "aremote",
     "arm_remote",
     "astatus",
     "averify",
@@ -90,6 +96,8 @@ _HOMES = {
     "etcetera.api.maintenance": ("GcResult", "agc", "arm_remote"),
     "etcetera.api.pull": ("PullResult", "apull"),
     "etcetera.api.push": ("PushResult", "apush", "push_options"),
+    "etcetera.api.remote": ("RemoteVersion", "aremote"),
+    "etcetera.api.remote_path": ("RemotePath", "RemoteStat"),
     "etcetera.api.status": ("Status", "astatus"),
 }
 _LAZY = {name: module for module, names in _HOMES.items() for name in names}

@@ -74,10 +74,9 @@ async def adataset(
                     f"dataset {name} in {home.path} is {have}, not the shard asked for: "
                     f"etc pull {name}{flag}, or auto_pull=True"
                 )
-            raise DatasetNotFoundError(
-                f"dataset {name} is not in {home.path}: etc pull {name}{flag}, "
-                "or etc.dataset(name, auto_pull=True)"
-            )
+            from .remote import not_local  # reads the reading core only when it must
+
+            raise DatasetNotFoundError(await not_local(cfg, name, version, str(home.path), flag))
         await apull(
             name, config=cfg, version=version, partitions=partitions, shard=shard, quiet=quiet
         )

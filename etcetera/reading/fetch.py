@@ -8,6 +8,7 @@ byte of it is handed on, and a unit that does not verify raises ``IntegrityError
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections.abc import Mapping, Sequence
 from contextlib import aclosing
 
@@ -30,19 +31,23 @@ async def read_units(
     wanted: Sequence[Unit],
     objects: Mapping[str, ObjectEntry],
     cache: ObjectCache | None = None,
+    *,
+    split: bool = True,
 ) -> Got:
     """The bytes of every wanted unit, verified: kept ones from ``cache``, the rest fetched.
 
     The missing units of one object are fetched in few ranges (:func:`plan.coalesce`),
     all objects concurrently within the transport's request limit; fetched ranges are
-    kept in ``cache``.
+    kept in ``cache``. ``split=False``: a range is never cut into part-size reads (a
+    caller that reads many at once, as a pull reads a pack, needs no more requests).
     """
     got: Got = {}
     if cache is not None and cache.limit > 0 and wanted:
         got.update(await anyio.to_thread.run_sync(cache.lookup, wanted, limiter=t.io))
     missing = [u for u in dict.fromkeys(wanted) if u not in got]
     cheap = t.backend.capabilities.cheap_ranges
-    spans = plan.coalesce(missing, objects, cheap_ranges=cheap, longest=t.config.part_size)
+    longest = t.config.part_size if split else sys.maxsize
+    spans = plan.coalesce(missing, objects, cheap_ranges=cheap, longest=longest)
 
     async def one(span: Span) -> None:
         async with t.budget.hold(span.length):

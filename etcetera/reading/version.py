@@ -131,15 +131,21 @@ class Version:
         """
         return (await self.read_ranges([(entry, start, end)]))[0]
 
-    async def read_many(self, entries: Sequence[FileEntry]) -> list[bytes]:
-        """The whole bytes of many files, fetched in coalesced reads per object."""
-        return await self.read_ranges([(e, 0, None) for e in entries])
+    async def read_many(self, entries: Sequence[FileEntry], *, split: bool = True) -> list[bytes]:
+        """The whole bytes of many files, fetched in coalesced reads per object.
 
-    async def read_ranges(self, wanted: Sequence[tuple[FileEntry, int, int | None]]) -> list[bytes]:
+        ``split=False``: each coalesced read is one request, never cut in part-size reads.
+        """
+        return await self.read_ranges([(e, 0, None) for e in entries], split=split)
+
+    async def read_ranges(
+        self, wanted: Sequence[tuple[FileEntry, int, int | None]], *, split: bool = True
+    ) -> list[bytes]:
         """Bytes ``start .. end`` of each file (``end`` ``None``: to its end), in order.
 
         The units of all the ranges are fetched at once: the cache's first, then the
-        missing ones of each object in few ranged reads.
+        missing ones of each object in few ranged reads (``split``: long ones cut in
+        part-size reads fetched concurrently).
         """
         cs = self.index.chunk_size
         bounds = [
@@ -148,7 +154,7 @@ class Version:
         units = [u for e, s, x in bounds for u in plan.units(e, cs, s, x)]
         try:
             got = await fetch.read_units(
-                self.session.transport, units, self.index.objects, self.cache
+                self.session.transport, units, self.index.objects, self.cache, split=split
             )
         except ObjectNotFoundError as exc:
             raise await self._gone(exc) from None
