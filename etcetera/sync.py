@@ -25,11 +25,13 @@ from .streaming import astream
 
 __all__ = [
     "blocking",
+    "cat",
     "create",
     "dataset",
     "diff",
     "gc",
     "info",
+    "list_files",
     "list_remote",
     "log",
     "ls",

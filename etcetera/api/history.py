@@ -81,7 +81,7 @@ async def alog(
         shown = numbers if limit is None else numbers[-max(limit, 1) :]
         # The version before the first shown one too: what the first shown one changed.
         wanted = numbers[max(0, numbers.index(shown[0]) - 1) :]
-        records = await _records(s, name, wanted)
+        records = await refs.read_records(s.transport, name, wanted)
         pairs = [(a.manifest, b.manifest) for a, b in itertools.pairwise(records)]
         summaries = await _summaries(s, name, pairs)
         out = [
@@ -90,16 +90,6 @@ async def alog(
             if r.number in shown
         ]
         return out[::-1]
-
-
-async def _records(s: Session, name: str, numbers: list[int]) -> list[VersionRecord]:
-    found: dict[int, VersionRecord] = {}
-
-    async def read(n: int) -> None:
-        found[n] = await refs.read_record(s.transport, name, n)
-
-    await s.transport.each(numbers, read)
-    return [found[n] for n in numbers]
 
 
 _BATCH = 32  # pairs of manifests compared at a time (their tables held in memory)

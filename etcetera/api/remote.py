@@ -189,6 +189,9 @@ async def _meta(v: Version) -> Any:
         raise NotADatasetError(f"{v.ref}: meta.json is not valid JSON: {exc}") from None
 
 
+_ASK_SECONDS = 5.0  # the longest the "is it remote?" question may take
+
+
 async def not_local(cfg: Config, name: str, version: int | None, where: str, flag: str) -> str:
     """What to say of a dataset that is not local: read it in place, or pull it.
 
@@ -198,11 +201,17 @@ async def not_local(cfg: Config, name: str, version: int | None, where: str, fla
     pull = f"etc pull {ref}{flag}, or etc.dataset(name, auto_pull=True)"
     if cfg.url is None:
         return f"dataset {ref} is not in {where}: {pull}"
+    found: list[int] | None = None
     try:
-        async with session(cfg) as s:
-            found = await refs.versions(s.transport, name)
-            repo = s.backend.describe()
-    except EtceteraError:  # unreachable now: say both ways
+        # Only advice for an error message: a repository that does not answer at once
+        # (retries, timeouts) gets no more than a few seconds of the user's wait.
+        with anyio.move_on_after(_ASK_SECONDS):
+            async with session(cfg) as s:
+                found = await refs.versions(s.transport, name)
+                repo = s.backend.describe()
+    except EtceteraError:
+        found = None
+    if found is None:  # unreachable now: say both ways
         return f"dataset {ref} is not in {where}: etc.remote({ref!r}) reads it in place; {pull}"
     if not found or (version is not None and version not in found):
         return (
@@ -216,7 +225,7 @@ async def not_local(cfg: Config, name: str, version: int | None, where: str, fla
 
 
 async def aremote(
-    name: str, config: Config | None = None, *, version: int | None = None
+    name: str, *, config: Config | None = None, version: int | None = None
 ) -> RemoteVersion:
     """A version of a dataset in the repository, read in place without pulling it.
 

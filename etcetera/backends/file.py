@@ -326,8 +326,12 @@ class FileBackend:
             raise _translate(exc, folder) from exc
 
     def _copy_out(self, key: str, fd: int, offset: int, length: int) -> None:
-        src = os.open(self._path(key), os.O_RDONLY)
+        src, size = _open_regular(self._path(key), key)  # never a FIFO or /dev/zero
         try:
+            if offset + length > size:
+                raise BackendError(
+                    f"object {key} holds {size} bytes, not the {offset + length} asked for"
+                )
             if _copy(src, fd, offset, offset, length) != length:
                 raise BackendError(f"object {key} ended before the requested range")
         finally:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from cyclopts import Parameter
 
-from ._common import human, settings
+from ._common import count, human, settings
 from ._paths import tilde
 
 
@@ -76,7 +76,7 @@ def _local_row(d: dict[str, Any]) -> list[str]:
     what = f"v{d['version']}" if d["kind"] == "pulled" else d["kind"]
     if d["shard"]:
         what += f" shard {d['shard'][0]}/{d['shard'][1]}"
-    return [d["name"], what, _files(d["files"]), human(d["bytes"]), tilde(d["origin"] or "")]
+    return [d["name"], what, count(d["files"], "file"), human(d["bytes"]), tilde(d["origin"] or "")]
 
 
 def _remote_rows(d: dict[str, Any]) -> list[list[str]]:
@@ -86,14 +86,10 @@ def _remote_rows(d: dict[str, Any]) -> list[list[str]]:
         [
             d["name"],
             f"v{v['version']}",
-            _files(v["files"]),
+            count(v["files"], "file"),
             human(v["bytes"]),
             v["created"] or "-",
             v["pushed_by"] or "-",
         ]
         for v in d["versions"]
     ]
-
-
-def _files(n: int) -> str:
-    return f"{n} file" if n == 1 else f"{n} files"
