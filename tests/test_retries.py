@@ -222,7 +222,9 @@ async def test_a_failed_multipart_push_aborts_its_upload(
 
     (tmp_path / "repo").mkdir()
     url = f"file://{tmp_path / 'repo'}"
-    cfg = etc.Config(url, home=tmp_path / "h", part_size=8 * MiB)
+    # A bandwidth limit keeps file:// on the multipart path (unpaced, a local repository
+    # takes blobs by a kernel copy, with no upload to abort).
+    cfg = etc.Config(url, home=tmp_path / "h", part_size=8 * MiB, bandwidth_limit=1 << 40)
     await etc.aregister(_big_tree(tmp_path / "s"), config=cfg)
     denied = AccessDeniedError("credentials were refused")
     monkeypatch.setattr(
