@@ -192,6 +192,8 @@ def _entries(directory: str, skip: str = "") -> Iterator[os.DirEntry[str]]:
 
 _local = tuple.__new__  # LocalFile without NamedTuple's Python-level __new__
 _NOT_YET = LocalFile("", 0, 0, "")
+#: The cache's entry of the last layout (``[key, manifest digest]``): no absolute path is "".
+_LAYOUT = ""
 
 
 class HashCache:
@@ -256,7 +258,18 @@ class HashCache:
 
     def items(self) -> list[tuple[str, list[object]]]:
         """``(absolute path, [size, mtime_ns, inode, digest, chunks])`` of every entry."""
-        return list(self._entries.items())
+        return [item for item in self._entries.items() if item[0] != _LAYOUT]
+
+    def layout(self, key: str) -> str | None:
+        """The manifest digest last laid out from the inputs ``key`` names, if it was."""
+        memo = self._entries.get(_LAYOUT)
+        return str(memo[1]) if memo and len(memo) == 2 and memo[0] == key else None
+
+    def remember_layout(self, key: str, digest: str) -> None:
+        """Remember the manifest digest the inputs ``key`` names lay out to."""
+        if self._entries.get(_LAYOUT) != [key, digest]:
+            self._entries[_LAYOUT] = [key, digest]
+            self.dirty = True
 
     def record_tree(self, root: Path, files: Iterable[FileEntry]) -> None:
         """Remember digests of files just written and verified under ``root`` (blocking)."""
