@@ -24,6 +24,7 @@ import anyio
 import anyio.to_thread
 
 from ..errors import LocalIOError, NotADatasetError
+from ..format import _gc
 from ..format.hashing import READ_BLOCK, Digest, digest_chunks, digest_file, digest_small, join
 from ..format.manifest import FileEntry
 from ..format.packing import LocalFile
@@ -103,15 +104,16 @@ def scan_tree(root: Path, ignore: tuple[str, ...] = (), group: str | None = None
     dirs: list[str] = []
     st_root = os.stat(root)
     seen = {(st_root.st_dev, st_root.st_ino)}
-    if group is None:
-        _walk(str(root), "", seen, ignore, files, warnings, dirs)
-    elif group:
-        if group not in folders:
-            raise NotADatasetError(f"{root} has no partition folder data/{group}")
-        _walk(folders[group], f"data/{group}/", seen, ignore, files, warnings, dirs)
-    else:
-        _walk(str(root), "", seen, ignore, files, warnings, dirs, skip="data")
-    clashes = find_clashes(f.path for f in files)
+    if group and group not in folders:
+        raise NotADatasetError(f"{root} has no partition folder data/{group}")
+    with _gc.paused():  # 10^5 ScannedFiles, no cycle among them
+        if group is None:
+            _walk(str(root), "", seen, ignore, files, warnings, dirs)
+        elif group:
+            _walk(folders[group], f"data/{group}/", seen, ignore, files, warnings, dirs)
+        else:
+            _walk(str(root), "", seen, ignore, files, warnings, dirs, skip="data")
+        clashes = find_clashes(f.path for f in files)
     if clashes:
         a, b = clashes[0]
         raise NotADatasetError(
@@ -209,7 +211,8 @@ class HashCache:
         self.dirty = False
         if path is not None and path.is_file():
             try:
-                loaded = json.loads(path.read_bytes())
+                with _gc.paused():  # a list per file: the collector would rescan them all
+                    loaded = json.loads(path.read_bytes())
                 if isinstance(loaded, dict):
                     self._entries = loaded
             except (OSError, ValueError):
@@ -228,6 +231,10 @@ class HashCache:
 
         One loop without a call per file: a no-op push of 10^5 files spends its time here.
         """
+        with _gc.paused():
+            return self._vouched(files)
+
+    def _vouched(self, files: list[ScannedFile]) -> list[LocalFile]:
         entries = self._entries
         out: list[LocalFile] = []
         append = out.append
