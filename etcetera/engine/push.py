@@ -6,7 +6,7 @@ import contextlib
 import hashlib
 import os
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -378,16 +378,37 @@ class Prepared:
     Attributes:
         scan: what the walk found.
         files: the hashed files.
-        manifest: the file table.
-        encoded: the manifest as stored (its root's digest names the version's tree).
+        laid_out: the file table and the manifest as stored, or ``None`` until
+            :meth:`ensure_laid_out`.
         staged: copies of blobs already in the repository (see :func:`prepare`), by id.
     """
 
     scan: Scan
     files: list[LocalFile]
-    manifest: Manifest
-    encoded: EncodedManifest
+    laid_out: tuple[Manifest, EncodedManifest] | None
     staged: dict[str, StagedObject] = field(default_factory=dict)
+    #: Not laid out yet (see ``lazy`` in :func:`prepare`): the digest the inputs laid out
+    #: to last time, and how to lay them out.
+    hint: str | None = None
+    lay_out: Callable[[], tuple[Manifest, EncodedManifest]] | None = None
+
+    @property
+    def manifest(self) -> Manifest:
+        """The file table."""
+        assert self.laid_out is not None, "laid out first"
+        return self.laid_out[0]
+
+    @property
+    def encoded(self) -> EncodedManifest:
+        """The manifest as stored (its root's digest names the version's tree)."""
+        assert self.laid_out is not None, "laid out first"
+        return self.laid_out[1]
+
+    async def ensure_laid_out(self) -> None:
+        """Lay the tree out now if :func:`prepare` left it for later."""
+        if self.laid_out is None:
+            assert self.lay_out is not None
+            self.laid_out = await anyio.to_thread.run_sync(self.lay_out)
 
     async def discard(self) -> None:
         """Delete the staged copies not published (even while the caller is cancelled)."""
@@ -413,6 +434,7 @@ async def prepare(
     progress: ProgressCallback | None = None,
     group: str | None = None,
     stage: bool = False,
+    lazy: bool = False,
 ) -> Prepared:
     """Scan, hash (cached) and lay out the tree at ``root``, or one ``group`` of it.
 
@@ -423,6 +445,8 @@ async def prepare(
     hashed: the bytes published are then the bytes hashed, read once (not with a
     ``bandwidth_limit``, which only a push of parts can keep). The caller
     publishes or discards the copies (:attr:`Prepared.staged`, :meth:`Prepared.discard`).
+    With ``lazy``, inputs laid out before (by the cache's memo) are not laid out again:
+    :attr:`Prepared.hint` is their digest, and a no-op needs no more.
     """
     config = t.config
     scan = await anyio.to_thread.run_sync(scan_tree, root, options.ignore, group)
@@ -459,7 +483,6 @@ async def prepare(
             copy = copies.pop(f.path, None)
             if copy is not None and staged.setdefault(f.digest, copy) is not copy:
                 copies[f.path] = copy  # a second copy of one content: discarded below
-        await anyio.to_thread.run_sync(cache.save)
 
         def lay_out() -> tuple[Manifest, EncodedManifest]:
             manifest = build_manifest(
@@ -472,12 +495,30 @@ async def prepare(
             )
             return manifest, encode_manifest(manifest)
 
-        manifest, encoded = await anyio.to_thread.run_sync(lay_out)
+        def remembered() -> tuple[str, str | None]:
+            sizes = (config.pack_size, config.pack_threshold, config.chunk_size)
+            key = _layout_key(files, scan, group, *sizes)
+            return key, cache.layout(key)
+
+        try:
+            key, hint = (await anyio.to_thread.run_sync(remembered)) if lazy else ("", None)
+            laid_out = None if hint else await anyio.to_thread.run_sync(lay_out)
+            if lazy and laid_out is not None:
+                cache.remember_layout(key, laid_out[1].digest)
+        finally:
+            await anyio.to_thread.run_sync(cache.save)  # the hashes, even if laying out failed
     except BaseException:
         await _discard([*copies.values(), *staged.values()])
         raise
     await _discard(list(copies.values()))
-    return Prepared(scan, files, manifest, encoded, staged)
+    return Prepared(scan, files, laid_out, staged, hint, lay_out)
+
+
+def _layout_key(files: list[LocalFile], scan: Scan, group: str | None, *sizes: int) -> str:
+    """A digest of everything a layout depends on: equal keys, equal manifests."""
+    # repr: one C-level pass over plain strings, ints and tuples, deterministic.
+    inputs = (FORMAT_VERSION, sizes, scan.partitions, scan.dirs, group)
+    return sha256_hex(repr((inputs, files)).encode())
 
 
 async def missing_objects(
@@ -545,10 +586,18 @@ async def push(
     """
     await t.backend.check()
     prepared = await prepare(
-        t, root, name, options, cache=cache, progress=progress, stage=not options.dry_run
-    )
+        t, root, name, options, cache=cache, progress=progress, stage=not options.dry_run,
+        lazy=True,
+    )  # fmt: skip
     try:
-        return await _push(t, prepared, name, options, cache=cache, progress=progress)
+        latest = await refs.latest(t, name)
+        if prepared.hint is not None and latest is not None and latest.manifest == prepared.hint:
+            # The latest version is this tree: a no-op, told without laying it out again.
+            return PushResult(name, latest.number, prepared.hint, True, len(prepared.files),
+                              sum(f.size for f in prepared.files), stats=t.stats,
+                              warnings=prepared.scan.warnings)  # fmt: skip
+        await prepared.ensure_laid_out()
+        return await _push(t, prepared, name, latest, options, cache=cache, progress=progress)
     finally:
         await prepared.discard()  # copies of objects the repository had already
 
@@ -557,6 +606,7 @@ async def _push(
     t: Transport,
     prepared: Prepared,
     name: str,
+    latest: VersionRecord | None,
     options: PushOptions,
     *,
     cache: HashCache,
@@ -574,7 +624,6 @@ async def _push(
         stats=t.stats,
         warnings=prepared.scan.warnings,
     )
-    latest = await refs.latest(t, name)
     previous = await _previous(t, latest, digest, options.force)
     number = refs.next_number(
         t, name, latest, digest, force=options.force, same_tree=previous == manifest

@@ -24,6 +24,7 @@ import anyio
 import anyio.to_thread
 
 from ..errors import LocalIOError, NotADatasetError
+from ..format import _gc
 from ..format.hashing import READ_BLOCK, Digest, digest_chunks, digest_file, digest_small, join
 from ..format.manifest import FileEntry
 from ..format.packing import LocalFile
@@ -103,15 +104,16 @@ def scan_tree(root: Path, ignore: tuple[str, ...] = (), group: str | None = None
     dirs: list[str] = []
     st_root = os.stat(root)
     seen = {(st_root.st_dev, st_root.st_ino)}
-    if group is None:
-        _walk(str(root), "", seen, ignore, files, warnings, dirs)
-    elif group:
-        if group not in folders:
-            raise NotADatasetError(f"{root} has no partition folder data/{group}")
-        _walk(folders[group], f"data/{group}/", seen, ignore, files, warnings, dirs)
-    else:
-        _walk(str(root), "", seen, ignore, files, warnings, dirs, skip="data")
-    clashes = find_clashes(f.path for f in files)
+    if group and group not in folders:
+        raise NotADatasetError(f"{root} has no partition folder data/{group}")
+    with _gc.paused():  # 10^5 ScannedFiles, no cycle among them
+        if group is None:
+            _walk(str(root), "", seen, ignore, files, warnings, dirs)
+        elif group:
+            _walk(folders[group], f"data/{group}/", seen, ignore, files, warnings, dirs)
+        else:
+            _walk(str(root), "", seen, ignore, files, warnings, dirs, skip="data")
+        clashes = find_clashes(f.path for f in files)
     if clashes:
         a, b = clashes[0]
         raise NotADatasetError(
@@ -192,6 +194,8 @@ def _entries(directory: str, skip: str = "") -> Iterator[os.DirEntry[str]]:
 
 _local = tuple.__new__  # LocalFile without NamedTuple's Python-level __new__
 _NOT_YET = LocalFile("", 0, 0, "")
+#: The cache's entry of the last layout (``[key, manifest digest]``): no absolute path is "".
+_LAYOUT = ""
 
 
 class HashCache:
@@ -207,7 +211,8 @@ class HashCache:
         self.dirty = False
         if path is not None and path.is_file():
             try:
-                loaded = json.loads(path.read_bytes())
+                with _gc.paused():  # a list per file: the collector would rescan them all
+                    loaded = json.loads(path.read_bytes())
                 if isinstance(loaded, dict):
                     self._entries = loaded
             except (OSError, ValueError):
@@ -226,6 +231,10 @@ class HashCache:
 
         One loop without a call per file: a no-op push of 10^5 files spends its time here.
         """
+        with _gc.paused():
+            return self._vouched(files)
+
+    def _vouched(self, files: list[ScannedFile]) -> list[LocalFile]:
         entries = self._entries
         out: list[LocalFile] = []
         append = out.append
@@ -256,7 +265,18 @@ class HashCache:
 
     def items(self) -> list[tuple[str, list[object]]]:
         """``(absolute path, [size, mtime_ns, inode, digest, chunks])`` of every entry."""
-        return list(self._entries.items())
+        return [item for item in self._entries.items() if item[0] != _LAYOUT]
+
+    def layout(self, key: str) -> str | None:
+        """The manifest digest last laid out from the inputs ``key`` names, if it was."""
+        memo = self._entries.get(_LAYOUT)
+        return str(memo[1]) if memo and len(memo) == 2 and memo[0] == key else None
+
+    def remember_layout(self, key: str, digest: str) -> None:
+        """Remember the manifest digest the inputs ``key`` names lay out to."""
+        if self._entries.get(_LAYOUT) != [key, digest]:
+            self._entries[_LAYOUT] = [key, digest]
+            self.dirty = True
 
     def record_tree(self, root: Path, files: Iterable[FileEntry]) -> None:
         """Remember digests of files just written and verified under ``root`` (blocking)."""
