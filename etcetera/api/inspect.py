@@ -28,15 +28,7 @@ _DETAILED = 1000  # versions whose record `info --remote` reads
 def _unread(number: int, listed: ObjectInfo) -> dict[str, Any]:
     """A version past the latest records: only when the store last wrote its record."""
     created = listed.modified.isoformat(timespec="seconds") if listed.modified else None
-    return {
-        "version": number,
-        "created": created,
-        "pushed_by": None,
-        "tool": None,
-        "files": None,
-        "bytes": None,
-        "manifest": None,
-    }
+    return schemas.unread_entry(number, created)
 
 
 async def ainfo(name: str, *, config: Config | None = None, remote: bool = False) -> dict[str, Any]:

@@ -9,7 +9,6 @@ in progress has uploaded but not yet published, at any grace (its marker lists i
 
 from __future__ import annotations
 
-import contextlib
 import functools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -116,12 +115,7 @@ async def agc(
                 for u in stale:
                     tg.start_soon(u.abort)
         finally:
-            with (
-                anyio.CancelScope(shield=True),
-                anyio.move_on_after(10),
-                contextlib.suppress(EtceteraError),
-            ):
-                await inflight.end(t, marker)
+            await inflight.end(t, marker)
     return result
 
 

@@ -44,6 +44,19 @@ def version_entry(record: VersionRecord) -> dict[str, Any]:
     }
 
 
+def unread_entry(number: int, created: str | None) -> dict[str, Any]:
+    """A version whose record was not read: the keys of :func:`version_entry`, most ``None``."""
+    return {
+        "version": number,
+        "created": created,
+        "pushed_by": None,
+        "tool": None,
+        "files": None,
+        "bytes": None,
+        "manifest": None,
+    }
+
+
 def dataset_entry(
     name: str,
     *,

@@ -8,7 +8,6 @@ the piece lists and publishes the version record last.
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -24,8 +23,7 @@ from ..api.stores import create_only
 from ..engine import inflight, manifests, refs
 from ..engine import push as engine_push
 from ..engine.scan import HashCache
-from ..engine.transport import Transport
-from ..errors import ClusterError, EtceteraError, LocalIOError, NotADatasetError
+from ..errors import ClusterError, LocalIOError, NotADatasetError
 from ..format.hashing import CHUNK_SIZE, sha256_hex
 from ..format.v2 import ManifestRoot, PieceRef, manifest_root
 from ..home import Home, valid_name
@@ -180,17 +178,9 @@ async def _asend(cfg: Config, name: str, laid: _Laid) -> _GroupPlan:
             await engine_push.send(t, prepared, missing, name=name, cache=laid.cache)
             await manifests.write_pieces(t, prepared.encoded)
         except BaseException:
-            with anyio.CancelScope(shield=True), anyio.move_on_after(10):
-                await _forget(t, [marker])
+            await inflight.end(t, marker)
             raise
     return replace(laid.plan, missing=sum(o.size for o in missing), marker=marker)
-
-
-async def _forget(t: Transport, markers: Sequence[str]) -> None:
-    """Remove in-progress markers, best effort (a marker left behind expires)."""
-    for key in markers:
-        with contextlib.suppress(EtceteraError):
-            await inflight.end(t, key)
 
 
 def _ordered(plans: Sequence[_GroupPlan]) -> tuple[list[PieceRef], list[str]]:
@@ -341,6 +331,5 @@ async def _commit(
             record = options.record(name, number, digest, files, size)
             await refs.commit(t, record, create_only=await create_only(s))
         finally:
-            with anyio.CancelScope(shield=True), anyio.move_on_after(10):
-                await _forget(t, markers)
+            await inflight.end(t, *markers)
     return result

@@ -19,6 +19,7 @@ for longer; ``gc`` deletes expired markers.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import secrets
@@ -28,10 +29,12 @@ from datetime import datetime, timedelta
 
 import anyio
 
-from ..errors import ManifestError, ObjectNotFoundError
+from ..errors import EtceteraError, ManifestError, ObjectNotFoundError
 from ..format import layout
 from .claims import WAIT
 from .transport import Transport
+
+_END_SECONDS = 10.0  # the longest removing markers may hold up the end of an operation
 
 PREFIX = f"{layout.ROOT}/inflight/"
 #: How long a push's marker protects what it lists.
@@ -84,9 +87,16 @@ async def begin_push(
         await anyio.sleep(_POLL)
 
 
-async def end(t: Transport, key: str) -> None:
-    """Remove a marker (a push published or failed, a gc finished)."""
-    await _delete(t, key)
+async def end(t: Transport, *keys: str) -> None:
+    """Remove markers (a push published or failed, a gc finished), best effort.
+
+    Shielded and bounded: it runs while its caller is being cancelled, and a marker it
+    cannot remove (a dead store, a kill) only expires later, so no error is raised.
+    """
+    with anyio.CancelScope(shield=True), anyio.move_on_after(_END_SECONDS):
+        for key in keys:
+            with contextlib.suppress(EtceteraError):
+                await _delete(t, key)
 
 
 async def begin_gc(t: Transport) -> tuple[str, datetime | None]:

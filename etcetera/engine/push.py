@@ -650,13 +650,7 @@ async def _push(
             create_only=options.create_only,
         )
     finally:
-        # Shielded, bounded: a marker left behind (a kill) only expires later.
-        with (
-            anyio.CancelScope(shield=True),
-            anyio.move_on_after(10),
-            contextlib.suppress(EtceteraError),
-        ):
-            await inflight.end(t, marker)
+        await inflight.end(t, marker)
     return result
 
 
