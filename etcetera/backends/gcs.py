@@ -397,19 +397,28 @@ class GCSBackend:
     async def _each(
         self, fn: Callable[[str], Coroutine[Any, Any, None]], items: Iterable[str]
     ) -> None:
-        """Run ``fn`` on every item concurrently (the connector bounds the requests)."""
-        try:
-            async with anyio.create_task_group() as tg:
-                for item in items:
-                    tg.start_soon(fn, item)
-        except BaseExceptionGroup as group:
-            if group.split(EtceteraError)[1] is not None:
-                raise
-            first: BaseException = group
-            while isinstance(first, BaseExceptionGroup):
-                first = first.exceptions[0]
-            # Callers, and the engine's retries, expect one error rather than a group.
-            raise first from first.__cause__
+        """Run ``fn`` on every item concurrently (the connector bounds the requests).
+
+        A failure does not cancel the others: a cancelled compose may still complete
+        on the server after its client gave up, so the cleanup that follows a failure
+        must wait until every request has been answered. One error is raised, alone
+        (callers and the engine's retries expect one error, not a group): an
+        unexpected one before etcetera's own.
+        """
+        errors: builtins.list[Exception] = []
+
+        async def one(item: str) -> None:
+            try:
+                await fn(item)
+            except Exception as exc:  # collected; one is raised below
+                errors.append(exc)
+
+        async with anyio.create_task_group() as tg:
+            for item in items:
+                tg.start_soon(one, item)
+        if errors:
+            errors.sort(key=lambda exc: isinstance(exc, EtceteraError))  # a bug's error first
+            raise errors[0]
 
     def _tmp(self, upload_id: str) -> str:
         if not (upload_id.isascii() and upload_id.isalnum()):
