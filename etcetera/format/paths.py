@@ -92,10 +92,14 @@ def _paths_look_safe(joined: str) -> bool:
     return "/./" not in slashed and "/../" not in slashed
 
 
-def check_paths(paths: list[str]) -> None:
-    """Check many paths at once (a few C-speed scans); raise ``ManifestError`` on a bad one."""
+def check_paths(paths: list[str]) -> str:
+    """Check many paths at once (a few C-speed scans); raise ``ManifestError`` on a bad one.
+
+    Returns:
+        the paths joined by NULs, which the checks made anyway.
+    """
     if not paths:
-        return
+        return ""
     if set(map(type, paths)) != {str}:
         raise ManifestError("manifest has a path that is not a string")
     joined = "\x00".join(paths)
@@ -108,3 +112,4 @@ def check_paths(paths: list[str]) -> None:
         for p in paths:
             check_path(p)
         raise ManifestError("manifest has an invalid path")
+    return joined

@@ -14,6 +14,7 @@ import json
 import struct
 import sys
 from array import array
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ..errors import ManifestError
@@ -46,31 +47,31 @@ class Columns:
     group: str
     object_ids: list[str]
     object_kinds: list[str]
-    object_sizes: list[int]
+    object_sizes: Sequence[int]
     paths: list[str]
-    sizes: list[int]
-    modes: list[int]
-    objects: list[int]
-    offsets: list[int]
+    sizes: Sequence[int]
+    modes: Sequence[int]
+    objects: Sequence[int]
+    offsets: Sequence[int]
     digests: list[str]
     chunks: list[tuple[str, ...]]
 
 
-def _le(typecode: str, values: list[int]) -> bytes:
+def _le(typecode: str, values: Iterable[int]) -> bytes:
     arr = array(typecode, values)
     if sys.byteorder != "little":
         arr.byteswap()
     return arr.tobytes()
 
 
-def _unle(typecode: str, data: memoryview) -> list[int]:
+def _unle(typecode: str, data: memoryview) -> array[int]:
     arr = array(typecode)
     if len(data) % arr.itemsize:
         raise ManifestError("manifest piece is truncated")
     arr.frombytes(data)
     if sys.byteorder != "little":
         arr.byteswap()
-    return arr.tolist()
+    return arr
 
 
 def _split_hex(data: memoryview) -> list[str]:

@@ -16,12 +16,13 @@ checked by :mod:`etcetera.format.validate`.
 
 from __future__ import annotations
 
-import bisect
 import hashlib
+import itertools
 import json
 import operator
 import re
 import zlib
+from array import array
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -31,7 +32,7 @@ import zstandard
 from ..errors import IntegrityError, ManifestError
 from . import _gc, jsontext, pieces
 from .hashing import sha256_hex
-from .manifest import FORMAT_VERSION, MANIFEST_KIND, FileEntry, Manifest, ObjectEntry
+from .manifest import FORMAT_VERSION, MANIFEST_KIND, FileTable, Manifest, ObjectEntry
 from .validate import Tables, check_header, check_hex, check_int
 
 PIECE_MIN = 1 << 12  # files per piece, at least (but the last of a group) ...
@@ -197,12 +198,13 @@ def _encode(manifest: Manifest, level: int) -> EncodedManifest:
     starts: list[str] = []
     stored: dict[str, bytes] = {}
     for group, lo, hi in _group_runs(files, manifest.partitions):
-        for a, b in _piece_cuts(files, lo, hi):
-            raw = pieces.encode(_columns(group, files[a:b], manifest.objects))
+        paths = files.paths(lo, hi)
+        for a, b in _piece_cuts(paths, lo):
+            cols = _columns(group, files, a, b, paths[a - lo : b - lo], manifest.objects)
+            raw = pieces.encode(cols)
             pid = sha256_hex(raw)
-            size = sum(f.size for f in files[a:b])
-            refs.append(PieceRef(pid, group, b - a, size, len(raw)))
-            starts.append(files[a].path)
+            refs.append(PieceRef(pid, group, b - a, sum(cols.sizes), len(raw)))
+            starts.append(cols.paths[0])
             stored[pid] = compressor.compress(raw)
     root = manifest_root(manifest.chunk_size, manifest.partitions, manifest.dirs, refs, starts)
     return EncodedManifest(root, sha256_hex(root), stored, tuple(refs), tuple(starts))
@@ -239,19 +241,13 @@ def decode_manifest(root: bytes, stored: Mapping[str, bytes]) -> Manifest:
     return Manifest.parse(root, stored)
 
 
-def _group_runs(
-    files: Sequence[FileEntry], partitions: Sequence[str]
-) -> Iterator[tuple[str, int, int]]:
+def _group_runs(files: FileTable, partitions: Sequence[str]) -> Iterator[tuple[str, int, int]]:
     """``(group, lo, hi)``: the runs of ``files`` (sorted) that belong to one group."""
-    path = operator.itemgetter(0)
     n = len(files)
-    data_lo = bisect.bisect_left(files, "data/", key=path)
-    data_hi = bisect.bisect_left(files, "data0", key=path)  # "0" follows "/"
+    data_lo, data_hi = files.span("data/")
     runs = [("", 0, data_lo), ("", data_hi, n)]
     for part in partitions:
-        lo = bisect.bisect_left(files, f"data/{part}/", data_lo, data_hi, key=path)
-        hi = bisect.bisect_left(files, f"data/{part}0", lo, data_hi, key=path)
-        runs.append((part, lo, hi))
+        runs.append((part, *files.span(f"data/{part}/", data_lo, data_hi)))
     runs = sorted(r for r in runs if r[2] > r[1])
     runs.sort(key=lambda r: r[1])
     if sum(hi - lo for _, lo, hi in runs) != n:
@@ -259,42 +255,47 @@ def _group_runs(
     yield from runs
 
 
-def _piece_cuts(files: Sequence[FileEntry], lo: int, hi: int) -> Iterator[tuple[int, int]]:
-    """Split ``files[lo:hi]`` at path-hash points: between PIECE_MIN and PIECE_MAX files."""
-    start = lo
+def _piece_cuts(paths: list[str], base: int) -> Iterator[tuple[int, int]]:
+    """Cut files ``base ..`` (``paths``) at path-hash points: PIECE_MIN to PIECE_MAX each."""
+    start, hi = 0, len(paths)
     while start < hi:
         end = min(start + PIECE_MAX, hi)
         first = start + PIECE_MIN
         if first < end:
-            paths = map(operator.itemgetter(0), files[first - 1 : end])
-            crcs = map(zlib.crc32, map(str.encode, paths))
-            hit = next((i for i, c in enumerate(crcs) if c < _PIECE_CUT), None)
+            crcs = map(zlib.crc32, map(str.encode, paths[first - 1 : end]))
+            hit = next(itertools.compress(itertools.count(), map(_PIECE_CUT.__gt__, crcs)), None)
             if hit is not None:
                 end = first + hit
-        yield start, end
+        yield base + start, base + end
         start = end
 
 
 def _columns(
-    group: str, files: Sequence[FileEntry], objects: Mapping[str, ObjectEntry]
+    group: str,
+    files: FileTable,
+    lo: int,
+    hi: int,
+    paths: list[str],
+    objects: Mapping[str, ObjectEntry],
 ) -> pieces.Columns:
-    columns = (list(c) for c in zip(*files, strict=True))
-    paths, sizes, modes, digests, oids, offsets, chunks = columns
-    ids = sorted(set(oids) - {""})
-    index = {oid: i for i, oid in enumerate(ids)}
-    index[""] = -1
+    """The columns of piece ``files[lo:hi]`` (its objects renumbered from 0, in id order)."""
+    table = files.objects[lo:hi]
+    by_id = sorted((files.object_id(i), i) for i in set(table) - {-1})
+    ids = [oid for oid, _ in by_id]
+    index = {i: pos for pos, (_, i) in enumerate(by_id)}
+    index[-1] = -1
     return pieces.Columns(
         group,
         ids,
         [objects[i].kind for i in ids],
         [objects[i].size for i in ids],
         paths,
-        sizes,
-        modes,
-        list(map(index.__getitem__, oids)),
-        offsets,
-        digests,
-        chunks,
+        files.sizes[lo:hi],
+        files.modes[lo:hi],
+        array("i", map(index.__getitem__, table)),
+        files.offsets[lo:hi],
+        files.digests(lo, hi),
+        files.chunks(lo, hi),
     )
 
 
