@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from ..errors import ManifestError
 from . import jsontext
+from .table import HexDigests
 
 MAGIC = b"etcetera-piece\x00\x02"
 _HEADER_LEN = struct.Struct("<I")
@@ -53,7 +54,7 @@ class Columns:
     modes: Sequence[int]
     objects: Sequence[int]
     offsets: Sequence[int]
-    digests: list[str]
+    digests: Sequence[str]
     chunks: list[tuple[str, ...]]
 
 
@@ -186,6 +187,6 @@ def decode(data: bytes) -> Columns:
         _unle("H", part["modes"]),
         _unle("i", part["objects"]),
         _unle("Q", part["offsets"]),
-        _split_hex(part["digests"]),
+        HexDigests(bytes(part["digests"])),
         chunks,
     )

@@ -73,6 +73,43 @@ def split_hex(data: bytes | memoryview, width: int = _DIGEST) -> list[str]:
     return list(map(text.__getitem__, cuts))
 
 
+class HexDigests(Sequence[str]):
+    """SHA-256 digests held as raw bytes, read as hex strings (made when asked for)."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: bytes) -> None:
+        if len(raw) % _DIGEST:
+            raise ValueError("digest bytes are not a whole number of digests")
+        self.raw = raw
+
+    def __len__(self) -> int:
+        return len(self.raw) // _DIGEST
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[str]: ...
+    def __getitem__(self, i: int | slice) -> str | list[str]:
+        if isinstance(i, slice):
+            return split_hex(self.raw)[i]
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError("digest index out of range")
+        i %= n
+        return self.raw[_DIGEST * i : _DIGEST * (i + 1)].hex()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(split_hex(self.raw))
+
+
+def raw_digests(digests: Sequence[str]) -> bytes:
+    """The raw bytes of hex digests (checked hex: ``bytes.fromhex`` refuses the rest)."""
+    if isinstance(digests, HexDigests):
+        return digests.raw
+    return bytes.fromhex("".join(digests))
+
+
 class FileTable(Sequence[FileEntry]):
     """The files of a manifest in path order, as columns (see the module docstring).
 
@@ -121,7 +158,7 @@ class FileTable(Sequence[FileEntry]):
                 modes,
                 map(index.__getitem__, oids),
                 offsets,
-                bytes.fromhex("".join(digests)),
+                raw_digests(digests),
                 chunks,
             )
         return builder.table()

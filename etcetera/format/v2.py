@@ -33,6 +33,7 @@ from ..errors import IntegrityError, ManifestError
 from . import _gc, jsontext, pieces
 from .hashing import sha256_hex
 from .manifest import FORMAT_VERSION, MANIFEST_KIND, FileTable, Manifest, ObjectEntry
+from .parallel import ordered_map
 from .validate import Tables, check_header, check_hex, check_int
 
 PIECE_MIN = 1 << 12  # files per piece, at least (but the last of a group) ...
@@ -316,14 +317,16 @@ def build(
             raise ManifestError(f"manifest piece of unlisted partition {ref.group!r}")
     loaded = None if only is None else tuple(sorted(set(only) & set(partitions)))
     tables = Tables(chunk_size, partitions)
-    decompressor = zstandard.ZstdDecompressor()
     first = dict(zip(root.pieces, root.firsts or (), strict=False))
-    for ref in wanted_pieces(root, only):
+
+    def decoded(ref: PieceRef) -> pieces.Columns:
         data = stored.get(ref.id)
         if data is None:
             raise ManifestError(f"manifest piece {ref.id} is missing")
-        raw = unpack_piece(decompressor, ref, data)
-        cols = pieces.decode(raw)
+        return pieces.decode(unpack_piece(zstandard.ZstdDecompressor(), ref, data))
+
+    refs = wanted_pieces(root, only)
+    for ref, cols in zip(refs, ordered_map(decoded, refs), strict=True):
         check_piece(ref, cols, first.get(ref))
         tables.add(cols, trusted_types=True)
         if sum(cols.sizes) != ref.size:

@@ -16,6 +16,7 @@ import bisect
 import itertools
 import operator
 import re
+from array import array
 from typing import Any
 
 from ..errors import ManifestError
@@ -23,7 +24,7 @@ from . import pieces
 from .hashing import combine
 from .manifest import FileEntry, Manifest, ObjectEntry
 from .paths import check_path, check_paths, find_clashes
-from .table import FileTable, TableBuilder
+from .table import FileTable, TableBuilder, raw_digests
 
 MAX_SIZE = 1 << 50  # 1 PiB: anything larger in a manifest is a lie
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -95,7 +96,8 @@ class Tables:
         #: Per group: whether every path of it is its own case fold (then no two of them
         #: clash by case, and only a file where a folder is needs a look), and its folders.
         self._plain: dict[str, bool] = {}
-        self._folders: dict[str, set[str]] = {}
+        self._folders: dict[str, set[str]] = {}  # files that may be folders of others
+        self._last: dict[str, str] = {}
 
     @property
     def files(self) -> list[FileEntry]:
@@ -125,7 +127,8 @@ class Tables:
             (cols.objects, "object index", -1, m - 1),
             (cols.offsets, "file offset", 0, MAX_SIZE),
         ):
-            if col and not (lo <= min(col) and max(col) <= hi):
+            unsigned = isinstance(col, array) and col.typecode in "BHILQ"
+            if col and not ((unsigned or lo <= min(col)) and max(col) <= hi):
                 value = next(x for x in col if not lo <= x <= hi)
                 raise ManifestError(f"manifest {what} {_brief(value)} is out of range")
         ids = cols.object_ids
@@ -133,7 +136,7 @@ class Tables:
             raise ManifestError("manifest objects are not sorted and unique")
         remap = self._objects(cols)
         paths = cols.paths
-        joined = check_paths(paths)
+        joined = check_paths(paths, strings=trusted_types)
         last = self.table.last_path()
         if last is not None and n and paths[0] <= last:
             raise ManifestError(f"manifest paths are not sorted and unique at {paths[0]!r}")
@@ -142,7 +145,7 @@ class Tables:
             raise ManifestError(f"manifest paths are not sorted and unique at {bad!r}")
         self._check_groups(cols, joined)
         _check_extents(cols)
-        digests = bytes.fromhex("".join(cols.digests))
+        digests = raw_digests(cols.digests)
         self._check_chunks(cols)
         self.table.add(
             paths,
@@ -205,12 +208,23 @@ class Tables:
                 self._note(group, run, "\x00".join(run))
 
     def _note(self, group: str, paths: list[str], joined: str) -> None:
-        """Remember what the clash checks of ``finish`` need of these paths of ``group``."""
+        """Remember what the clash checks of ``finish`` need of these paths of ``group``.
+
+        In a group whose sorted, unique paths are each their own case fold, a clash can
+        only be a file ``P`` where another path needs a folder (``P/...``); the path that
+        follows ``P`` then starts with ``P`` (all between ``P`` and ``P/...`` do), so the
+        adjacent pairs give the few candidates, looked up in ``finish``.
+        """
         plain = joined.casefold() == joined  # (NFC already: check_paths)
         self._plain[group] = self._plain.get(group, True) and plain
-        if plain:
-            folders = self._folders.setdefault(group, set())
-            folders.update({p.rpartition("/")[0] for p in paths})
+        if not plain:
+            return
+        before = self._last.get(group)
+        ahead = paths if before is None else [before, *paths]
+        after = itertools.islice(paths, 1 if before is None else 0, None)
+        candidates = self._folders.setdefault(group, set())
+        candidates.update(itertools.compress(ahead, map(str.startswith, after, ahead)))
+        self._last[group] = paths[-1]
 
     def _check_chunks(self, cols: pieces.Columns) -> None:
         cs = self.chunk_size
@@ -247,21 +261,15 @@ class Tables:
 
     def _check_clashes(self, table: FileTable, group: str, lo: int, hi: int) -> None:
         if self._plain[group]:
-            # Sorted, unique and each its own fold: only a file where a folder is clashes.
-            seen: set[str] = set()
-            for folder in self._folders[group]:
-                at = folder
-                while at and at not in seen:
-                    seen.add(at)
-                    i = table.bisect(at, lo, hi)
-                    if i < hi and table.path(i) == at:
-                        raise ManifestError(f"manifest paths {at!r} and {folder!r} clash")
-                    at = at.rpartition("/")[0]
+            for path in sorted(self._folders[group]):
+                a, b = table.span(f"{path}/", lo, hi)
+                if b > a:
+                    folder = table.path(a).rpartition("/")[0]
+                    raise ManifestError(f"manifest paths {path!r} and {folder!r} clash")
             return
         clashes = find_clashes(table.paths(lo, hi))
         if clashes:
-            a, b = clashes[0]
-            raise ManifestError(f"manifest paths {a!r} and {b!r} clash")
+            raise ManifestError(f"manifest paths {clashes[0][0]!r} and {clashes[0][1]!r} clash")
 
 
 def _check_types(cols: pieces.Columns) -> None:
