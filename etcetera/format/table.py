@@ -145,22 +145,37 @@ class FileTable(Sequence[FileEntry]):
     def of(cls, entries: Iterable[FileEntry]) -> FileTable:
         """The table of ``entries`` (kept in their order, unchecked)."""
         rows = list(entries)
+        if not rows:
+            return TableBuilder().table()
+        paths, sizes, modes, digests, oids, offsets, chunks = zip(*rows, strict=True)
+        return cls.of_columns(list(paths), sizes, modes, digests, oids, offsets, chunks)
+
+    @classmethod
+    def of_columns(
+        cls,
+        paths: list[str],
+        sizes: Sequence[int],
+        modes: Sequence[int],
+        digests: Sequence[str],
+        object_ids: Sequence[str],
+        offsets: Sequence[int],
+        chunks: Sequence[tuple[str, ...]],
+    ) -> FileTable:
+        """The table of files given column by column (``object_ids``: ``""`` for none)."""
+        ids = sorted(set(object_ids) - {""})
+        index = {oid: i for i, oid in enumerate(ids)}
+        index[""] = -1
         builder = TableBuilder()
-        if rows:
-            paths, sizes, modes, digests, oids, offsets, chunks = zip(*rows, strict=True)
-            ids = sorted(set(oids) - {""})
-            index = {oid: i for i, oid in enumerate(ids)}
-            index[""] = -1
-            builder.object_ids = ids
-            builder.add(
-                list(paths),
-                sizes,
-                modes,
-                map(index.__getitem__, oids),
-                offsets,
-                raw_digests(digests),
-                chunks,
-            )
+        builder.object_ids = ids
+        builder.add(
+            paths,
+            sizes,
+            modes,
+            map(index.__getitem__, object_ids),
+            offsets,
+            raw_digests(digests),
+            chunks,
+        )
         return builder.table()
 
     def __len__(self) -> int:
