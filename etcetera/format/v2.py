@@ -199,14 +199,17 @@ def _encode(manifest: Manifest, level: int) -> EncodedManifest:
     starts: list[str] = []
     stored: dict[str, bytes] = {}
     for group, lo, hi in _group_runs(files, manifest.partitions):
-        paths = files.paths(lo, hi)
-        for a, b in _piece_cuts(paths, lo):
-            cols = _columns(group, files, a, b, paths[a - lo : b - lo], manifest.objects)
+        a = lo
+        while a < hi:  # paths decoded a piece's worth at a time: memory stays one piece
+            window = files.paths(a, min(a + PIECE_MAX, hi))
+            b = a + _piece_cut(window)
+            cols = _columns(group, files, a, b, window[: b - a], manifest.objects)
             raw = pieces.encode(cols)
             pid = sha256_hex(raw)
             refs.append(PieceRef(pid, group, b - a, sum(cols.sizes), len(raw)))
             starts.append(cols.paths[0])
             stored[pid] = compressor.compress(raw)
+            a = b
     root = manifest_root(manifest.chunk_size, manifest.partitions, manifest.dirs, refs, starts)
     return EncodedManifest(root, sha256_hex(root), stored, tuple(refs), tuple(starts))
 
@@ -256,19 +259,19 @@ def _group_runs(files: FileTable, partitions: Sequence[str]) -> Iterator[tuple[s
     yield from runs
 
 
-def _piece_cuts(paths: list[str], base: int) -> Iterator[tuple[int, int]]:
-    """Cut files ``base ..`` (``paths``) at path-hash points: PIECE_MIN to PIECE_MAX each."""
-    start, hi = 0, len(paths)
-    while start < hi:
-        end = min(start + PIECE_MAX, hi)
-        first = start + PIECE_MIN
-        if first < end:
-            crcs = map(zlib.crc32, map(str.encode, paths[first - 1 : end]))
-            hit = next(itertools.compress(itertools.count(), map(_PIECE_CUT.__gt__, crcs)), None)
-            if hit is not None:
-                end = first + hit
-        yield base + start, base + end
-        start = end
+def _piece_cut(paths: list[str]) -> int:
+    """How many of ``paths`` (the next PIECE_MAX, or fewer at a group's end) the piece takes.
+
+    Between PIECE_MIN and PIECE_MAX: the cut follows the first file from PIECE_MIN - 1
+    on whose path's CRC-32 is below ``_PIECE_CUT`` (a pure function of the paths).
+    """
+    end = len(paths)
+    if end > PIECE_MIN:
+        crcs = map(zlib.crc32, map(str.encode, paths[PIECE_MIN - 1 : end]))
+        hit = next(itertools.compress(itertools.count(), map(_PIECE_CUT.__gt__, crcs)), None)
+        if hit is not None:
+            return PIECE_MIN + hit
+    return end
 
 
 def _columns(
