@@ -31,7 +31,7 @@ _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 #: in steps of at most this many bytes.
 _STEP = 3072
 #: Folders a tree keeps open (the descriptors of a process are bounded, often 1,024).
-_KEEP = 64
+_KEEP = 256
 
 
 def is_short(path: str) -> bool:
@@ -167,22 +167,20 @@ class Tree:
             base = rel.rpartition("/")[0]
             while base not in self._open:
                 base = base.rpartition("/")[0]
-            start = self._open[base]
+            start = self._open[base] = self._open.pop(base)
             start[1] += 1
-        fd = start[0]
+        # Each folder on the way is kept too: the next file's folder is often a sibling.
+        fd, at = start[0], base
         try:
             for name in (rel[len(base) + 1 :] if base else rel).split("/"):
                 child = self._child(fd, name, create)
-                if fd != start[0]:
-                    os.close(fd)
-                fd = child
+                above, at = at, f"{at}/{name}" if at else name
+                fd = self._keep_open(at, child)
+                self.done(above)
         except BaseException:
-            if fd != start[0]:
-                os.close(fd)
+            self.done(at)
             raise
-        finally:
-            self.done(base)
-        return self._keep_open(rel, fd)
+        return fd
 
     @staticmethod
     def _child(fd: int, name: str, create: bool) -> int:
@@ -209,9 +207,15 @@ class Tree:
                 os.close(fd)
                 return held[0]
             self._open[rel] = [fd, 1]
-            if len(self._open) > self._keep:
-                idle = [k for k, (_, users) in self._open.items() if not users and k]
-                for key in idle[: len(self._open) - self._keep // 2]:
+            over = len(self._open) - self._keep
+            if over > 0:  # the oldest folders no one is using, the root aside
+                idle = []
+                for key, (_, users) in self._open.items():
+                    if not users and key:
+                        idle.append(key)
+                        if len(idle) == over:
+                            break
+                for key in idle:
                     os.close(self._open.pop(key)[0])
             return fd
 
