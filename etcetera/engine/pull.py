@@ -22,6 +22,7 @@ import itertools
 import os
 import secrets
 import shutil
+import stat
 from collections.abc import Awaitable, Callable
 from contextlib import aclosing
 from pathlib import Path
@@ -33,9 +34,10 @@ from anyio.streams.memory import MemoryObjectReceiveStream
 
 from ..errors import IntegrityError, LocalIOError, ObjectNotFoundError
 from ..format import layout
-from ..format.hashing import CHUNK_SIZE, digest_bytes, digest_chunks, digest_file
+from ..format.hashing import CHUNK_SIZE, digest_bytes, digest_chunks
 from ..format.manifest import FileEntry, Manifest
-from .localfs import current_umask, local_mode, makedirs
+from .fdpaths import Tree, at, digest_fd
+from .localfs import current_umask, local_mode
 from .progress import ProgressCallback, ProgressTracker
 from .transport import Transport
 
@@ -74,8 +76,8 @@ class _Writer:
     def __init__(self, dest: Path, tmp: Path) -> None:
         self.dest = dest
         self.tmp = tmp
-        self._base = str(dest) + "/"
-        self._dirs: set[str] = set()
+        # Through folder descriptors: a path may pass PATH_MAX once dest's is prefixed.
+        self.tree = Tree(str(dest))
         # Unique across the threads of this writer, the writers of this process and the
         # processes sharing one staging folder (the workers of a distributed pull).
         self._seq = itertools.count(1)
@@ -86,15 +88,17 @@ class _Writer:
         """The permission bits the entry's file gets here (:mod:`.modes`)."""
         return local_mode(entry.mode, self.umask)
 
-    def _target(self, path: str) -> str:
-        parent = path.rpartition("/")[0]
-        if parent and parent not in self._dirs:
-            try:
-                makedirs(self._base + parent)
-            except OSError as exc:  # past PATH_MAX, say: the home's path counts too
-                raise _local_error(exc, path) from None
-            self._dirs.add(parent)
-        return self._base + path
+    def move_in(self, source: str, path: str) -> None:
+        """Rename the finished file ``source`` (in ``tmp``) to ``path``."""
+        try:
+            with self.tree.parent(path) as (folder, name):
+                os.replace(source, name, dst_dir_fd=folder)
+        except OSError as exc:
+            raise _local_error(exc, path) from None
+
+    def close(self) -> None:
+        """Close the folders the writer holds open."""
+        self.tree.close()
 
     def _tmpname(self) -> str:
         return f"{self.tmp}/f{next(self._seq)}.{self._token}"
@@ -105,9 +109,13 @@ class _Writer:
             raise IntegrityError(f"{entry.path}: got {len(data)} bytes, expected {entry.size}")
         if digest_bytes(data).hex != entry.digest:
             raise IntegrityError(f"{entry.path}: downloaded bytes do not match the manifest digest")
-        target = self._target(entry.path)
+        parent, _, name = entry.path.rpartition("/")
         try:
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+            folder = self.tree.folder(parent)
+        except OSError as exc:
+            raise _local_error(exc, entry.path) from None
+        try:
+            fd = os.open(name, _CREATE, 0o600, dir_fd=folder)
             try:
                 view = memoryview(data)
                 while view:
@@ -117,8 +125,11 @@ class _Writer:
             finally:
                 os.close(fd)
         except OSError as exc:
-            _cleanup(target)
+            with contextlib.suppress(OSError):
+                os.unlink(name, dir_fd=folder)
             raise _local_error(exc, entry.path) from None
+        finally:
+            self.tree.done(parent)
 
     def place_many(self, items: list[tuple[FileEntry, memoryview]]) -> None:
         """Place a batch of small files (one thread hop for many files)."""
@@ -128,17 +139,23 @@ class _Writer:
     def present(self, entries: list[FileEntry]) -> list[bool]:
         """Which entries a previous, interrupted run left complete (re-hashed, not trusted)."""
         out = []
-        base = self._base
         for e in entries:
-            path = base + e.path
             try:
-                ok = os.stat(path).st_size == e.size and (
-                    e.size == 0 or digest_file(path, self.chunk_size)[0].hex == e.digest
-                )
+                with self.tree.parent(e.path, create=False) as (folder, name):
+                    st = os.stat(name, dir_fd=folder, follow_symlinks=False)
+                    ok = (
+                        stat.S_ISREG(st.st_mode)
+                        and st.st_size == e.size
+                        and (e.size == 0 or self._digest(folder, name) == e.digest)
+                    )
             except OSError:
                 ok = False
             out.append(ok)
         return out
+
+    def _digest(self, folder: int, name: str) -> str:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=folder)
+        return digest_fd(fd, self.chunk_size)[0].hex
 
     chunk_size = CHUNK_SIZE
 
@@ -150,29 +167,42 @@ class _Writer:
         """
         failed = []
         for entry, copy in items:
-            source = copy.path
-            target = self._target(entry.path)
             try:
-                st = os.stat(source)
-                if st.st_size != entry.size or (
-                    copy.mtime_ns is not None
-                    and (st.st_mtime_ns != copy.mtime_ns or st.st_ino != copy.ino)
-                ):
-                    failed.append(entry)
-                    continue
-                if (st.st_mode & 0o777) == self.mode(entry):
-                    try:
-                        os.link(source, target)
+                with at(copy.path) as (src, source), self.tree.parent(entry.path) as (dst, target):
+                    st = os.stat(source, dir_fd=src)
+                    if st.st_size != entry.size or (
+                        copy.mtime_ns is not None
+                        and (st.st_mtime_ns != copy.mtime_ns or st.st_ino != copy.ino)
+                    ):
+                        failed.append(entry)
                         continue
-                    except OSError:
-                        pass
-                tmp = self._tmpname()
-                shutil.copyfile(source, tmp)
-                os.chmod(tmp, self.mode(entry))
-                os.replace(tmp, target)
+                    if (st.st_mode & 0o777) == self.mode(entry):
+                        try:
+                            os.link(source, target, src_dir_fd=src, dst_dir_fd=dst)
+                            continue
+                        except OSError:
+                            pass
+                    tmp = self._tmpname()
+                    _copy(src, source, tmp)
+                    os.chmod(tmp, self.mode(entry))
+                    os.replace(tmp, target, dst_dir_fd=dst)
             except OSError:
                 failed.append(entry)
         return failed
+
+
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _copy(folder: int | None, name: str, target: str) -> None:
+    if folder is None:
+        shutil.copyfile(name, target)
+        return
+    with (
+        open(os.open(name, os.O_RDONLY | os.O_CLOEXEC, dir_fd=folder), "rb") as fh,
+        open(target, "wb") as out,
+    ):
+        shutil.copyfileobj(fh, out)
 
 
 def _cleanup(path: str) -> None:
@@ -359,8 +389,7 @@ class _Fetcher:
             await anyio.to_thread.run_sync(os.fchmod, blob.fd, mode, limiter=self.io)
         finally:
             await anyio.to_thread.run_sync(blob.close)
-        target = await anyio.to_thread.run_sync(self.w._target, entry.path)
-        await anyio.to_thread.run_sync(os.replace, blob.path, target)
+        await anyio.to_thread.run_sync(self.w.move_in, str(blob.path), entry.path)
         self.t.stats.files_downloaded += 1
         self.tracker.advance(0, 1)
 
@@ -378,8 +407,7 @@ class _Fetcher:
                 await anyio.to_thread.run_sync(os.fchmod, member.fd, mode, limiter=self.io)
             finally:
                 await anyio.to_thread.run_sync(member.close)
-            target = await anyio.to_thread.run_sync(self.w._target, m.path)
-            await anyio.to_thread.run_sync(os.replace, member.path, target)
+            await anyio.to_thread.run_sync(self.w.move_in, str(member.path), m.path)
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(_cleanup, str(member.path))
@@ -550,8 +578,25 @@ async def fetch(
     Counts what it did in ``t.stats`` (files present, reused, downloaded) and returns
     the bytes it had to download.
     """
-    stats, io, config = t.stats, t.io, t.config
     writer = _Writer(dest, tmp)
+    try:
+        return await _fetch(t, writer, manifest, files, name=name, reuse=reuse, progress=progress)
+    finally:
+        writer.close()
+
+
+async def _fetch(
+    t: Transport,
+    writer: _Writer,
+    manifest: Manifest,
+    files: list[FileEntry],
+    *,
+    name: str,
+    reuse: ReuseLookup | None,
+    progress: ProgressCallback | None,
+) -> int:
+    stats, io, config = t.stats, t.io, t.config
+    dest, tmp = writer.dest, writer.tmp
     writer.chunk_size = manifest.chunk_size
 
     def prepare() -> bool:

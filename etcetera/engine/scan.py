@@ -9,6 +9,7 @@ microseconds, a large file in ranges of whole chunks so that it uses every core.
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import functools
 import json
@@ -19,6 +20,7 @@ import unicodedata
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeAlias
 
 import anyio
 import anyio.to_thread
@@ -29,6 +31,7 @@ from ..format.hashing import READ_BLOCK, Digest, digest_chunks, digest_file, dig
 from ..format.manifest import FileEntry
 from ..format.packing import LocalFile
 from ..format.paths import find_clashes
+from .fdpaths import digest_path, digest_range, open_folder, stat_path
 from .progress import ProgressCallback, ProgressTracker
 
 _BATCH_FILES = 256
@@ -139,7 +142,7 @@ def _walk(
     # One frame per open folder, not a call: a valid path may be 2,000 folders deep.
     # A frame: the folder's entries left, its relative path, its (dev, ino) and the
     # number of files found before it (the top folder has no key).
-    stack: list[tuple[Iterator[os.DirEntry[str]], str, tuple[int, int] | None, int]] = [
+    stack: list[tuple[Iterator[_Entry], str, tuple[int, int] | None, int]] = [
         (_entries(directory, skip), rel, None, 0)
     ]
     while stack:
@@ -157,7 +160,7 @@ def _walk(
             continue
         rel_path = f"{rel}{name if name.isascii() else unicodedata.normalize('NFC', name)}"
         try:
-            st = entry.stat(follow_symlinks=True)
+            st = _stat(entry)
         except FileNotFoundError:
             warnings.append(f"skipped {rel_path}: broken symlink")
             continue
@@ -184,10 +187,54 @@ def _walk(
             warnings.append(f"skipped {rel_path}: not a regular file")
 
 
-def _entries(directory: str, skip: str = "") -> Iterator[os.DirEntry[str]]:
+_Entry: TypeAlias = "os.DirEntry[str] | _Far"
+
+
+def _stat(entry: _Entry) -> os.stat_result:
     try:
-        with os.scandir(directory) as it:
-            return iter([e for e in it if e.name != skip])
+        return entry.stat(follow_symlinks=True)
+    except OSError as exc:
+        if exc.errno != errno.ENAMETOOLONG:
+            raise
+        return stat_path(entry.path)  # its folder's path is short, its own is not
+
+
+class _Far:
+    """An entry of a folder whose path passes PATH_MAX, stat'ed while the folder was open."""
+
+    __slots__ = ("_error", "_stat", "name", "path")
+
+    def __init__(self, entry: os.DirEntry[str], folder: str) -> None:
+        self.name = entry.name
+        self.path = f"{folder}/{entry.name}"
+        self._stat: os.stat_result | None = None
+        self._error: OSError | None = None
+        try:
+            self._stat = entry.stat(follow_symlinks=True)
+        except OSError as exc:
+            self._error = exc
+
+    def stat(self, *, follow_symlinks: bool = True) -> os.stat_result:
+        if self._stat is None:
+            assert self._error is not None
+            raise self._error
+        return self._stat
+
+
+def _entries(directory: str, skip: str = "") -> Iterator[_Entry]:
+    try:
+        try:
+            with os.scandir(directory) as it:
+                return iter([e for e in it if e.name != skip])
+        except OSError as exc:
+            if exc.errno != errno.ENAMETOOLONG:
+                raise
+        fd = open_folder(directory)  # a path past PATH_MAX, walked
+        try:
+            with os.scandir(fd) as it:
+                return iter([_Far(e, directory) for e in it if e.name != skip])
+        finally:
+            os.close(fd)
     except OSError as exc:
         raise LocalIOError(f"cannot read folder {directory}: {exc.strerror}") from None
 
@@ -285,8 +332,13 @@ class HashCache:
             source = f"{base}/{f.path}"
             try:
                 st = os.stat(source)
-            except OSError:
-                continue
+            except OSError as exc:
+                if exc.errno != errno.ENAMETOOLONG:
+                    continue
+                try:
+                    st = stat_path(source)
+                except OSError:
+                    continue
             self._entries[source] = [
                 st.st_size,
                 st.st_mtime_ns,
@@ -312,10 +364,15 @@ def _hash_batch(batch: list[ScannedFile], chunk_size: int) -> list[tuple[Digest,
     small = min(READ_BLOCK, chunk_size)
     for f in batch:
         try:
-            if f.size < small:
-                out.append(digest_small(f.source, f.size))
-            else:
-                out.append(digest_file(f.source, chunk_size))
+            try:
+                if f.size < small:
+                    out.append(digest_small(f.source, f.size))
+                else:
+                    out.append(digest_file(f.source, chunk_size))
+            except OSError as exc:
+                if exc.errno != errno.ENAMETOOLONG:
+                    raise
+                out.append(digest_path(f.source, chunk_size))
         except OSError as exc:
             raise LocalIOError(f"cannot read {f.source}: {exc.strerror}") from None
     return out
@@ -325,7 +382,12 @@ def _hash_range(
     source: str, first: int, count: int | None, chunk_size: int, with_crc: bool
 ) -> tuple[list[bytes], list[int], int]:
     try:
-        return digest_chunks(source, first, count, chunk_size, with_crc=with_crc)
+        try:
+            return digest_chunks(source, first, count, chunk_size, with_crc=with_crc)
+        except OSError as exc:
+            if exc.errno != errno.ENAMETOOLONG:
+                raise
+            return digest_range(source, first, count, chunk_size, with_crc=with_crc)
     except OSError as exc:
         raise LocalIOError(f"cannot read {source}: {exc.strerror}") from None
 
