@@ -335,6 +335,10 @@ class _Fetcher:
             self.t.stats.bytes_resumed += done_bytes
             self.tracker.resume(done_bytes)
             ranges = _runs(todo, chunk, entry.size, part_size if self.cheap else entry.size)
+            # From a local repository, a copy in the kernel then a read-back hash costs
+            # half the CPU of reading, hashing and writing the blocks here (measured
+            # alternated: 3.4 s against 7.5 s for 16 x 64 MiB); both pay the same
+            # system time to fill fresh page-cache pages, which varies with the machine.
             fill = self._blob_range if self.local is None else self._blob_copy
             await self.t.each(ranges, lambda r: fill(blob, *r))
             mode = self.w.mode(entry)
