@@ -2,7 +2,7 @@
 
 One aiohttp session per back-end (its connection limit the engine's concurrency)
 serves every request and token refresh. Around the SDK's traps: reads are ranged
-``download_stream`` requests yielded in 1 MiB blocks (``download`` holds a whole
+``download_stream`` requests yielded as the blocks arrive (``download`` holds a whole
 object in memory); writes are single metadata + media requests carrying a CRC32C
 (MD5 without a CRC32C package) that the store verifies (the SDK's "resumable" path
 re-sends everything on each retry), their bodies sent from the caller's buffer
@@ -52,7 +52,6 @@ from .gcs_media import MediaBody
 
 log = logging.getLogger(__name__)
 
-_BLOCK = 1024 * 1024  # bytes per yielded block of a read
 _HASH_INLINE = 1024 * 1024  # hash bodies larger than this in a worker thread
 _CRC_SLICE = 256 * 1024  # bytes of a body copied at once for its CRC32C
 _MIN_UPLOAD_RATE = 128 * 1024  # bytes/s an upload may not fall below
@@ -281,7 +280,7 @@ class GCSBackend:
     async def stream(
         self, key: str, offset: int = 0, length: int | None = None
     ) -> AsyncGenerator[bytes, None]:
-        """One ranged GET, yielded in blocks of at most 1 MiB, as they arrive."""
+        """One ranged GET, yielded in the blocks the connection received."""
         if length == 0:
             if await self.head(key) is None:
                 raise ObjectNotFoundError(f"gs://{self._bucket}/{self._name(key)} does not exist")
@@ -305,10 +304,13 @@ class GCSBackend:
                 # A server that ignores Range answers 200 with the whole object.
                 skip = offset if headers and body.status == 200 else 0
                 remaining = length
-                # Blocks as they arrive (never joined: the engine hashes and writes them
-                # where they are); sliced only to skip or to stop at the range's end.
+                # Blocks as aiohttp received them (read(n) would join them into n bytes, a
+                # copy of every byte; the engine hashes and writes them where they are);
+                # sliced only to skip or to stop at the range's end.
                 while remaining != 0:
-                    block = await body.content.read(_BLOCK)
+                    block, boundary = await body.content.readchunk()
+                    if not block and boundary:  # the end of an HTTP chunk, not of the body
+                        continue
                     if not block:
                         break
                     if skip:
