@@ -230,28 +230,10 @@ class _BlobFile:
         size = os.fstat(self.fd).st_size
         if size != self.entry.size:
             os.ftruncate(self.fd, self.entry.size)
-        todo = []
-        for i, want in enumerate(self.expected):
-            start = i * self.chunk_size
-            if start >= size:
-                todo.append(i)
-                continue
-            length = min(self.chunk_size, self.entry.size - start)
-            if self._chunk_digest(start, length) != want:
-                todo.append(i)
-        return todo
-
-    def _chunk_digest(self, start: int, length: int) -> str:
-        # In steps: a manifest's chunk may be up to 16 GiB.
-        h = hashlib.sha256()
-        end = start + length
-        while start < end:
-            data = os.pread(self.fd, min(_STEP, end - start), start)
-            if not data:
-                break
-            h.update(data)
-            start += len(data)
-        return h.hexdigest()
+        # Every chunk an earlier run wrote a byte of is re-hashed, as verify() hashes.
+        have = -(-min(size, self.entry.size) // self.chunk_size)
+        raw = digest_chunks(self.path, 0, have, self.chunk_size, with_crc=False)[0] if have else []
+        return [i for i, want in enumerate(self.expected) if i >= len(raw) or raw[i].hex() != want]
 
     def verify(self, first: int, length: int) -> None:
         """Check the ``length`` bytes written from chunk ``first`` against the chunk digests."""
@@ -383,6 +365,10 @@ class _Fetcher:
             self.t.stats.bytes_resumed += done_bytes
             self.tracker.resume(done_bytes)
             ranges = _runs(todo, chunk, entry.size, part_size if self.cheap else entry.size)
+            # From a local repository, a copy in the kernel then a read-back hash costs
+            # half the CPU of reading, hashing and writing the blocks here (measured
+            # alternated: 3.4 s against 7.5 s for 16 x 64 MiB); both pay the same
+            # system time to fill fresh page-cache pages, which varies with the machine.
             fill = self._blob_range if self.local is None else self._blob_copy
             await self.t.each(ranges, lambda r: fill(blob, *r))
             mode = self.w.mode(entry)
