@@ -27,6 +27,7 @@ from . import inflight, manifests, refs
 from .progress import ProgressCallback, ProgressTracker, TransferStats
 from .scan import HashCache, Scan, ScannedFile, hash_files, scan_tree
 from .transport import Transport, TransportUpload
+from .unfinished import Unfinished
 
 
 @dataclass
@@ -228,10 +229,7 @@ class _Uploader:
                 self.members.setdefault(f.object, []).append(f)
         for members in self.members.values():
             members.sort(key=lambda m: m.offset)
-        # Unfinished uploads of objects by key, listed once, when the first large blob
-        # is sent (a push of packs alone never asks).
-        self._unfinished: dict[str, list[TransportUpload]] | None = None
-        self._listing = anyio.Lock()
+        self._unfinished = Unfinished(t)
 
     async def upload(self, obj: ObjectEntry) -> None:
         members = self.members[obj.id]
@@ -257,21 +255,6 @@ class _Uploader:
             self.tracker.advance(obj.size, len(members))
         self.t.stats.objects_sent += 1
 
-    async def _unfinished_of(self, key: str) -> list[TransportUpload]:
-        """The unfinished uploads of ``key`` (those of every object are listed once a push)."""
-        async with self._listing:
-            if self._unfinished is None:
-                self._unfinished = {}
-                try:
-                    found = await self.t.uploads(layout.OBJECTS)
-                except EtceteraError:
-                    # Resuming only saves bytes: a store that will not list uploads (a
-                    # policy without s3:ListBucketMultipartUploads) still takes new ones.
-                    found = []
-                for upload in found:
-                    self._unfinished.setdefault(upload.key, []).append(upload)
-        return self._unfinished.pop(key, [])
-
     async def _resumable(
         self, key: str, sizes: dict[int, int]
     ) -> tuple[TransportUpload, dict[int, PartRef]] | None:
@@ -283,7 +266,7 @@ class _Uploader:
         alone (nothing to gain, and on ``file://`` it may be a stray write, which takes
         no parts): ``gc`` removes it, as it removes the uploads not taken.
         """
-        candidates = await self._unfinished_of(key)
+        candidates = await self._unfinished.of(key)
         candidates.sort(key=lambda u: u.initiated or _LONG_AGO, reverse=True)
         for upload in candidates:
             try:
@@ -343,17 +326,7 @@ class _Uploader:
                     tg.start_soon(send, number, offset, length)
             await upload.complete([refs[n] for n in sorted(refs)])
         except BaseException as exc:
-            # Only a failure retrying will not mend (an etcetera error: retries spent,
-            # not retryable, or the file changed) discards the upload. A cancelled or
-            # killed push keeps it, for a later push to resume by key or gc to remove.
-            failed = (
-                exc.split(EtceteraError)[1] is None
-                if isinstance(exc, BaseExceptionGroup)
-                else isinstance(exc, EtceteraError)
-            )
-            if failed:
-                with contextlib.suppress(EtceteraError):  # the first failure is the one to report
-                    await upload.abort()
+            await upload.abort_after(exc)
             raise
 
 
