@@ -23,7 +23,7 @@ from ..errors import EtceteraError, SourceChangedError
 from ..format import layout
 from ..format.chunkobjects import ChunkObject, Source
 from .transport import Transport, TransportUpload
-from .unfinished import Unfinished
+from .unfinished import Unfinished, same_part
 
 
 def read_members(members: Sequence[Source], buf: memoryview) -> int:
@@ -133,7 +133,7 @@ class ChunkUploader:
                     read_members, members, memoryview(buf), limiter=self.t.io
                 )
                 kept = stored.get(number)
-                if kept is not None and kept.size == length and _same(crc, kept):
+                if kept is not None and kept.size == length and same_part(buf, kept.checksums, crc):
                     refs[number] = kept
                     self.t.stats.bytes_resumed += length
                 else:
@@ -147,8 +147,3 @@ class ChunkUploader:
         except BaseException as exc:
             await upload.abort_after(exc)
             raise
-
-
-def _same(crc: int, stored: PartRef) -> bool:
-    """Whether a stored part holds the bytes of CRC32 ``crc`` (by the store's checksum)."""
-    return stored.checksums.get("crc32") == f"{crc:08x}"

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,7 +26,7 @@ from . import inflight, manifests, refs
 from .progress import ProgressCallback, ProgressTracker, TransferStats
 from .scan import HashCache, Scan, ScannedFile, hash_files, scan_tree
 from .transport import Transport, TransportUpload
-from .unfinished import Unfinished
+from .unfinished import Unfinished, same_part
 
 
 @dataclass
@@ -166,22 +165,6 @@ def _read_part(
     return _verify(buf, src, entry, offset // chunk_size, chunk_size)
 
 
-def _same_part(
-    data: bytes | memoryview, checksums: Mapping[str, str], crc: int | None = None
-) -> bool:
-    """Whether a stored part holds ``data``, by a checksum the store computed of its bytes.
-
-    CRC32 where the store has it (the cheapest, and free when ``crc``, the CRC32 of
-    ``data``, is known already), else MD5. A part with neither cannot be checked, so it
-    is not kept.
-    """
-    if "crc32" in checksums:
-        return f"{zlib.crc32(data) if crc is None else crc:08x}" == checksums["crc32"]
-    if "md5" in checksums:
-        return hashlib.md5(data, usedforsecurity=False).hexdigest() == checksums["md5"]
-    return False
-
-
 def _read_or_keep(
     src: ScannedFile,
     entry: FileEntry,
@@ -196,7 +179,7 @@ def _read_or_keep(
     part is kept only if it is the bytes that were hashed.
     """
     crc = _read_part(src, entry, offset, buf, chunk_size)
-    return stored is not None and _same_part(buf, stored.checksums, crc), crc
+    return stored is not None and same_part(buf, stored.checksums, crc), crc
 
 
 _LONG_AGO = datetime.min.replace(tzinfo=UTC)

@@ -1,6 +1,10 @@
-"""The unfinished multipart uploads of objects, listed once per push, when first needed."""
+"""Resuming uploads: the unfinished ones of objects (listed once a push) and their parts."""
 
 from __future__ import annotations
+
+import hashlib
+import zlib
+from collections.abc import Mapping
 
 import anyio
 
@@ -35,3 +39,19 @@ class Unfinished:
                 for upload in found:
                     self._by_key.setdefault(upload.key, []).append(upload)
         return self._by_key.pop(key, [])
+
+
+def same_part(
+    data: bytes | bytearray | memoryview, checksums: Mapping[str, str], crc: int | None = None
+) -> bool:
+    """Whether a stored part holds ``data``, by a checksum the store computed of its bytes.
+
+    CRC32 where the store has it (the cheapest, and free when ``crc``, the CRC32 of
+    ``data``, is known already), else MD5. A part with neither cannot be checked, so it
+    is not kept.
+    """
+    if "crc32" in checksums:
+        return f"{zlib.crc32(data) if crc is None else crc:08x}" == checksums["crc32"]
+    if "md5" in checksums:
+        return hashlib.md5(data, usedforsecurity=False).hexdigest() == checksums["md5"]
+    return False
