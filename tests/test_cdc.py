@@ -245,3 +245,19 @@ def test_reads_coalesce_nearby_chunks_of_one_object_only() -> None:
     ]
     p = plan([e for e, _ in fetch], {b"\3" * 32: 5})
     assert p.bytes_copied == 10 and p.bytes_fetched == 30 and p.size == 40
+
+
+def test_gc_counts_the_bytes_partly_used_chunk_objects_hold() -> None:
+    from etcetera.format.chunkobjects import usage
+
+    a, b, c = "a" * 64, "b" * 64, "c" * 64
+    live = [
+        _ext(10, a, 0),
+        _ext(10, a, 0),  # the same chunk in two versions
+        _ext(10, a, 30),
+        _ext(25, b, 0),
+        _ext(15, b, 20),  # overlapping (another cut of the same bytes)
+        _ext(5, "d" * 64, 0),  # not a chunk object of this count
+    ]
+    got = usage({a: 50, b: 35, c: 40}, live)
+    assert (got.objects, got.size, got.unused) == (1, 50, 30)

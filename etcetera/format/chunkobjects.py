@@ -179,3 +179,40 @@ def plan_push(
             extents.append(e)
         plan.extents[path] = extents
     return plan
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """How much of the chunk objects the versions of a repository still reference.
+
+    Attributes:
+        objects: chunk objects some but not all of whose bytes a version references.
+        size: bytes of those objects.
+        unused: bytes in them that no version references (what a repack would free).
+    """
+
+    objects: int = 0
+    size: int = 0
+    unused: int = 0
+
+
+def usage(sizes: Mapping[str, int], extents: Iterable[Extent]) -> Usage:
+    """The partly used chunk objects among ``sizes`` (id to bytes), from every live extent."""
+    spans: dict[str, set[tuple[int, int]]] = {}
+    for e in extents:
+        if e.object in sizes:
+            spans.setdefault(e.object, set()).add((e.offset, e.offset + e.size))
+    objects = size = unused = 0
+    for oid, ranges in spans.items():
+        covered, end = 0, 0
+        for start, stop in sorted(ranges):
+            start = max(start, end)
+            if stop > start:
+                covered += stop - start
+                end = stop
+        free = sizes[oid] - covered
+        if free > 0:
+            objects += 1
+            size += sizes[oid]
+            unused += free
+    return Usage(objects, size, unused)
