@@ -29,7 +29,7 @@ from typing import Any
 import zstandard
 
 from ..errors import IntegrityError, ManifestError
-from . import _gc, jsontext, pieces
+from . import _gc, jsontext, pieces, v3
 from .hashing import sha256_hex
 from .manifest import FORMAT_VERSION, MANIFEST_KIND, FileEntry, Manifest, ObjectEntry
 from .validate import Tables, check_header, check_hex, check_int
@@ -198,7 +198,10 @@ def _encode(manifest: Manifest, level: int) -> EncodedManifest:
     stored: dict[str, bytes] = {}
     for group, lo, hi in _group_runs(files, manifest.partitions):
         for a, b in _piece_cuts(files, lo, hi):
-            raw = pieces.encode(_columns(group, files[a:b], manifest.objects))
+            cols = _columns(group, files[a:b], manifest.objects)
+            raw = pieces.encode(
+                v3.place(cols, _framing(cols, manifest.objects), manifest.chunk_size)
+            )
             pid = sha256_hex(raw)
             size = sum(f.size for f in files[a:b])
             refs.append(PieceRef(pid, group, b - a, size, len(raw)))
@@ -298,6 +301,10 @@ def _columns(
     )
 
 
+def _framing(cols: pieces.Columns, objects: Mapping[str, ObjectEntry]) -> list[v3.Framing]:
+    return [v3.Framing(*objects[i][3:6]) for i in cols.object_ids]
+
+
 def build(
     root: ManifestRoot, stored: Mapping[str, bytes], only: Iterable[str] | None = None
 ) -> Manifest:
@@ -322,7 +329,7 @@ def build(
         if data is None:
             raise ManifestError(f"manifest piece {ref.id} is missing")
         raw = unpack_piece(decompressor, ref, data)
-        cols = pieces.decode(raw)
+        cols = pieces.decode(raw, root.version)
         check_piece(ref, cols, first.get(ref))
         tables.add(cols, trusted_types=True)
         if sum(cols.sizes) != ref.size:

@@ -19,15 +19,16 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..errors import ManifestError
-from . import pieces
+from . import pieces, v3
 from .hashing import combine
-from .manifest import FileEntry, Manifest, ObjectEntry
+from .manifest import FileEntry, Manifest, ObjectEntry, ObjectKind
 from .paths import check_path, check_paths, find_clashes
 
 MAX_SIZE = 1 << 50  # 1 PiB: anything larger in a manifest is a lie
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _HEX_LIST = re.compile(r"(?:[0-9a-f]{64}\x00)*[0-9a-f]{64}")
 
+_KINDS: dict[str, ObjectKind] = {"pack": "pack", "blob": "blob", "chunks": "chunks"}
 _new_entry = tuple.__new__  # skips NamedTuple's Python-level __new__ (10^5 calls per manifest)
 
 
@@ -90,6 +91,9 @@ class Tables:
 
     def add(self, cols: pieces.Columns, *, trusted_types: bool) -> None:
         """Check one table and append its files (they must follow the previous ones)."""
+        framing = None
+        if cols.placed:  # v3: encodings and chunk places, checked and mapped first
+            cols, framing = v3.unplace(cols, self.chunk_size)
         n, m = len(cols.paths), len(cols.object_ids)
         if not (
             len(cols.object_kinds) == len(cols.object_sizes) == m
@@ -128,11 +132,13 @@ class Tables:
         ids = cols.object_ids
         if ids != sorted(ids) or len(set(ids)) != m:
             raise ManifestError("manifest objects are not sorted and unique")
-        for oid, kind, size in zip(ids, cols.object_kinds, cols.object_sizes, strict=True):
+        for oid, kind, size, how in zip(
+            ids, cols.object_kinds, cols.object_sizes, framing or [v3.IDENTITY] * m, strict=True
+        ):
             known = self.objects.get(oid)
             if known is None:
-                self.objects[oid] = ObjectEntry(oid, "blob" if kind == "blob" else "pack", size)
-            elif (known.kind, known.size) != (kind, size):
+                self.objects[oid] = ObjectEntry(oid, _KINDS[kind], size, *how)
+            elif known != (oid, kind, size, *how):
                 raise ManifestError(f"manifest object {oid} is listed twice, differently")
         paths = cols.paths
         check_paths(paths)
