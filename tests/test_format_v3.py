@@ -118,10 +118,6 @@ def _hostile() -> dict[str, tuple[pieces.Columns, str]]:
             _with(c, "chunks", j, (_digest(10), _digest(12), _digest(11))),
             "digest",
         ),
-        "chunk-misplaced": (
-            _with(c, "chunk_offsets", j, (CHUNK, 0, 2 * CHUNK)),
-            "cannot read",
-        ),
     }
 
 

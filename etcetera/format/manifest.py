@@ -16,6 +16,7 @@ from typing import Literal, NamedTuple
 
 from ..errors import IntegrityError, ManifestError, PartitionNotFoundError
 from . import _gc
+from .chunkobjects import Extent
 from .frames import stored_size
 from .hashing import CHUNK_SIZE
 
@@ -92,6 +93,8 @@ class Manifest:
         loaded: ``None`` when ``files`` is the whole table; else the partitions whose
             files it holds (with the files outside ``data/``): a v2 manifest read for a
             partial pull decodes only their pieces.
+        extents: where the chunks of each content-chunked file are (format v3), by
+            path; such a file has no object of its own (``object`` is empty).
     """
 
     files: tuple[FileEntry, ...]
@@ -100,6 +103,7 @@ class Manifest:
     chunk_size: int = CHUNK_SIZE
     dirs: tuple[str, ...] = ()
     loaded: tuple[str, ...] | None = field(default=None, compare=False)
+    extents: dict[str, tuple[Extent, ...]] = field(default_factory=dict)
 
     @property
     def total_size(self) -> int:

@@ -30,6 +30,7 @@ import zstandard
 
 from ..errors import IntegrityError, ManifestError
 from . import _gc, jsontext, pieces, v3
+from .chunkobjects import Extent
 from .hashing import sha256_hex
 from .manifest import FORMAT_VERSION, MANIFEST_KIND, FileEntry, Manifest, ObjectEntry
 from .validate import Tables, check_header, check_hex, check_int
@@ -198,10 +199,9 @@ def _encode(manifest: Manifest, level: int) -> EncodedManifest:
     stored: dict[str, bytes] = {}
     for group, lo, hi in _group_runs(files, manifest.partitions):
         for a, b in _piece_cuts(files, lo, hi):
-            cols = _columns(group, files[a:b], manifest.objects)
-            raw = pieces.encode(
-                v3.place(cols, _framing(cols, manifest.objects), manifest.chunk_size)
-            )
+            cols = _columns(group, files[a:b], manifest.objects, manifest.extents)
+            framing = _framing(cols, manifest.objects)
+            raw = pieces.encode(v3.place(cols, framing, manifest.chunk_size, manifest.extents))
             pid = sha256_hex(raw)
             size = sum(f.size for f in files[a:b])
             refs.append(PieceRef(pid, group, b - a, size, len(raw)))
@@ -279,11 +279,18 @@ def _piece_cuts(files: Sequence[FileEntry], lo: int, hi: int) -> Iterator[tuple[
 
 
 def _columns(
-    group: str, files: Sequence[FileEntry], objects: Mapping[str, ObjectEntry]
+    group: str,
+    files: Sequence[FileEntry],
+    objects: Mapping[str, ObjectEntry],
+    extents: Mapping[str, tuple[Extent, ...]] | None = None,
 ) -> pieces.Columns:
     columns = (list(c) for c in zip(*files, strict=True))
     paths, sizes, modes, digests, oids, offsets, chunks = columns
-    ids = sorted(set(oids) - {""})
+    used = set(oids)
+    if extents:  # content-chunked files: the piece lists their chunks' objects
+        for p in paths:
+            used.update(e.object for e in extents.get(p, ()))
+    ids = sorted(used - {""})
     index = {oid: i for i, oid in enumerate(ids)}
     index[""] = -1
     return pieces.Columns(

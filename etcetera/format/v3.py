@@ -10,11 +10,13 @@ at one offset of one object, with fixed chunks.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import NamedTuple
 
 from ..errors import ManifestError
 from . import frames as fr
+from .chunkobjects import Extent
 from .hashing import combine
 from .pieces import Columns
 
@@ -86,12 +88,14 @@ def unplace(cols: Columns, chunk_size: int) -> tuple[Columns, list[Framing]]:
 
     A chunked file (two chunks or more; its own object ``-1``, offset ``0``) becomes a
     file at its first chunk's place, when its chunks lie back to back in one object
-    and all but the last are ``chunk_size`` long.
+    and all but the last are ``chunk_size`` long. Any other placement (content-defined
+    chunks, in chunk objects shared across files) keeps object ``-1``: its
+    :func:`extents` say where its bytes are.
 
     Raises:
         ManifestError: see :func:`check_framing`; a chunk list whose lengths do not add
             up to its file, or that does not hash to the file's digest, a chunk outside
-            its object, or chunks this etcetera cannot place.
+            its object.
     """
     framing = check_framing(cols)
     n, m = len(cols.paths), len(cols.object_ids)
@@ -131,17 +135,57 @@ def _place(
         or any(c != chunk_size for c in lengths[:-1])
         or any(s != first + i * chunk_size for i, s in enumerate(starts))
     ):
-        raise ManifestError(f"manifest chunks of {path!r} are placed as this etcetera cannot read")
+        return  # content-defined: read through its extents
     objects[j], offsets[j] = where[0], first
 
 
-def place(cols: Columns, framing: list[Framing], chunk_size: int) -> Columns:
-    """A v2-form table (fixed chunks in the file's object) with v3's columns added."""
+def extents(placed: Columns, flat: Columns) -> dict[int, tuple[Extent, ...]]:
+    """The extents of the files :func:`unplace` left without a place, by row.
+
+    Args:
+        placed: the checked v3 table.
+        flat: what :func:`unplace` made of it.
+    """
+    ids = placed.object_ids
+    out: dict[int, tuple[Extent, ...]] = {}
+    for j, digests in enumerate(flat.chunks):
+        if digests and flat.objects[j] == -1:
+            out[j] = tuple(
+                Extent(bytes.fromhex(d), n, ids[o], at)
+                for d, n, o, at in zip(
+                    digests,
+                    placed.chunk_lengths[j],
+                    placed.chunk_objects[j],
+                    placed.chunk_offsets[j],
+                    strict=True,
+                )
+            )
+    return out
+
+
+def place(
+    cols: Columns,
+    framing: list[Framing],
+    chunk_size: int,
+    loose: Mapping[str, tuple[Extent, ...]] | None = None,
+) -> Columns:
+    """A v2-form table (fixed chunks in the file's object) with v3's columns added.
+
+    ``loose``: the extents of content-chunked files (object ``-1``), by path; their
+    objects must be among the table's.
+    """
     objects, offsets = list(cols.objects), list(cols.offsets)
     lengths: list[tuple[int, ...]] = []
     where: list[tuple[int, ...]] = []
     starts: list[tuple[int, ...]] = []
+    index = {oid: i for i, oid in enumerate(cols.object_ids)} if loose else {}
     for j, digests in enumerate(cols.chunks):
+        ext = loose.get(cols.paths[j]) if loose else None
+        if ext is not None:
+            lengths.append(tuple(e.size for e in ext))
+            where.append(tuple(index[e.object] for e in ext))
+            starts.append(tuple(e.offset for e in ext))
+            continue
         if not digests:
             lengths.append(())
             where.append(())
