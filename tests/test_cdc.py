@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from etcetera.backends.file import FileBackend
+from etcetera.engine import pull as engine_pull
 from etcetera.engine.chunked import chunk_files, pull_chunked, push_chunked
 from etcetera.engine.config import TransferConfig
 from etcetera.engine.transport import Transport
@@ -22,6 +23,8 @@ from etcetera.errors import IntegrityError, ManifestError, SourceChangedError
 from etcetera.format import cdc, layout
 from etcetera.format.chunkobjects import Extent, known_chunks
 from etcetera.format.chunkplan import check_extents, coalesce, plan
+from etcetera.format.hashing import combine
+from etcetera.format.manifest import FileEntry, Manifest, ObjectEntry
 from etcetera.urls import parse_url
 
 pytestmark = pytest.mark.anyio
@@ -68,11 +71,13 @@ def _transport(tmp_path: Path) -> Transport:
     return Transport(FileBackend(parse_url(f"file://{tmp_path / 'repo'}")), TransferConfig())
 
 
-async def _push(t: Transport, path: Path, known: dict[bytes, Extent]) -> tuple[list[Extent], int]:
+async def _push(
+    t: Transport, path: Path, known: dict[bytes, Extent], params: cdc.Chunking = SIXTEENTH
+) -> tuple[list[Extent], int]:
     """Push one file; its extents and the bytes sent."""
     before = t.stats.bytes_sent
     size = path.stat().st_size
-    (chunks,) = await chunk_files(t, [str(path)], [size], SIXTEENTH)
+    (chunks,) = await chunk_files(t, [str(path)], [size], params)
     pushed = await push_chunked(t, [(str(path), chunks)], known, TARGET)
     return pushed.extents[str(path)], t.stats.bytes_sent - before
 
@@ -261,3 +266,70 @@ def test_gc_counts_the_bytes_partly_used_chunk_objects_hold() -> None:
     ]
     got = usage({a: 50, b: 35, c: 40}, live)
     assert (got.objects, got.size, got.unused) == (1, 50, 30)
+
+
+async def _manifest_of(t: Transport, path: Path, known: dict[bytes, Extent]) -> Manifest:
+    """Push ``path`` as chunks; the manifest of a dataset holding it at data/all/big.
+
+    With the default chunk sizes: a pull cuts its local copy with them.
+    """
+    extents, _ = await _push(t, path, known, cdc.DEFAULT)
+    digests = [e.digest for e in extents]
+    entry = FileEntry(
+        "data/all/big",
+        path.stat().st_size,
+        0o644,
+        combine(digests),
+        "",
+        0,
+        tuple(d.hex() for d in digests),
+    )
+    objects: dict[str, ObjectEntry] = {}
+    for o in {e.object for e in extents}:
+        info = await t.head(layout.object_key(o))
+        assert info is not None
+        objects[o] = ObjectEntry(o, "chunks", info.size)
+    return Manifest((entry,), objects, ("all",), extents={entry.path: tuple(extents)})
+
+
+async def test_the_engine_pulls_a_chunked_file_from_its_previous_version(tmp_path: Path) -> None:
+    t = _transport(tmp_path)
+    old = noise(16 * MiB, 21)
+    (tmp_path / "v1").write_bytes(old)
+    (tmp_path / "v2").write_bytes(_insert(old))
+    first = await _manifest_of(t, tmp_path / "v1", {})
+    second = await _manifest_of(t, tmp_path / "v2", known_chunks([first.extents["data/all/big"]]))
+    # Version 1 pulled whole, then version 2 next to it, copying what version 1 holds.
+    dest1, dest2 = tmp_path / "d1", tmp_path / "d2"
+    await engine_pull.fetch(t, first, list(first.files), dest1, tmp_path / "t1", name="big")
+    assert (dest1 / "data/all/big").read_bytes() == old
+    before = t.stats.bytes_received
+    await engine_pull.fetch(
+        t,
+        second,
+        list(second.files),
+        dest2,
+        tmp_path / "t2",
+        name="big",
+        previous=lambda p: str(dest1 / p),
+    )
+    assert (dest2 / "data/all/big").read_bytes() == _insert(old)
+    # 64 KiB inserted and the chunks around it (0.77 MiB each on average).
+    assert t.stats.bytes_received - before <= 0.25 * len(old)
+    assert t.stats.bytes_reused >= 0.75 * len(old)
+    assert oct((dest2 / "data/all/big").stat().st_mode & 0o777) == oct(0o644)
+
+
+async def test_an_interrupted_chunked_pull_keeps_the_chunks_it_wrote(tmp_path: Path) -> None:
+    t = _transport(tmp_path)
+    data = noise(12 * MiB, 22)
+    (tmp_path / "v1").write_bytes(data)
+    m = await _manifest_of(t, tmp_path / "v1", {})
+    (entry,) = m.files
+    (tmp_path / "t").mkdir()
+    # What a killed pull left: the first half of the file written.
+    (tmp_path / "t" / f"{entry.digest}.chunked").write_bytes(data[: 6 * MiB])
+    await engine_pull.fetch(t, m, [entry], tmp_path / "d", tmp_path / "t", name="big")
+    assert (tmp_path / "d" / entry.path).read_bytes() == data
+    assert t.stats.bytes_resumed >= 5 * MiB
+    assert t.stats.bytes_received <= len(data) - 5 * MiB

@@ -19,6 +19,7 @@ import anyio
 
 from ..errors import IntegrityError, TransientError
 from ..format import layout
+from ..format.chunkobjects import Extent
 from ..format.chunkplan import Copy, PullPlan, Read, coalesce
 from .transport import Transport
 
@@ -120,3 +121,26 @@ async def write_chunked(
 
     await t.each(reads, one)
     return copied
+
+
+def in_place(fd: int, extents: Sequence[Extent]) -> frozenset[int]:
+    """Indexes of the chunks a partly written file already holds at their places.
+
+    An interrupted pull left them: each is hashed where it belongs before it is kept.
+    """
+    done: set[int] = set()
+    buf = memoryview(bytearray(_BLOCK))
+    at = 0
+    for i, e in enumerate(extents):
+        h = hashlib.sha256()
+        got = 0
+        while got < e.size:
+            n = os.preadv(fd, [buf[: min(_BLOCK, e.size - got)]], at + got)
+            if not n:
+                break
+            h.update(buf[:n])
+            got += n
+        if got == e.size and h.digest() == e.digest:
+            done.add(i)
+        at += e.size
+    return frozenset(done)

@@ -8,15 +8,18 @@ copy of the previous version holds and fetch the rest (:mod:`etcetera.engine.chu
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 import anyio
 
-from ..errors import SourceChangedError
+from ..errors import ManifestError, SourceChangedError
 from ..format import cdc
 from ..format.chunkobjects import TARGET, Extent, PushPlan, plan_push
 from ..format.chunkplan import local_offsets, plan
-from .chunk_pull import write_chunked
+from ..format.manifest import FileEntry, ObjectEntry
+from .chunk_pull import in_place, write_chunked
 from .chunk_push import ChunkUploader
 from .transport import Transport
 
@@ -72,3 +75,75 @@ async def pull_chunked(
     """
     have = local_offsets(local_extents) if local is not None else {}
     return await write_chunked(t, plan(extents, have), path, fd, local)
+
+
+def _open_staged(path: Path, extents: Sequence[Extent]) -> tuple[int, frozenset[int]]:
+    """Open (or create) a file being pulled; the chunks an interrupted pull left in place."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        return fd, in_place(fd, extents) if os.fstat(fd).st_size else frozenset()
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _local_chunks(previous: str, params: cdc.Chunking) -> dict[bytes, int]:
+    """Where each chunk of a local file starts in it, cut as a push would cut it."""
+    try:
+        chunks, _ = cdc.chunk_file(previous, params)
+    except OSError:
+        return {}  # gone or unreadable: everything is fetched
+    out: dict[bytes, int] = {}
+    for c in chunks:
+        out.setdefault(c.digest, c.offset)
+    return out
+
+
+async def fetch_file(
+    t: Transport,
+    entry: FileEntry,
+    extents: Sequence[Extent],
+    objects: Mapping[str, ObjectEntry],
+    tmp: Path,
+    place: Callable[[str], str],
+    mode: int,
+    previous: str | None = None,
+) -> int:
+    """Pull one content-chunked file of a manifest into place; the bytes copied locally.
+
+    Args:
+        t: the pull's transport.
+        entry: the file.
+        extents: its chunks (``Manifest.extents``).
+        objects: the manifest's objects (each chunk object must be stored as it is).
+        tmp: the staging folder's temporary folder (the file is written there first;
+            what an interrupted pull wrote there is hashed and kept).
+        place: the path the finished file is renamed to, from its dataset path.
+        mode: its permission bits.
+        previous: a local file said to hold an earlier version of it (its chunks are
+            found by cutting it as a push would, each checked before it is used).
+    """
+    for oid in {e.object for e in extents}:
+        if objects[oid].encoding != "identity":
+            raise ManifestError(
+                f"chunk object {oid[:16]} of {entry.path} is {objects[oid].encoding}: "
+                "this etcetera reads chunk objects stored as they are only"
+            )
+    path = tmp / f"{entry.digest}.chunked"
+    fd, done = await anyio.to_thread.run_sync(_open_staged, path, extents, limiter=t.io)
+    try:
+        have: dict[bytes, int] = {}
+        if previous is not None:
+            have = await anyio.to_thread.run_sync(
+                _local_chunks, previous, cdc.DEFAULT, limiter=t.io
+            )
+        t.stats.bytes_resumed += sum(extents[i].size for i in done)
+        todo = plan(extents, have, done=done)
+        copied = await write_chunked(t, todo, entry.path, fd, previous if have else None)
+        await anyio.to_thread.run_sync(os.fchmod, fd, mode, limiter=t.io)
+    finally:
+        os.close(fd)
+    target = await anyio.to_thread.run_sync(place, entry.path, limiter=t.io)
+    await anyio.to_thread.run_sync(os.replace, path, target, limiter=t.io)
+    t.stats.files_downloaded += 1
+    return copied

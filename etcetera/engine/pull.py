@@ -35,6 +35,7 @@ from ..errors import IntegrityError, LocalIOError, ObjectNotFoundError
 from ..format import layout
 from ..format.hashing import CHUNK_SIZE, digest_bytes, digest_chunks, digest_file
 from ..format.manifest import FileEntry, Manifest
+from . import chunked
 from .localfs import current_umask, local_mode, makedirs
 from .progress import ProgressCallback, ProgressTracker
 from .transport import Transport
@@ -544,11 +545,13 @@ async def fetch(
     name: str,
     reuse: ReuseLookup | None = None,
     progress: ProgressCallback | None = None,
+    previous: Callable[[str], str | None] | None = None,
 ) -> int:
     """Make ``dest`` hold exactly ``files`` (plus what it already held), verified.
 
     Counts what it did in ``t.stats`` (files present, reused, downloaded) and returns
-    the bytes it had to download.
+    the bytes it had to download. ``previous`` names, by path, a local file that may
+    hold an earlier version of a content-chunked file: its chunks are copied, not fetched.
     """
     stats, io, config = t.stats, t.io, t.config
     writer = _Writer(dest, tmp)
@@ -599,7 +602,11 @@ async def fetch(
     blobs: list[FileEntry] = []
     seen_blob: set[str] = set()
     duplicates: list[FileEntry] = []
+    jobs: list[tuple[int, Callable[[], Awaitable[None]]]] = []
     for f in todo:
+        if f.path in manifest.extents:  # content-chunked (format v3): engine/chunked.py
+            jobs.append((f.size, _bind_chunked(t, writer, tracker, manifest, f, previous)))
+            continue
         obj = manifest.objects[f.object]
         if obj.kind == "pack":
             packs.setdefault(obj.id, []).append(f)
@@ -608,7 +615,6 @@ async def fetch(
         else:
             seen_blob.add(f.digest)
             blobs.append(f)
-    jobs: list[tuple[int, Callable[[], Awaitable[None]]]] = []
     for oid, members in packs.items():
         jobs.append((manifest.objects[oid].size, _bind_pack(fetcher, oid, manifest, members)))
     for entry in blobs:
@@ -641,3 +647,21 @@ def _bind_pack(
 
 def _bind_blob(f: _Fetcher, entry: FileEntry, part: int) -> Callable[[], Awaitable[None]]:
     return lambda: f.blob(entry, part)
+
+
+def _bind_chunked(
+    t: Transport,
+    w: _Writer,
+    tracker: ProgressTracker,
+    manifest: Manifest,
+    entry: FileEntry,
+    previous: Callable[[str], str | None] | None,
+) -> Callable[[], Awaitable[None]]:
+    async def job() -> None:
+        local = previous(entry.path) if previous is not None else None
+        extents = manifest.extents[entry.path]
+        mode = w.mode(entry)
+        await chunked.fetch_file(t, entry, extents, manifest.objects, w.tmp, w._target, mode, local)
+        tracker.advance(entry.size, 1)
+
+    return job

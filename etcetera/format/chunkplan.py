@@ -104,16 +104,22 @@ def plan(
     extents: Sequence[Extent],
     local: Mapping[bytes, int],
     *,
+    done: frozenset[int] = frozenset(),
     gap: int = GAP,
     max_read: int = MAX_READ,
 ) -> PullPlan:
-    """Split a file's chunks into copies from the local file and coalesced reads."""
+    """Split a file's chunks into copies from the local file and coalesced reads.
+
+    ``done``: indexes of chunks already in place (an interrupted pull wrote them).
+    """
     out = PullPlan(sum(e.size for e in extents))
     fetch: list[tuple[Extent, int]] = []
     at = 0
-    for e in extents:
+    for i, e in enumerate(extents):
         src = local.get(e.digest)
-        if src is None:
+        if i in done:
+            pass
+        elif src is None:
             fetch.append((e, at))
         else:
             out.copies.append(Copy(src, at, e))
