@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import anyio
 
 from ..errors import ManifestError, SourceChangedError
 from ..format import cdc
-from ..format.chunkobjects import TARGET, Extent, PushPlan, plan_push
+from ..format.chunkobjects import TARGET, Extent, PushPlan, known_chunks, plan_push
 from ..format.chunkplan import local_offsets, plan
-from ..format.manifest import FileEntry, ObjectEntry
+from ..format.manifest import FileEntry, Manifest, ObjectEntry
 from .chunk_pull import in_place, write_chunked
 from .chunk_push import ChunkUploader
 from .transport import Transport
@@ -147,3 +148,53 @@ async def fetch_file(
     await anyio.to_thread.run_sync(os.replace, path, target, limiter=t.io)
     t.stats.files_downloaded += 1
     return copied
+
+
+async def lay_out(
+    t: Transport,
+    manifest: Manifest,
+    sources: Mapping[str, str],
+    previous: Manifest | None,
+    params: cdc.Chunking = cdc.DEFAULT,
+) -> tuple[Manifest, PushPlan]:
+    """The manifest of a push with its large files cut by content, and what to upload.
+
+    Every file larger than the manifest's ``chunk_size`` (the threshold format v3 sets
+    for chunked files) is cut into content-defined chunks; the chunks ``previous`` (the
+    latest version) stores are referenced where they are, the others go into new chunk
+    objects (:attr:`PushPlan.objects`, for :class:`ChunkUploader`). Those files lose
+    their blobs: their digest is the SHA-256 of their chunk digests, their bytes are
+    where :attr:`Manifest.extents` says.
+
+    Args:
+        t: the push's transport (its worker threads hash).
+        manifest: the tree laid out as today (packs and blobs).
+        sources: the local file of each path.
+        previous: the latest version's manifest, or ``None``.
+        params: how to cut.
+    """
+    large = [f for f in manifest.files if f.size > manifest.chunk_size]
+    if not large:
+        return manifest, PushPlan()
+    local = [sources[f.path] for f in large]
+    cut = await chunk_files(t, local, [f.size for f in large], params)
+    held = previous.extents.values() if previous is not None else ()
+    pushed = plan_push(zip(local, cut, strict=True), known_chunks(held))
+    changed: dict[str, FileEntry] = {}
+    extents: dict[str, tuple[Extent, ...]] = {}
+    for f, path, chunks in zip(large, local, cut, strict=True):
+        digests = tuple(c.digest.hex() for c in chunks)
+        changed[f.path] = f._replace(
+            digest=cdc.file_digest(chunks), object="", offset=0, chunks=digests
+        )
+        extents[f.path] = tuple(pushed.extents[path])
+    files = tuple(changed.get(f.path, f) for f in manifest.files)
+    used = {f.object for f in files if f.object}
+    objects = {oid: o for oid, o in manifest.objects.items() if oid in used}
+    stored = previous.objects if previous is not None else {}
+    for obj in pushed.objects:
+        objects[obj.id] = ObjectEntry(obj.id, "chunks", obj.size)
+    for oid in pushed.reused:
+        objects[oid] = stored[oid]
+    out = replace(manifest, files=files, objects=objects, extents={**manifest.extents, **extents})
+    return out, pushed
