@@ -147,6 +147,13 @@ class Config(BaseSettings):
     bandwidth_limit: Annotated[int | None, BeforeValidator(parse_size)] = Field(
         default=None, ge=1, description="Bytes per second (20M is 20 MiB/s)."
     )
+    content_chunks: bool = Field(
+        default=False,
+        description=(
+            "Push files larger than 8 MiB as content-defined chunks, so that a changed file "
+            "sends (and a pull holding its previous version fetches) only its new chunks."
+        ),
+    )
     progress_bar: bool = Field(
         default=True,
         description=(

@@ -8,6 +8,7 @@ copy of the previous version holds and fetch the rest (:mod:`etcetera.engine.chu
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
@@ -15,11 +16,13 @@ from pathlib import Path
 
 import anyio
 
-from ..errors import ManifestError, SourceChangedError
+from ..errors import EtceteraError, ManifestError, SourceChangedError
 from ..format import cdc
 from ..format.chunkobjects import TARGET, Extent, PushPlan, known_chunks, plan_push
 from ..format.chunkplan import local_offsets, plan
 from ..format.manifest import FileEntry, Manifest, ObjectEntry
+from ..format.v2 import EncodedManifest, encode_manifest
+from . import manifests
 from .chunk_pull import in_place, write_chunked
 from .chunk_push import ChunkUploader
 from .transport import Transport
@@ -198,3 +201,20 @@ async def lay_out(
         objects[oid] = stored[oid]
     out = replace(manifest, files=files, objects=objects, extents={**manifest.extents, **extents})
     return out, pushed
+
+
+async def rechunk(
+    t: Transport, manifest: Manifest, sources: Mapping[str, str], latest: str | None
+) -> tuple[Manifest, EncodedManifest, PushPlan]:
+    """:func:`lay_out` against the latest version's manifest (digest ``latest``), encoded.
+
+    A latest version that cannot be read (or has no chunked files) only costs the dedup:
+    everything is then sent.
+    """
+    previous = None
+    if latest is not None:
+        with contextlib.suppress(EtceteraError):
+            previous = await manifests.read_manifest(t, latest)
+    out, pushed = await lay_out(t, manifest, sources, previous)
+    encoded = await anyio.to_thread.run_sync(encode_manifest, out, limiter=t.io)
+    return out, encoded, pushed

@@ -28,6 +28,7 @@ class TransferConfig:
         retry_delay: first backoff delay (seconds); doubles, capped, with full jitter.
         retry_max_delay: longest backoff delay (seconds).
         bandwidth_limit: bytes per second over all requests, or ``None``.
+        content_chunks: whether a push cuts large files by content (format v3).
         chunk_size: the format's hash chunk size.
     """
 
@@ -41,6 +42,7 @@ class TransferConfig:
     retry_delay: float = defaults.RETRY_DELAY
     retry_max_delay: float = defaults.RETRY_MAX_DELAY
     bandwidth_limit: int | None = None
+    content_chunks: bool = False
     chunk_size: int = CHUNK_SIZE
 
     def part_size_for(self, size: int, min_part: int, max_parts: int) -> int:

@@ -16,13 +16,15 @@ import anyio.to_thread
 from ..backends.base import PartRef, StagedObject
 from ..errors import EtceteraError, LocalIOError, SourceChangedError
 from ..format import layout
+from ..format.chunkobjects import PushPlan
 from ..format.hashing import crc32_combine, sha256_hex
 from ..format.manifest import FORMAT_VERSION, FileEntry, Manifest, ObjectEntry
 from ..format.packing import LocalFile, build_manifest
 from ..format.record import VersionRecord
 from ..format.selection import selected
 from ..format.v2 import EncodedManifest, encode_manifest
-from . import inflight, manifests, refs
+from . import chunked, inflight, manifests, refs
+from .chunk_push import ChunkUploader
 from .progress import ProgressCallback, ProgressTracker, TransferStats
 from .scan import HashCache, Scan, ScannedFile, hash_files, scan_tree
 from .transport import Transport, TransportUpload
@@ -347,6 +349,8 @@ class Prepared:
     #: to last time, and how to lay them out.
     hint: str | None = None
     lay_out: Callable[[], tuple[Manifest, EncodedManifest]] | None = None
+    #: The chunk objects of files cut by content (``content_chunks``), once laid out so.
+    chunks: PushPlan | None = None
 
     @property
     def manifest(self) -> Manifest:
@@ -512,7 +516,14 @@ async def send(
     up = _Uploader(t, manifest, sources, tracker, prepared.staged)
     # Large blobs first so that their parts overlap with the many small packs.
     missing = sorted(missing, key=lambda o: -o.size)
+    chunky = {o.id for o in missing if o.kind == "chunks"}  # engine/chunk_push.py sends them
+    missing = [o for o in missing if o.id not in chunky]
     try:
+        if chunky:
+            assert prepared.chunks is not None
+            new = [o for o in prepared.chunks.objects if o.id in chunky]
+            await ChunkUploader(t).send_all(new)
+            tracker.advance(sum(o.size for o in new))
         await t.each(missing, up.upload)
     except BaseException as exc:
         # The cache vouched for bytes that are gone: "push again" must hash them again.
@@ -553,6 +564,12 @@ async def push(
                               sum(f.size for f in prepared.files), stats=t.stats,
                               warnings=prepared.scan.warnings)  # fmt: skip
         await prepared.ensure_laid_out()
+        if t.config.content_chunks:  # large files cut by content, against the latest version
+            sources = {f.path: f.source for f in prepared.scan.files}
+            cut, encoded, prepared.chunks = await chunked.rechunk(
+                t, prepared.manifest, sources, latest.manifest if latest else None
+            )
+            prepared.laid_out = cut, encoded
         return await _push(t, prepared, name, latest, options, cache=cache, progress=progress)
     finally:
         await prepared.discard()  # copies of objects the repository had already
