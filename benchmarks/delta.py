@@ -15,8 +15,9 @@ CPU per GiB, with and without chunking, over the same file in the same run: toda
 fixed 8 MiB chunks (``hashing.digest_file``), the content-defined cut with the SHA-256
 of each chunk in the same pass (``cdc.chunk_file``), and the cut alone; the chunking
 cost is the second less the first (goal: at most 0.5 s). The first version's push and
-pull are timed both ways too: ``etc push`` / ``etc pull`` of today's format, and the
-chunked path. Writes ``results/delta-<time>.json`` and ``results/delta-latest.json``.
+pull through the API (``etc.push`` / ``etc.pull``) are timed both ways too:
+``content_chunks`` off (today's blobs) and on. Writes ``results/delta-<time>.json``
+and ``results/delta-latest.json``.
 """
 
 from __future__ import annotations
@@ -192,27 +193,34 @@ def main() -> None:
             f"{'MET' if max(extra, c_cut / gib) <= 0.5 else 'MISSED'}\n"
         )
 
-        # The first version both ways: today's format through the API, and as chunks.
+        # The first version both ways through the API: content_chunks off, then on.
         speed = Table(["first version, file://", "wall s", "CPU s", "MB/s"])
         src = work / "tree"
         (src / "data" / "all").mkdir(parents=True)
         os.link(v1, src / "data" / "all" / "big.bin")
-        (work / "etc-repo").mkdir()
-        cfg = etc.Config(f"file://{work / 'etc-repo'}", home=work / "h1")
-        etc.register(src, "big", config=cfg)
-        _, w, c = _timed(lambda: etc.push("big", config=cfg))
-        speed.add("etc push (today's format)", fmt(w, 2), fmt(c, 2), fmt(size / w / 1e6))
-        cfg2 = etc.Config(f"file://{work / 'etc-repo'}", home=work / "h2")
-        _, w, c = _timed(lambda: etc.pull("big", config=cfg2))
-        speed.add("etc pull (today's format)", fmt(w, 2), fmt(c, 2), fmt(size / w / 1e6))
-        shutil.rmtree(work / "h2")
-        repo = Repo(work / "repo")
-        (first, sent1), w, c = _timed(lambda: repo.push(v1, {}))
-        speed.add("chunked push", fmt(w, 2), fmt(c, 2), fmt(size / w / 1e6))
-        _, w, c = _timed(lambda: repo.pull(first, work / "fresh.bin", None, []))
-        speed.add("chunked pull", fmt(w, 2), fmt(c, 2), fmt(size / w / 1e6))
-        (work / "fresh.bin").unlink()
+        doc["api"] = {}
+        for on in (False, True):
+            label = "on" if on else "off"
+            (work / f"repo-{label}").mkdir()
+            url = f"file://{work / f'repo-{label}'}"
+            cfg = etc.Config(url, home=work / f"h1-{label}", content_chunks=on)
+            etc.register(src, "big", config=cfg)
+            _, w, c = _timed(lambda cfg=cfg: etc.push("big", config=cfg))
+            speed.add(
+                f"etc push, content_chunks {label}", fmt(w, 2), fmt(c, 2), fmt(size / w / 1e6)
+            )
+            doc["api"][f"push_{label}"] = {"wall": w, "cpu": c}
+            pcfg = etc.Config(url, home=work / f"h2-{label}")
+            _, w, c = _timed(lambda pcfg=pcfg: etc.pull("big", config=pcfg))
+            speed.add(
+                f"etc pull, content_chunks {label}", fmt(w, 2), fmt(c, 2), fmt(size / w / 1e6)
+            )
+            doc["api"][f"pull_{label}"] = {"wall": w, "cpu": c}
+            shutil.rmtree(work / f"h2-{label}")
+            shutil.rmtree(work / f"repo-{label}")
         print(speed.render(), "\n")
+        repo = Repo(work / "repo")
+        first, sent1 = repo.push(v1, {})
         doc["first_push_sent"] = sent1
 
         goals = {"insert": (0.02, 0.02), "append": (0.12, None), "edits": (0.05, None)}

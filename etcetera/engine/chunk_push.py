@@ -94,7 +94,8 @@ class ChunkUploader:
         caps = self.t.backend.capabilities
         part = max(self.t.config.part_size, caps.min_part_size)
         copies = caps.send_copies
-        if obj.size <= part:
+        # On file:// one write beats parts written aside and then joined.
+        if obj.size <= part or self.t.local is not None:
             async with self.t.budget.hold(obj.size * copies):
                 # A fresh buffer, not the transport's pool: chunk objects vary in
                 # size, and a pool keyed by size would keep one of each.
