@@ -107,7 +107,7 @@ def _framed_objects(repo: RepoSpec) -> list[Path]:
     return found
 
 
-@pytest.mark.parametrize("bomb", ["undeclared", "declared", "garbage"])
+@pytest.mark.parametrize("bomb", ["undeclared", "declared", "garbage", "truncated"])
 async def test_a_frame_that_inflates_past_its_size_is_refused(
     file_repo: RepoSpec, tmp_path: Path, bomb: str
 ) -> None:
@@ -123,12 +123,16 @@ async def test_a_frame_that_inflates_past_its_size_is_refused(
         "undeclared": zstandard.ZstdCompressor(write_content_size=False).compress(zeros),
         "declared": zstandard.ZstdCompressor().compress(zeros),
         "garbage": b"\x28\xb5\x2f\xfd" + b"\xff" * 64,
+        "truncated": b"",
     }[bomb]
     assert len(forged) <= first
     path.write_bytes(forged + b"\0" * (first - len(forged)) + data[first:])
+    if bomb == "truncated":  # the frame table points past the object's end
+        path.write_bytes(data[: first // 2])
     with pytest.raises(IntegrityError) as err:
         await etc.apull("text", config=file_repo.config(home=tmp_path / "fresh"))
-    assert "\n" not in str(err.value) and "frame" in str(err.value)
+    message = str(err.value)
+    assert "\n" not in message and ("frame" in message or "holds" in message)
     assert not (tmp_path / "fresh" / "text").exists()
 
 
