@@ -121,6 +121,12 @@ class Config(BaseSettings):
     pack_threshold: Size = Field(
         default=defaults.PACK_THRESHOLD, ge=0, description="Files smaller than this are packed."
     )
+    compression: int = Field(
+        default=defaults.COMPRESSION,
+        ge=0,
+        le=19,
+        description="zstd level of packs and blobs that compress well (0: store all as they are).",
+    )
     memory_budget: Size = Field(
         default=defaults.MEMORY_BUDGET,
         ge=defaults.MiB,

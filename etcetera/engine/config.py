@@ -22,6 +22,7 @@ class TransferConfig:
         part_size: multipart part and download range size (rounded to whole chunks).
         pack_size: target size of a pack of small files.
         pack_threshold: files smaller than this are packed.
+        compression: zstd level of the objects a push compresses (0: none).
         memory_budget: bytes of file data held in memory by the transfer at most,
             whatever ``concurrency`` is.
         retries: attempts after the first for a retryable failure.
@@ -37,6 +38,7 @@ class TransferConfig:
     part_size: int = defaults.PART_SIZE
     pack_size: int = defaults.PACK_SIZE
     pack_threshold: int = defaults.PACK_THRESHOLD
+    compression: int = defaults.COMPRESSION
     memory_budget: int = defaults.MEMORY_BUDGET
     retries: int = defaults.RETRIES
     retry_delay: float = defaults.RETRY_DELAY

@@ -22,7 +22,7 @@ import itertools
 import os
 import secrets
 import shutil
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import aclosing
 from pathlib import Path
 from typing import NamedTuple
@@ -34,8 +34,8 @@ from anyio.streams.memory import MemoryObjectReceiveStream
 from ..errors import IntegrityError, LocalIOError, ObjectNotFoundError
 from ..format import layout
 from ..format.hashing import CHUNK_SIZE, digest_bytes, digest_chunks, digest_file
-from ..format.manifest import FileEntry, Manifest
-from . import chunked
+from ..format.manifest import FileEntry, Manifest, ObjectEntry
+from . import chunked, framed
 from .localfs import current_umask, local_mode, makedirs
 from .progress import ProgressCallback, ProgressTracker
 from .transport import Transport
@@ -270,8 +270,10 @@ class _Fetcher:
         writer: _Writer,
         tracker: ProgressTracker,
         chunk_size: int,
+        objects: Mapping[str, ObjectEntry],
     ) -> None:
         self.chunk_size = chunk_size
+        self.objects = objects
         self.t = t
         self.w = writer
         self.tracker = tracker
@@ -288,7 +290,7 @@ class _Fetcher:
         if not members:
             return
         wanted = sum(m.size for m in members)
-        gap = 256 * 1024 if self.cheap else 1024 * 1024
+        gap = max(256 * 1024 if self.cheap else 1024 * 1024, self.objects[oid].frame_size)
         if not self.cheap and wanted * 2 >= size:
             gap = size
         groups: list[list[FileEntry]] = [[members[0]]]
@@ -328,7 +330,7 @@ class _Fetcher:
                 buf = bytearray()
                 base = start  # object offset of buf[0]
                 idx = 0
-                body = self.t.stream(layout.object_key(oid), start, end - start)
+                body = framed.stream(self.t, self.objects[oid], start, end - start)
                 async with aclosing(body):
                     async for block in body:
                         buf += block
@@ -346,7 +348,7 @@ class _Fetcher:
         chunk = self.chunk_size
         # The size the manifest claims is checked against the store's before a byte of
         # disk (the file is extended to it) or a task per range is committed to it.
-        await self._check_size(entry.digest, entry.size, entry.path)
+        await self._check_size(entry.digest, self.objects[entry.digest].stored_size, entry.path)
         blob = _BlobFile(entry, self.w.tmp / f"{entry.digest}.blob", chunk)
         todo = await anyio.to_thread.run_sync(blob.open, limiter=self.io)
         try:
@@ -354,7 +356,8 @@ class _Fetcher:
             self.t.stats.bytes_resumed += done_bytes
             self.tracker.resume(done_bytes)
             ranges = _runs(todo, chunk, entry.size, part_size if self.cheap else entry.size)
-            fill = self._blob_range if self.local is None else self._blob_copy
+            copy = self.local is not None and not self.objects[entry.digest].frames
+            fill = self._blob_copy if copy else self._blob_range
             await self.t.each(ranges, lambda r: fill(blob, *r))
             mode = self.w.mode(entry)
             await anyio.to_thread.run_sync(os.fchmod, blob.fd, mode, limiter=self.io)
@@ -436,7 +439,7 @@ class _Fetcher:
             async with send:
                 pending: list[bytes] = []
                 size = 0
-                body = self.t.stream(layout.object_key(oid), start, length)
+                body = framed.stream(self.t, self.objects[oid], start, length)
                 async with aclosing(body):
                     async for block in body:
                         pending.append(block)
@@ -595,7 +598,7 @@ async def fetch(
         todo = [f for f in todo if f.path not in linked]
     bytes_to_download = sum(f.size for f in todo)
     tracker = ProgressTracker("download", name, bytes_to_download, len(todo), progress)
-    fetcher = _Fetcher(t, writer, tracker, manifest.chunk_size)
+    fetcher = _Fetcher(t, writer, tracker, manifest.chunk_size, manifest.objects)
     caps = t.backend.capabilities
     part = config.part_size_for(max(bytes_to_download, 1), caps.min_part_size, caps.max_parts)
     packs: dict[str, list[FileEntry]] = {}

@@ -179,19 +179,22 @@ class EncodedManifest:
     starts: tuple[str, ...]
 
 
-def encode_manifest(manifest: Manifest, *, level: int = 3) -> EncodedManifest:
+def encode_manifest(
+    manifest: Manifest, *, level: int = 3, identity: str | None = None
+) -> EncodedManifest:
     """Encode a manifest as format v2: one small root and content-addressed pieces.
 
     Files are split into groups (each partition; files outside ``data/`` before and
     after it), and each group into pieces cut at path-hash points (see
     ``docs/format.md``): a pure function of the tree, so the same tree always gives
-    the same root bytes.
+    the same root bytes. ``identity``: the digest of the same manifest with every
+    object ``identity``, recorded in the root of one with framed objects (format v3).
     """
     with _gc.paused():
-        return _encode(manifest, level)
+        return _encode(manifest, level, identity)
 
 
-def _encode(manifest: Manifest, level: int) -> EncodedManifest:
+def _encode(manifest: Manifest, level: int, identity: str | None) -> EncodedManifest:
     files = manifest.files
     compressor = zstandard.ZstdCompressor(level=level, write_content_size=True)
     refs: list[PieceRef] = []
@@ -207,7 +210,9 @@ def _encode(manifest: Manifest, level: int) -> EncodedManifest:
             refs.append(PieceRef(pid, group, b - a, size, len(raw)))
             starts.append(files[a].path)
             stored[pid] = compressor.compress(raw)
-    root = manifest_root(manifest.chunk_size, manifest.partitions, manifest.dirs, refs, starts)
+    root = manifest_root(
+        manifest.chunk_size, manifest.partitions, manifest.dirs, refs, starts, identity
+    )
     return EncodedManifest(root, sha256_hex(root), stored, tuple(refs), tuple(starts))
 
 
@@ -217,6 +222,7 @@ def manifest_root(
     dirs: Iterable[str],
     refs: Sequence[PieceRef],
     firsts: Sequence[str],
+    identity: str | None = None,
 ) -> bytes:
     """Canonical bytes of a v2 root listing ``refs`` (in path order) and their first paths.
 
@@ -234,6 +240,8 @@ def manifest_root(
         "pieces": [[r.id, r.group, r.files, r.size, r.length] for r in refs],
         "firsts": list(firsts),
     }
+    if identity is not None:
+        doc["identity"] = identity
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
 
 
