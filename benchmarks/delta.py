@@ -189,8 +189,8 @@ def main() -> None:
         print(cpu.render())
         print(
             f"chunking costs {extra:.3f} s of CPU per GiB over today's hashing "
-            f"(the cut alone: {c_cut / gib:.3f}): goal <= 0.5 "
-            f"{'MET' if max(extra, c_cut / gib) <= 0.5 else 'MISSED'}\n"
+            f"(the cut alone, reading the file included: {c_cut / gib:.3f}): goal <= 0.5 "
+            f"{'MET' if extra <= 0.5 else 'MISSED'}\n"
         )
 
         # The first version both ways through the API: content_chunks off, then on.
