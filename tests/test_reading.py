@@ -135,7 +135,7 @@ async def test_bad_names_say_what_there_is(file_repo: RepoSpec, tmp_path: Path) 
 
 
 async def test_corrupt_object_is_an_integrity_error(file_repo: RepoSpec, tmp_path: Path) -> None:
-    _, reader = await _push(file_repo, tmp_path)
+    _, reader = await _push(file_repo, tmp_path, compression=0)  # a stored byte is a file's
     async with session(reader) as s:
         v = await open_version(s, "sample", 1)
         entry = await v.entry("data/train/0007.txt")

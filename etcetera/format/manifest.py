@@ -16,21 +16,39 @@ from typing import Literal, NamedTuple
 
 from ..errors import IntegrityError, ManifestError, PartitionNotFoundError
 from . import _gc
+from .chunkobjects import Extent
+from .frames import stored_size
 from .hashing import CHUNK_SIZE
 
-FORMAT_VERSION = 2  # the format a push writes, and the newest one a pull reads
+FORMAT_VERSION = 3  # the format a push writes, and the newest one a pull reads
 MANIFEST_KIND = "etcetera/manifest"
 
-ObjectKind = Literal["pack", "blob"]
+ObjectKind = Literal["pack", "blob", "chunks"]
 
 
 class ObjectEntry(NamedTuple):
-    """A stored object: a pack of small files or the blob of one large file."""
+    """A stored object: a pack of small files, the blob of one large file, or chunks.
+
+    Attributes:
+        id: its id (the key's last part).
+        kind: ``"pack"``, ``"blob"`` or ``"chunks"`` (chunks of large files, format v3).
+        size: logical bytes (what it inflates to).
+        encoding: ``"identity"`` (stored as it is) or ``"zstd"`` (in frames).
+        frame_size: logical bytes of each frame but the last (``0``: identity).
+        frames: stored bytes of each frame (``()``: identity).
+    """
 
     id: str
     kind: ObjectKind
     size: int
     encoding: str = "identity"
+    frame_size: int = 0
+    frames: tuple[int, ...] = ()
+
+    @property
+    def stored_size(self) -> int:
+        """Bytes the store holds: ``size``, or the frames and their seek table."""
+        return stored_size(self.frames) if self.frames else self.size
 
 
 class FileEntry(NamedTuple):
@@ -75,6 +93,8 @@ class Manifest:
         loaded: ``None`` when ``files`` is the whole table; else the partitions whose
             files it holds (with the files outside ``data/``): a v2 manifest read for a
             partial pull decodes only their pieces.
+        extents: where the chunks of each content-chunked file are (format v3), by
+            path; such a file has no object of its own (``object`` is empty).
     """
 
     files: tuple[FileEntry, ...]
@@ -83,6 +103,7 @@ class Manifest:
     chunk_size: int = CHUNK_SIZE
     dirs: tuple[str, ...] = ()
     loaded: tuple[str, ...] | None = field(default=None, compare=False)
+    extents: dict[str, tuple[Extent, ...]] = field(default_factory=dict)
 
     @property
     def total_size(self) -> int:

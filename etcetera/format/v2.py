@@ -29,7 +29,8 @@ from typing import Any
 import zstandard
 
 from ..errors import IntegrityError, ManifestError
-from . import _gc, jsontext, pieces
+from . import _gc, jsontext, pieces, v3
+from .chunkobjects import Extent
 from .hashing import sha256_hex
 from .manifest import FORMAT_VERSION, MANIFEST_KIND, FileEntry, Manifest, ObjectEntry
 from .validate import Tables, check_header, check_hex, check_int
@@ -178,19 +179,22 @@ class EncodedManifest:
     starts: tuple[str, ...]
 
 
-def encode_manifest(manifest: Manifest, *, level: int = 3) -> EncodedManifest:
+def encode_manifest(
+    manifest: Manifest, *, level: int = 3, identity: str | None = None
+) -> EncodedManifest:
     """Encode a manifest as format v2: one small root and content-addressed pieces.
 
     Files are split into groups (each partition; files outside ``data/`` before and
     after it), and each group into pieces cut at path-hash points (see
     ``docs/format.md``): a pure function of the tree, so the same tree always gives
-    the same root bytes.
+    the same root bytes. ``identity``: the digest of the same manifest with every
+    object ``identity``, recorded in the root of one with framed objects (format v3).
     """
     with _gc.paused():
-        return _encode(manifest, level)
+        return _encode(manifest, level, identity)
 
 
-def _encode(manifest: Manifest, level: int) -> EncodedManifest:
+def _encode(manifest: Manifest, level: int, identity: str | None) -> EncodedManifest:
     files = manifest.files
     compressor = zstandard.ZstdCompressor(level=level, write_content_size=True)
     refs: list[PieceRef] = []
@@ -198,13 +202,17 @@ def _encode(manifest: Manifest, level: int) -> EncodedManifest:
     stored: dict[str, bytes] = {}
     for group, lo, hi in _group_runs(files, manifest.partitions):
         for a, b in _piece_cuts(files, lo, hi):
-            raw = pieces.encode(_columns(group, files[a:b], manifest.objects))
+            cols = _columns(group, files[a:b], manifest.objects, manifest.extents)
+            framing = _framing(cols, manifest.objects)
+            raw = pieces.encode(v3.place(cols, framing, manifest.chunk_size, manifest.extents))
             pid = sha256_hex(raw)
             size = sum(f.size for f in files[a:b])
             refs.append(PieceRef(pid, group, b - a, size, len(raw)))
             starts.append(files[a].path)
             stored[pid] = compressor.compress(raw)
-    root = manifest_root(manifest.chunk_size, manifest.partitions, manifest.dirs, refs, starts)
+    root = manifest_root(
+        manifest.chunk_size, manifest.partitions, manifest.dirs, refs, starts, identity
+    )
     return EncodedManifest(root, sha256_hex(root), stored, tuple(refs), tuple(starts))
 
 
@@ -214,6 +222,7 @@ def manifest_root(
     dirs: Iterable[str],
     refs: Sequence[PieceRef],
     firsts: Sequence[str],
+    identity: str | None = None,
 ) -> bytes:
     """Canonical bytes of a v2 root listing ``refs`` (in path order) and their first paths.
 
@@ -231,6 +240,8 @@ def manifest_root(
         "pieces": [[r.id, r.group, r.files, r.size, r.length] for r in refs],
         "firsts": list(firsts),
     }
+    if identity is not None:
+        doc["identity"] = identity
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
 
 
@@ -276,11 +287,18 @@ def _piece_cuts(files: Sequence[FileEntry], lo: int, hi: int) -> Iterator[tuple[
 
 
 def _columns(
-    group: str, files: Sequence[FileEntry], objects: Mapping[str, ObjectEntry]
+    group: str,
+    files: Sequence[FileEntry],
+    objects: Mapping[str, ObjectEntry],
+    extents: Mapping[str, tuple[Extent, ...]] | None = None,
 ) -> pieces.Columns:
     columns = (list(c) for c in zip(*files, strict=True))
     paths, sizes, modes, digests, oids, offsets, chunks = columns
-    ids = sorted(set(oids) - {""})
+    used = set(oids)
+    if extents:  # content-chunked files: the piece lists their chunks' objects
+        for p in paths:
+            used.update(e.object for e in extents.get(p, ()))
+    ids = sorted(used - {""})
     index = {oid: i for i, oid in enumerate(ids)}
     index[""] = -1
     return pieces.Columns(
@@ -296,6 +314,10 @@ def _columns(
         digests,
         chunks,
     )
+
+
+def _framing(cols: pieces.Columns, objects: Mapping[str, ObjectEntry]) -> list[v3.Framing]:
+    return [v3.Framing(*objects[i][3:6]) for i in cols.object_ids]
 
 
 def build(
@@ -322,7 +344,7 @@ def build(
         if data is None:
             raise ManifestError(f"manifest piece {ref.id} is missing")
         raw = unpack_piece(decompressor, ref, data)
-        cols = pieces.decode(raw)
+        cols = pieces.decode(raw, root.version)
         check_piece(ref, cols, first.get(ref))
         tables.add(cols, trusted_types=True)
         if sum(cols.sizes) != ref.size:

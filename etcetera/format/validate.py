@@ -19,15 +19,17 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..errors import ManifestError
-from . import pieces
+from . import pieces, v3
+from .chunkobjects import Extent
 from .hashing import combine
-from .manifest import FileEntry, Manifest, ObjectEntry
+from .manifest import FileEntry, Manifest, ObjectEntry, ObjectKind
 from .paths import check_path, check_paths, find_clashes
 
 MAX_SIZE = 1 << 50  # 1 PiB: anything larger in a manifest is a lie
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _HEX_LIST = re.compile(r"(?:[0-9a-f]{64}\x00)*[0-9a-f]{64}")
 
+_KINDS: dict[str, ObjectKind] = {"pack": "pack", "blob": "blob", "chunks": "chunks"}
 _new_entry = tuple.__new__  # skips NamedTuple's Python-level __new__ (10^5 calls per manifest)
 
 
@@ -87,9 +89,17 @@ class Tables:
         self.objects: dict[str, ObjectEntry] = {}
         self.files: list[FileEntry] = []
         self.by_group: dict[str, list[str]] = {}
+        self.extents: dict[str, tuple[Extent, ...]] = {}
+        self._chunk_sizes: dict[bytes, int] = {}
 
     def add(self, cols: pieces.Columns, *, trusted_types: bool) -> None:
         """Check one table and append its files (they must follow the previous ones)."""
+        framing = None
+        loose: dict[int, tuple[Extent, ...]] = {}
+        if cols.placed:  # v3: encodings and chunk places, checked and mapped first
+            placed = cols
+            cols, framing = v3.unplace(cols, self.chunk_size)
+            loose = v3.extents(placed, cols)
         n, m = len(cols.paths), len(cols.object_ids)
         if not (
             len(cols.object_kinds) == len(cols.object_sizes) == m
@@ -128,11 +138,13 @@ class Tables:
         ids = cols.object_ids
         if ids != sorted(ids) or len(set(ids)) != m:
             raise ManifestError("manifest objects are not sorted and unique")
-        for oid, kind, size in zip(ids, cols.object_kinds, cols.object_sizes, strict=True):
+        for oid, kind, size, how in zip(
+            ids, cols.object_kinds, cols.object_sizes, framing or [v3.IDENTITY] * m, strict=True
+        ):
             known = self.objects.get(oid)
             if known is None:
-                self.objects[oid] = ObjectEntry(oid, "blob" if kind == "blob" else "pack", size)
-            elif (known.kind, known.size) != (kind, size):
+                self.objects[oid] = ObjectEntry(oid, _KINDS[kind], size, *how)
+            elif known != (oid, kind, size, *how):
                 raise ManifestError(f"manifest object {oid} is listed twice, differently")
         paths = cols.paths
         check_paths(paths)
@@ -142,18 +154,20 @@ class Tables:
             bad = next(b for a, b in itertools.pairwise(paths) if a >= b)
             raise ManifestError(f"manifest paths are not sorted and unique at {bad!r}")
         self._check_groups(cols)
-        # Every file inside its object (an empty file: no object, offset 0).
+        # Every file inside its object (an empty file: no object, offset 0); a
+        # content-chunked file has none, its chunks were checked inside theirs.
         osize = [*cols.object_sizes, 0]
+        sizes = [0 if j in loose else s for j, s in enumerate(cols.sizes)] if loose else cols.sizes
         if not all(
             map(
                 operator.le,
-                map(operator.add, cols.offsets, cols.sizes),
+                map(operator.add, cols.offsets, sizes),
                 map(osize.__getitem__, cols.objects),
             )
         ):
             bad_path = next(
                 p
-                for p, o, s, i in zip(paths, cols.offsets, cols.sizes, cols.objects, strict=True)
+                for p, o, s, i in zip(paths, cols.offsets, sizes, cols.objects, strict=True)
                 if o + s > osize[i]
             )
             raise ManifestError(f"manifest file {bad_path!r} runs past the end of its object")
@@ -171,10 +185,20 @@ class Tables:
             raise ManifestError("manifest chunk lists do not match the file sizes")
         for j in big:
             ch = cols.chunks[j]
+            if j in loose:
+                continue  # any number of chunks, their digest checked by v3.unplace
             if len(ch) != -(-cols.sizes[j] // cs) or (
                 combine([bytes.fromhex(c) for c in ch]) != cols.digests[j]
             ):
                 raise ManifestError(f"manifest chunks of {paths[j]!r} do not match its digest")
+        for j, ext in loose.items():
+            for e in ext:  # one digest, one length: in every file and piece
+                if self._chunk_sizes.setdefault(e.digest, e.size) != e.size:
+                    raise ManifestError(
+                        f"manifest chunk {e.digest.hex()[:16]} of {paths[j]!r} is listed "
+                        "with two lengths"
+                    )
+            self.extents[paths[j]] = ext
         oids = [*ids, ""]
         self.files += map(
             _new_entry,
@@ -232,7 +256,12 @@ class Tables:
             a, b = clashes[0]
             raise ManifestError(f"manifest paths {a!r} and {b!r} clash")
         return Manifest(
-            tuple(self.files), self.objects, tuple(partitions), self.chunk_size, tuple(dirs)
+            tuple(self.files),
+            self.objects,
+            tuple(partitions),
+            self.chunk_size,
+            tuple(dirs),
+            extents=self.extents,
         )
 
 

@@ -1,0 +1,47 @@
+"""The C-speed conversions of manifest pieces: little-endian arrays, hex runs, ragged rows."""
+
+from __future__ import annotations
+
+import sys
+from array import array
+from typing import TypeVar
+
+_T = TypeVar("_T")
+
+
+def le(typecode: str, values: list[int]) -> bytes:
+    """``values`` as a little-endian array of ``typecode``."""
+    arr = array(typecode, values)
+    if sys.byteorder != "little":
+        arr.byteswap()
+    return arr.tobytes()
+
+
+def unle(typecode: str, data: memoryview) -> list[int]:
+    """The ints of a little-endian array of ``typecode`` (its length a multiple of the width)."""
+    arr = array(typecode)
+    arr.frombytes(data)
+    if sys.byteorder != "little":
+        arr.byteswap()
+    return arr.tolist()
+
+
+def split_hex(data: memoryview) -> list[str]:
+    """Hex digests of a run of 32-byte ids."""
+    text = data.hex()
+    return [text[i : i + 64] for i in range(0, len(text), 64)]
+
+
+def flat(rows: list[tuple[int, ...]]) -> list[int]:
+    """The rows joined into one list."""
+    return [x for row in rows for x in row]
+
+
+def regroup(flat: list[_T], counts: list[int]) -> list[tuple[_T, ...]]:
+    """``flat`` cut into runs of ``counts``; the one shared ``()`` for a count of zero."""
+    out: list[tuple[_T, ...]] = []
+    at = 0
+    for k in counts:
+        out.append(tuple(flat[at : at + k]) if k else ())
+        at += k
+    return out
