@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -74,15 +75,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="scaled-down sizes")
     parser.add_argument("--s3", action="store_true", help="also against moto")
+    parser.add_argument("--rounds", type=int, default=2, help="runs per cell (least CPU kept)")
+    parser.add_argument("--only", choices=["text", "random"], help="one workload")
     args = parser.parse_args()
     specs: dict[str, Spec] = QUICK if args.quick else FULL
     random_total = (64 if args.quick else 512) * MiB
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="etc-bytes-") as tmp:
         scratch = Path(tmp)
-        trees = {"text": generate(specs["text"], scratch / "text").root}
-        _random_tree(scratch / "random", random_total)
-        trees["random"] = scratch / "random"
+        trees: dict[str, Path] = {}
+        if args.only != "random":
+            trees["text"] = generate(specs["text"], scratch / "text").root
+        if args.only != "text":
+            _random_tree(scratch / "random", random_total)
+            trees["random"] = scratch / "random"
         targets: list[tuple[str, str, dict[str, Any]]] = []
         moto = start_moto(scratch) if args.s3 else None
         try:
@@ -94,15 +100,25 @@ def main() -> None:
             n = 0
             for workload, src in trees.items():
                 for target, url, settings in targets:
-                    for level in (3, 0):
-                        n += 1
-                        if moto is not None and target == "moto":
-                            where = url.format(bucket=moto.create_bucket())
-                        else:
-                            where = url.format(n=n)
-                            Path(where.removeprefix("file://")).mkdir()
-                        got = asyncio.run(_one(where, settings, src, scratch / f"w{n}", level))
-                        rows.append({"workload": workload, "target": target, "level": level, **got})
+                    runs: dict[int, list[dict[str, Any]]] = {3: [], 0: []}
+                    for _ in range(args.rounds):  # on and off in alternation
+                        for level in (3, 0):
+                            n += 1
+                            if moto is not None and target == "moto":
+                                where = url.format(bucket=moto.create_bucket())
+                            else:
+                                where = url.format(n=n)
+                                Path(where.removeprefix("file://")).mkdir()
+                            work = scratch / f"w{n}"
+                            runs[level].append(asyncio.run(_one(where, settings, src, work, level)))
+                            shutil.rmtree(work, ignore_errors=True)
+                            if where.startswith("file://"):
+                                shutil.rmtree(where.removeprefix("file://"), ignore_errors=True)
+                    for level, got in runs.items():
+                        best = min(got, key=lambda r: r["push_cpu"])
+                        rows.append(
+                            {"workload": workload, "target": target, "level": level, **best}
+                        )
         finally:
             if moto is not None:
                 moto.stop()

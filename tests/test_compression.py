@@ -179,3 +179,18 @@ def test_the_trial_tells_text_from_noise() -> None:
     assert compression.inflate(stored[at : at + length], MiB, "x")[:10] == data[2 * MiB :][:10]
     with pytest.raises(IntegrityError, match="declares"):
         compression.inflate(stored[at : at + length], MiB - 1, "x")
+
+
+@pytest.mark.parametrize("repo", ["file", "gcs"], indirect=True)
+async def test_a_large_blob_is_sent_compressed_in_parts(repo: RepoSpec, tmp_path: Path) -> None:
+    rng = random.Random(11)
+    big = xml(rng, 19 * MiB, 1)
+    src = write_tree(tmp_path / "big", {"data/train/big.xml": big})
+    cfg = repo.config(home=tmp_path / "home", part_size=8 * MiB)
+    await etc.aregister(src, config=cfg)
+    pushed = await etc.apush("big", config=cfg)
+    assert pushed.stats.bytes_sent < 0.35 * len(big)
+    pulled = await etc.apull("big", config=repo.config(home=tmp_path / "fresh"))
+    assert pulled.stats.bytes_received < 0.35 * len(big)
+    assert (pulled.location / "data/train/big.xml").read_bytes() == big
+    assert (await etc.apush("big", config=cfg)).noop

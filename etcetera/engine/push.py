@@ -23,7 +23,7 @@ from ..format.packing import LocalFile, build_manifest
 from ..format.record import VersionRecord
 from ..format.selection import selected
 from ..format.v2 import EncodedManifest, encode_manifest
-from . import chunked, inflight, manifests, refs, storing
+from . import chunked, framed_upload, inflight, manifests, refs, storing
 from .chunk_push import ChunkUploader
 from .fdpaths import is_short, open_file
 from .progress import ProgressCallback, ProgressTracker, TransferStats
@@ -232,8 +232,11 @@ class _Uploader:
             self.t.stats.bytes_sent += obj.size
             self.tracker.advance(obj.size, len(members))
         elif obj.kind == "blob" and obj.size > part:
-            await self._multipart(key, members[0], obj.size, part)
-            self.tracker.advance(0, len(members))
+            if not await self._framed(obj, key, members[0], part):
+                await self._multipart(key, members[0], obj.size, part)
+                self.tracker.advance(0, len(members))
+            else:
+                self.tracker.advance(obj.size, len(members))
         else:
             pairs = [(m, self.sources[m.path]) for m in members]
             # Compressing holds the bytes read and the frames at once, then the frames.
@@ -249,6 +252,18 @@ class _Uploader:
                 await self.t.put(key, body)
             self.tracker.advance(obj.size, len(members))
         self.t.stats.objects_sent += 1
+
+    async def _framed(self, obj: ObjectEntry, key: str, entry: FileEntry, part: int) -> bool:
+        """Send a large blob compressed if it pays (:mod:`.framed_upload`); whether sent."""
+        src, chunk = self.sources[entry.path], self.t.config.chunk_size
+
+        def read(offset: int, buf: memoryview) -> None:
+            _read_part(src, entry, offset, buf, chunk)
+
+        sent = await framed_upload.send_blob(self.t, obj, key, src.source, read, part, self.level)
+        if sent is not None:
+            self.stored[obj.id] = sent
+        return sent is not None
 
     async def _resumable(
         self, key: str, sizes: dict[int, int]
@@ -415,9 +430,11 @@ async def prepare(
 
     async def stage_one(f: ScannedFile) -> str:
         assert local is not None
-        # A blob sent in one request is compressed if it pays: read then, not copied.
-        small = f.size <= config.part_size and config.compression
-        if small and await anyio.to_thread.run_sync(storing.compressible, f.source, limiter=t.io):
+        # A blob is compressed if it pays: read when it is sent, not copied now.
+        compressing = config.compression > 0
+        if compressing and await anyio.to_thread.run_sync(
+            storing.compressible, f.source, limiter=t.io
+        ):
             return f.source
         fd = await anyio.to_thread.run_sync(_open_unchanged, f, limiter=t.io)
         try:
@@ -667,10 +684,10 @@ async def _previous(
     """
     if latest is None or latest.manifest == digest:
         return None, False
+    if await storing.is_tree(t, latest, digest):
+        return None, True
     with contextlib.suppress(EtceteraError):
         root = await manifests.read_root(t, latest.manifest)
-        if root.doc.get("identity") == digest:
-            return None, True
         if force or root.version < FORMAT_VERSION:
             return await manifests.read_manifest(t, latest.manifest), False
     return None, False

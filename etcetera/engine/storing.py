@@ -10,17 +10,20 @@ same tree pushed again is recognised from the root alone.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping
 from dataclasses import replace
 
 import anyio
 
+from ..errors import EtceteraError
 from ..format import layout
 from ..format.compression import FRAME_SIZE, SAMPLE, SAMPLES, compress, pays
 from ..format.manifest import Manifest, ObjectEntry
+from ..format.record import VersionRecord
 from ..format.v2 import EncodedManifest, encode_manifest
-from . import framed
+from . import framed, manifests
 from .transport import Transport
 
 
@@ -71,6 +74,19 @@ async def probe(t: Transport, objects: list[ObjectEntry]) -> dict[str, ObjectEnt
         for obj in objects:
             tg.start_soon(one, obj)
     return found
+
+
+async def is_tree(t: Transport, latest: VersionRecord | None, digest: str) -> bool:
+    """Whether the latest version holds the tree whose all-identity manifest is ``digest``.
+
+    Its own digest, or the ``identity`` its root names (its objects stored compressed).
+    """
+    if latest is None or latest.manifest == digest:
+        return latest is not None
+    with contextlib.suppress(EtceteraError):
+        root = await manifests.read_root(t, latest.manifest)
+        return bool(root.doc.get("identity") == digest)
+    return False
 
 
 def stored_manifest(

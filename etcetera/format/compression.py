@@ -72,13 +72,21 @@ def compress(
     stores the object as it is).
     """
     view = memoryview(data)
-    comp = _compressor(level)
-    frames = [comp.compress(view[i : i + frame_size]) for i in range(0, len(view), frame_size)]
+    frames = compress_frames(view, level, frame_size)
     lengths = tuple(len(f) for f in frames)
     if sum(lengths) > len(view) * (1 - MIN_SAVING):
         return None
     frames.append(seek_table(lengths, len(view), frame_size))
     return b"".join(frames), lengths
+
+
+def compress_frames(
+    data: bytes | bytearray | memoryview, level: int, frame_size: int = FRAME_SIZE
+) -> list[bytes]:
+    """``data`` cut into ``frame_size`` bytes, each compressed as one zstd frame."""
+    view = memoryview(data)
+    comp = _compressor(level)
+    return [comp.compress(view[i : i + frame_size]) for i in range(0, len(view), frame_size)]
 
 
 def inflate(frame: bytes | memoryview, expected: int, what: str) -> bytes:
