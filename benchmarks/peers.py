@@ -41,6 +41,23 @@ AWS = VENVS / "awscli" / "bin" / "aws"
 OLD_ETC = VENVS / "etcetera0012" / "bin" / "etc"
 
 
+def venv_script(script: Path) -> list[str | Path]:
+    """How to run a console script of a peer's venv: through that venv's own interpreter.
+
+    The script's shebang names the folder the venv was created in; a venv reached through
+    another path (a symlink from another checkout, a moved folder) would fail to start
+    with "No such file or directory" when exec'd directly.
+    """
+    return [script.parent / "python", script]
+
+
+def venv_missing(script: Path) -> str | None:
+    """Why a peer's venv script cannot run, or ``None``."""
+    if not script.exists() or not (script.parent / "python").exists():
+        return "not installed (run benchmarks/setup_peers.sh)"
+    return None
+
+
 def rmtree(path: Path) -> None:
     """Remove a tree, making read-only folders (of a pulled dataset) writable first."""
 
@@ -300,10 +317,12 @@ class _S3OnlyTool(Tool):
     """A peer that speaks S3 only and is a binary installed by setup_peers.sh."""
 
     binary: Path
+    #: Whether ``binary`` is a console script of a venv (run by the venv's interpreter).
+    in_venv = False
 
     def missing(self, kind: str) -> str | None:
         """S3 only; the binary must be installed."""
-        if not self.binary.exists():
+        if not self.binary.exists() or (self.in_venv and venv_missing(self.binary)):
             return "not installed (run benchmarks/setup_peers.sh)"
         if kind == "gs":
             return "speaks S3 only; fake-gcs-server has no S3 API"
@@ -357,10 +376,11 @@ class AwsCli(_S3OnlyTool):
     name = "aws-cli"
     label = "aws s3 cp"
     binary = AWS
+    in_venv = True
 
     def _base(self, cell: Cell) -> list[str | Path]:
         assert cell.target.server is not None
-        return [AWS, "--endpoint-url", cell.target.server.endpoint, "s3"]
+        return [*venv_script(AWS), "--endpoint-url", cell.target.server.endpoint, "s3"]
 
     def push(self, cell: Cell) -> Measured:
         """``aws s3 cp --recursive SRC s3://bucket/bench/``."""
@@ -496,8 +516,8 @@ class OldEtcetera(Tool):
 
     def missing(self, kind: str) -> str | None:
         """S3 only (0.0.12 implements s3:// and an in-memory mock)."""
-        if not OLD_ETC.exists():
-            return "not installed (run benchmarks/setup_peers.sh)"
+        if (why := venv_missing(OLD_ETC)) is not None:
+            return why
         if kind != "s3":
             return f"0.0.12 has no {kind}:// back-end (only s3:// and an in-memory mock)"
         return None
@@ -519,7 +539,7 @@ class OldEtcetera(Tool):
                 f'aws_access_key_secret = "{SECRET_KEY}"\n'
             )
         subprocess.run(
-            [str(OLD_ETC), "register", str(cell.src), DATASET],
+            [str(a) for a in venv_script(OLD_ETC)] + ["register", str(cell.src), DATASET],
             env=self._env(cell, "a"),
             check=True,
             stdout=subprocess.DEVNULL,
@@ -528,11 +548,11 @@ class OldEtcetera(Tool):
 
     def push(self, cell: Cell) -> Measured:
         """``etc push bench`` (tar + gzip, then one upload)."""
-        return self.run(cell, [OLD_ETC, "push", DATASET], self._env(cell, "a"))
+        return self.run(cell, [*venv_script(OLD_ETC), "push", DATASET], self._env(cell, "a"))
 
     def pull(self, cell: Cell) -> tuple[Measured, Path]:
         """``etc pull bench`` (one download, then gunzip + untar)."""
-        m = self.run(cell, [OLD_ETC, "pull", DATASET], self._env(cell, "b"))
+        m = self.run(cell, [*venv_script(OLD_ETC), "pull", DATASET], self._env(cell, "b"))
         return m, cell.scratch / "old-b" / ".etc" / DATASET
 
     def noop_push(self, cell: Cell) -> str:

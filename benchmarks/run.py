@@ -351,7 +351,7 @@ def sync_tree(dest: Path) -> Measured:
 
 def peer_versions() -> dict[str, str]:
     """Versions of the peers as they report them."""
-    from peers import AWS, OLD_ETC, S5CMD
+    from peers import AWS, OLD_ETC, S5CMD, venv_missing, venv_script
 
     def ask(cmd: list[str]) -> str:
         try:
@@ -362,9 +362,9 @@ def peer_versions() -> dict[str, str]:
 
     return {
         "s5cmd": ask([str(S5CMD), "version"]),
-        "aws-cli": ask([str(AWS), "--version"]),
+        "aws-cli": ask([str(a) for a in venv_script(AWS)] + ["--version"]),
         "rclone": ask(["rclone", "version"]),
-        "etcetera-0.0.12": "0.0.12" if OLD_ETC.exists() else "missing",
+        "etcetera-0.0.12": "missing" if venv_missing(OLD_ETC) else "0.0.12",
     }
 
 

@@ -24,6 +24,8 @@ PART_SIZE: Final = 16 * MiB
 PACK_SIZE: Final = 32 * MiB
 #: Files smaller than this are packed.
 PACK_THRESHOLD: Final = 4 * MiB
+#: zstd level of the objects a push compresses (those a trial finds compressible).
+COMPRESSION: Final = 3
 #: Bytes of file data a transfer may hold in memory.
 MEMORY_BUDGET: Final = 160 * MiB
 #: Bytes of verified object ranges kept by the local cache (reads without a pull).

@@ -121,6 +121,12 @@ class Config(BaseSettings):
     pack_threshold: Size = Field(
         default=defaults.PACK_THRESHOLD, ge=0, description="Files smaller than this are packed."
     )
+    compression: int = Field(
+        default=defaults.COMPRESSION,
+        ge=0,
+        le=19,
+        description="zstd level of packs and blobs that compress well (0: store all as they are).",
+    )
     memory_budget: Size = Field(
         default=defaults.MEMORY_BUDGET,
         ge=defaults.MiB,
@@ -146,6 +152,13 @@ class Config(BaseSettings):
     )
     bandwidth_limit: Annotated[int | None, BeforeValidator(parse_size)] = Field(
         default=None, ge=1, description="Bytes per second (20M is 20 MiB/s)."
+    )
+    content_chunks: bool = Field(
+        default=False,
+        description=(
+            "Push files larger than 8 MiB as content-defined chunks, so that a changed file "
+            "sends (and a pull holding its previous version fetches) only its new chunks."
+        ),
     )
     progress_bar: bool = Field(
         default=True,

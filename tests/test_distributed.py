@@ -70,7 +70,8 @@ def _local_push(spec: RepoSpec, tmp: Path, files: dict[str, bytes], name: str, *
     root = write_tree(tmp / "whole", files)
     if any(k.startswith("data/test/") for k in files):
         (root / "data" / "val").mkdir()
-    conf = conf or {"pack_size": 4096, "pack_threshold": 65536}
+    # compression=0: a distributed push stores its objects as they are.
+    conf = conf or {"pack_size": 4096, "pack_threshold": 65536, "compression": 0}
     cfg = spec.config(home=tmp / "local-home", **conf)
     etc.register(root, name=name, config=cfg)
     return etc.push(name, config=cfg).manifest

@@ -504,8 +504,8 @@ async def test_uniform_bucket_level_access_points_to_iam(proxy: Proxy, gcs_repo:
         await backend.aclose()
 
 
-def _crc32c(data: bytes) -> int:
-    crc = 0xFFFFFFFF
+def _crc32c(data: bytes, crc: int = 0) -> int:
+    crc ^= 0xFFFFFFFF
     for byte in data:
         crc ^= byte
         for _ in range(8):

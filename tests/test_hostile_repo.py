@@ -9,6 +9,7 @@ be one line naming the object; a hang is killed after a minute and fails the tes
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import struct
 from collections.abc import Callable, Iterator
@@ -351,6 +352,18 @@ def test_twenty_thousand_versions(tmp_path: Path) -> None:
     assert lines[1001].startswith("  v19000 ") and "me" not in lines[1001]
     assert lines[1000].startswith("  v19001 ") and "me" in lines[1000]
     print(f"etc info --remote, 20,000 versions: {info.seconds:.1f} s, {info.peak_mib:.0f} MiB")
+    # list --remote --all: the same cap, the older versions said in one row.
+    listed = run_etc(repo, tmp_path / "home", "list", "--remote", "--all")
+    assert listed.returncode == 0, listed
+    rows = listed.stdout.splitlines()
+    assert len(rows) == 1000 + 1 and rows[0].split()[:2] == [NAME, "v20000"]
+    assert rows[999].split()[1] == "v19001" and "me" in rows[999]
+    assert rows[1].split()[1] == "v19999"
+    assert rows[-1].split() == [NAME, "v1-v19000", "19,000", "older", "versions", "not", "shown"]
+    doc = json.loads(run_etc(repo, tmp_path / "home", "list", "-r", "--all", "--json").stdout)
+    versions = doc["datasets"][0]["versions"]
+    assert [v["version"] for v in versions] == list(range(20_000, 0, -1))
+    assert versions[999]["files"] == 0 and versions[1000]["files"] is None
 
 
 _ESCAPES = ("\x1b]0;pwned\x07", "\x1b[2J", "\x9b31m", "\u202etxt.exe", "two\nlines")

@@ -69,7 +69,7 @@ def test_roundtrip_is_exact_and_canonical() -> None:
     # Pure function of the tree: the same bytes again, whatever the compression level.
     assert encode_manifest(manifest, level=1).digest == encoded.digest
     root = ManifestRoot.parse(encoded.root)
-    assert root.version == 2
+    assert root.version == 3
     groups = [r.group for r in root.pieces]
     # Files outside data/ before and after it, each partition cut into pieces.
     assert groups[0] == "" and groups[-1] == "" and groups.count("train") >= 2
@@ -205,7 +205,7 @@ def test_tampered_missing_or_bomb_pieces_are_refused() -> None:
 
 def test_newer_format_asks_for_an_upgrade() -> None:
     with pytest.raises(ManifestError, match="upgrade etcetera"):
-        Manifest.parse(json.dumps({"format": "etcetera/manifest", "version": 3}).encode())
+        Manifest.parse(json.dumps({"format": "etcetera/manifest", "version": 4}).encode())
 
 
 def test_a_v1_version_is_pulled_and_the_same_tree_is_a_noop_push(tmp_path: Path) -> None:

@@ -30,6 +30,8 @@ OTHER: dict[str, Any] = {
     "retry_delay": 0.5,
     "retry_max_delay": 3.0,
     "bandwidth_limit": 4096,
+    "content_chunks": True,
+    "compression": 5,
     "timeout": 12.5,
     "connect_timeout": 2.5,
     "endpoint_url": "http://127.0.0.1:9",

@@ -22,8 +22,8 @@ import pytest
 
 import etcetera as etc
 from etcetera.backends.base import Backend, PartRef
-from etcetera.engine import push as engine_push
 from etcetera.engine.transport import Transport
+from etcetera.engine.unfinished import same_part
 from etcetera.errors import AccessDeniedError
 from etcetera.format import layout
 from etcetera.format.hashing import CHUNK_SIZE, digest_bytes
@@ -262,4 +262,4 @@ def test_uploads_are_listed_once_and_only_for_large_files(
 def test_a_part_is_kept_only_on_a_checksum_that_matches(
     checksums: dict[str, str], same: bool
 ) -> None:
-    assert engine_push._same_part(b"part", PartRef(1, "", checksums=checksums).checksums) is same
+    assert same_part(b"part", PartRef(1, "", checksums=checksums).checksums) is same

@@ -77,7 +77,7 @@ def _size(sample: Sample) -> int:
 def test_requests_are_one_per_pack_and_a_second_epoch_reads_the_cache(
     repo: RepoSpec, tmp_path: Path
 ) -> None:
-    cfg = repo.config(home=tmp_path / "home", pack_size=32 * 1024)
+    cfg = repo.config(home=tmp_path / "home", pack_size=32 * 1024, compression=0)
     files = {f"data/train/{i:04d}.bin": bytes([i % 256]) * 4096 for i in range(200)}
     etc.register(write_tree(tmp_path / "small", files), config=cfg)
     etc.push("small", config=cfg)

@@ -22,8 +22,6 @@ from . import schemas
 from ._common import resolve_config
 from .session import session
 
-_DETAILED = 1000  # versions whose record `info --remote` reads
-
 
 def _unread(number: int, listed: ObjectInfo) -> dict[str, Any]:
     """A version past the latest records: only when the store last wrote its record."""
@@ -83,7 +81,7 @@ async def ainfo(name: str, *, config: Config | None = None, remote: bool = False
             raise DatasetNotFoundError(f"dataset {name} does not exist in {s.backend.describe()}")
         numbers = sorted(listed)
         # A summary past the latest records: 20,000 versions would be 20,000 reads.
-        older, recent = numbers[:-_DETAILED], numbers[-_DETAILED:]
+        older, recent = numbers[: -schemas.RECORDS_READ], numbers[-schemas.RECORDS_READ :]
         records = await refs.read_records(s.transport, name, recent)
         latest = records[-1]
         manifest = await s.manifest(latest.manifest)

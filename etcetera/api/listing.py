@@ -6,6 +6,7 @@ Both listings are documents of the one ``etcetera.list/1`` schema (see
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import anyio
@@ -29,8 +30,9 @@ async def alisting(
     Args:
         config: settings (default: ``~/.etc.toml`` and ``ETC_*`` variables).
         remote: list the repository instead of the local store.
-        all_versions: with ``remote``, every version of each dataset (records read
-            concurrently), not only the latest.
+        all_versions: with ``remote``, every version of each dataset, not only the
+            latest (the records of the latest 1,000 read concurrently, older versions
+            with only their number, the other keys ``None``, as in ``info``).
     """
     cfg = resolve_config(config)
     if not remote:
@@ -42,7 +44,9 @@ async def alisting(
         await s.backend.check()
         found = await refs.list_datasets(s.transport)
         wanted = [
-            (d.name, n) for d in found for n in (d.versions if all_versions else d.versions[-1:])
+            (d.name, n)
+            for d in found
+            for n in d.versions[-(schemas.RECORDS_READ if all_versions else 1) :]
         ]
         records: dict[tuple[str, int], VersionRecord] = {}
 
@@ -53,7 +57,8 @@ async def alisting(
         rows = []
         for d in found:
             versions = [records[(d.name, n)] for n in d.versions if (d.name, n) in records]
-            rows.append(_remote_entry(d.name, versions[::-1], d.legacy))
+            older = d.versions[: -schemas.RECORDS_READ] if all_versions else ()
+            rows.append(_remote_entry(d.name, versions[::-1], d.legacy, older))
         return schemas.document(
             "list", where="remote", repository=s.backend.describe(), datasets=rows
         )
@@ -82,7 +87,9 @@ def _origin(kind: str, url: str, location: str) -> str | None:
     return location if kind == "registered" else None
 
 
-def _remote_entry(name: str, newest_first: list[VersionRecord], legacy: bool) -> dict[str, Any]:
+def _remote_entry(
+    name: str, newest_first: list[VersionRecord], legacy: bool, unread: Sequence[int] = ()
+) -> dict[str, Any]:
     latest = newest_first[0] if newest_first else None
     return schemas.dataset_entry(
         name,
@@ -92,5 +99,8 @@ def _remote_entry(name: str, newest_first: list[VersionRecord], legacy: bool) ->
         size=latest.size if latest else None,
         origin=(latest.pushed_by or None) if latest else None,
         created=(latest.created or None) if latest else None,
-        versions=[schemas.version_entry(r) for r in newest_first],
+        versions=[
+            *(schemas.version_entry(r) for r in newest_first),
+            *(schemas.unread_entry(n, None) for n in reversed(unread)),
+        ],
     )

@@ -19,6 +19,7 @@ from ..engine import claims, inflight, refs
 from ..engine.transport import TransportUpload
 from ..errors import DatasetNotFoundError, EtceteraError, ManifestError
 from ..format import layout
+from ..format.chunkobjects import Extent, usage
 from ..home import valid_name
 from ..settings import Config
 from ._common import parse_ref, resolve_config
@@ -65,6 +66,10 @@ class GcResult:
         temporary: keys of temporary objects (composite parts) deleted.
         bytes: bytes of the deleted objects.
         kept_young: unreferenced objects kept because they are within the grace period.
+        partly_used: chunk objects kept because a version references some of their
+            chunks, not all (format v3: chunks are shared across files and versions).
+        partly_used_bytes: bytes of those objects.
+        unreferenced_bytes: bytes in them that no version references.
     """
 
     dry_run: bool
@@ -75,6 +80,9 @@ class GcResult:
     temporary: list[str] = field(default_factory=list)
     bytes: int = 0
     kept_young: int = 0
+    partly_used: int = 0
+    partly_used_bytes: int = 0
+    unreferenced_bytes: int = 0
 
 
 async def agc(
@@ -137,6 +145,8 @@ async def _collect(
     live_manifests = versions | kept.manifests
     live_objects: set[str] = set(kept.objects)
     live_pieces: set[str] = set(kept.pieces)
+    chunk_objects: dict[str, int] = {}
+    extents: list[Extent] = []
     for digest in versions:
         try:
             manifest = await s.manifest(digest)
@@ -146,8 +156,17 @@ async def _collect(
                 "nothing was deleted"
             ) from None
         live_objects.update(manifest.objects)
+        chunk_objects.update(
+            (o.id, o.size) for o in manifest.objects.values() if o.kind == "chunks"
+        )
+        for listed in manifest.extents.values():
+            extents.extend(listed)
         root = await s.manifest_root(digest)
         live_pieces.update(ref.id for ref in root.pieces)
+
+    held = usage(chunk_objects, extents)
+    result.partly_used, result.partly_used_bytes = held.objects, held.size
+    result.unreferenced_bytes = held.unused
 
     def old(when: datetime | None) -> bool:
         return when is not None and when < cutoff

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -267,6 +267,7 @@ class _Pull:
             name=name,
             reuse=reuse,
             progress=self.progress,
+            previous=_previous(home, name, current),
         )
         parts = (
             manifest.partitions if self.selection.partitions is None else self.selection.partitions
@@ -419,6 +420,21 @@ async def _pull_legacy(s: Session, name: str, size: int, force: bool, started: f
 def _remove_legacy_staging(staging: Staging) -> None:
     _remove_tree(staging.folder)
     _remove_tree(staging.tmp)
+
+
+def _previous(
+    home: Home, name: str, current: LocalVersion | None
+) -> Callable[[str], str | None] | None:
+    """The current local copy's file at a path: an earlier version of a chunked file."""
+    if current is None:
+        return None
+    root = home.location(name)
+
+    def lookup(path: str) -> str | None:
+        where = root / path
+        return str(where) if where.is_file() else None
+
+    return lookup
 
 
 def _reuse_index(

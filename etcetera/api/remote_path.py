@@ -141,15 +141,7 @@ class RemotePath:
     async def _children(self, v: Version) -> list[str]:
         if not await v.is_dir(self.path):
             raise PathNotFoundError(f"{v.ref} has no folder {self.path!r}")
-        prefix = f"{self.path}/" if self.path else ""
-        names: set[str] = set()
-        for f in await v.files(self.path):
-            names.add(f.path[len(prefix) :].partition("/")[0])
-        dirs = [*v.index.dirs, "data", *(f"data/{p}" for p in v.partitions)]
-        for d in dirs:
-            if d.startswith(prefix) and d != self.path:
-                names.add(d[len(prefix) :].partition("/")[0])
-        return sorted(names)
+        return [path.rpartition("/")[2] for path, _ in await v.children(self.path)]
 
     async def _below(self, v: Version) -> list[str]:
         """Every file and folder below this folder, as paths relative to it."""

@@ -44,6 +44,11 @@ def version_entry(record: VersionRecord) -> dict[str, Any]:
     }
 
 
+#: Versions of a dataset whose records ``info --remote`` and ``list --remote --all`` read,
+#: the latest ones (20,000 versions would be 20,000 reads): older ones are listed unread.
+RECORDS_READ = 1000
+
+
 def unread_entry(number: int, created: str | None) -> dict[str, Any]:
     """A version whose record was not read: the keys of :func:`version_entry`, most ``None``."""
     return {

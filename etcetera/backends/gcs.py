@@ -2,10 +2,11 @@
 
 One aiohttp session per back-end (its connection limit the engine's concurrency)
 serves every request and token refresh. Around the SDK's traps: reads are ranged
-``download_stream`` requests yielded in 1 MiB blocks (``download`` holds a whole
-object in memory); writes are single metadata + media requests of bytes carrying a
-CRC32C (MD5 without a CRC32C package) that the store verifies (the SDK's
-"resumable" path re-sends everything on each retry); each request has its own
+``download_stream`` requests yielded as the blocks arrive (``download`` holds a whole
+object in memory); writes are single metadata + media requests carrying a CRC32C
+(MD5 without a CRC32C package) that the store verifies (the SDK's "resumable" path
+re-sends everything on each retry), their bodies sent from the caller's buffer
+(:mod:`.gcs_media`: the SDK's own would copy it three times); each request has its own
 timeout. Large objects are parallel composite uploads (``docs/gcs.md`` says why):
 parts are temporary objects under ``etc-v1/tmp/<upload id>/`` that name their target
 in their metadata, composed 32 at a time, in a tree, then deleted.
@@ -26,7 +27,7 @@ import ssl
 import struct
 from collections.abc import AsyncGenerator, Callable, Coroutine, Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import anyio
@@ -47,11 +48,12 @@ from ..errors import (
 )
 from ..urls import RepoURL
 from .base import BackendOptions, Buffer, Capabilities, ObjectInfo, PartRef, Requests, direct
+from .gcs_media import MediaBody
 
 log = logging.getLogger(__name__)
 
-_BLOCK = 1024 * 1024  # bytes per yielded block of a read
 _HASH_INLINE = 1024 * 1024  # hash bodies larger than this in a worker thread
+_CRC_SLICE = 256 * 1024  # bytes of a body copied at once for its CRC32C
 _MIN_UPLOAD_RATE = 128 * 1024  # bytes/s an upload may not fall below
 _COMPOSE_MAX = 32  # sources per compose request (a hard GCS limit)
 _MAX_PARTS = 10_000
@@ -74,26 +76,31 @@ _CREDENTIALS_HINT = (
 )
 
 
-def _crc32c_function() -> Callable[[bytes], int] | None:
-    """Find the fastest CRC32C at hand, if a package provides one."""
-    for module, attr in (("google_crc32c", "value"), ("crc32c", "crc32c")):
-        with contextlib.suppress(ImportError, AttributeError):
-            fn: Callable[[bytes], int] = getattr(importlib.import_module(module), attr)
-            return fn
+def _crc32c_function() -> Callable[[bytes, int], int] | None:
+    """Find the fastest CRC32C at hand, if a package provides one: ``f(data, crc)``."""
+    with contextlib.suppress(ImportError, AttributeError):
+        extend = importlib.import_module("google_crc32c").extend
+        return lambda data, crc: int(extend(crc, data))
+    with contextlib.suppress(ImportError, AttributeError):
+        fn: Callable[[bytes, int], int] = importlib.import_module("crc32c").crc32c
+        return fn
     return None
 
 
 _crc32c = _crc32c_function()
 
 
-def _checksum(data: bytes) -> dict[str, str]:
-    """Object metadata that makes the store verify ``data`` on arrival."""
+def _checksum(data: Buffer) -> dict[str, str]:
+    """Object metadata (as the API names it) that makes the store verify ``data`` on arrival."""
     if _crc32c is not None:
-        return {"crc32c": base64.b64encode(struct.pack(">I", _crc32c(data))).decode()}
+        # In slices, each copied to bytes (google_crc32c reads only read-only buffers): a
+        # slice in the cache costs less than a copy of the whole body.
+        view, crc = memoryview(data), 0
+        for at in range(0, len(view), _CRC_SLICE):
+            crc = _crc32c(bytes(view[at : at + _CRC_SLICE]), crc)
+        return {"crc32c": base64.b64encode(struct.pack(">I", crc)).decode()}
     digest = hashlib.md5(data, usedforsecurity=False).digest()
-    # gcloud-aio camel-cases metadata keys at dashes and lowercases the rest:
-    # "md5-hash" reaches the API as "md5Hash" ("md5Hash" would become "md5hash").
-    return {"md5-hash": base64.b64encode(digest).decode()}
+    return {"md5Hash": base64.b64encode(digest).decode()}
 
 
 def _time(value: object) -> datetime | None:
@@ -151,11 +158,8 @@ class GCSBackend:
     @property
     def capabilities(self) -> Capabilities:
         """Parts are objects of any size; ranges are cheap; creates are conditional."""
-        # Our buffer, the bytes the SDK takes, its multipart/related body (metadata and
-        # data joined) and aiohttp's copy of the unsent rest.
-        return Capabilities(
-            min_part_size=1, max_parts=_MAX_PARTS, conditional_create=True, send_copies=4
-        )
+        # Our buffer, sent from where it is (.gcs_media), and what the socket holds.
+        return Capabilities(min_part_size=1, max_parts=_MAX_PARTS, conditional_create=True)
 
     def describe(self) -> str:
         """Return the repository URL."""
@@ -276,7 +280,7 @@ class GCSBackend:
     async def stream(
         self, key: str, offset: int = 0, length: int | None = None
     ) -> AsyncGenerator[bytes, None]:
-        """One ranged GET, yielded in blocks of at most 1 MiB, as they arrive."""
+        """One ranged GET, yielded in the blocks the connection received."""
         if length == 0:
             if await self.head(key) is None:
                 raise ObjectNotFoundError(f"gs://{self._bucket}/{self._name(key)} does not exist")
@@ -300,10 +304,13 @@ class GCSBackend:
                 # A server that ignores Range answers 200 with the whole object.
                 skip = offset if headers and body.status == 200 else 0
                 remaining = length
-                # Blocks as they arrive (never joined: the engine hashes and writes them
-                # where they are); sliced only to skip or to stop at the range's end.
+                # Blocks as aiohttp received them (read(n) would join them into n bytes, a
+                # copy of every byte; the engine hashes and writes them where they are);
+                # sliced only to skip or to stop at the range's end.
                 while remaining != 0:
-                    block = await body.content.read(_BLOCK)
+                    block, boundary = await body.content.readchunk()
+                    if not block and boundary:  # the end of an HTTP chunk, not of the body
+                        continue
                     if not block:
                         break
                     if skip:
@@ -316,9 +323,14 @@ class GCSBackend:
                         yield block
 
     async def _upload(
-        self, name: str, data: bytes, params: dict[str, str], what: str, key: str | None = None
+        self, name: str, data: Buffer, params: dict[str, str], what: str, key: str | None = None
     ) -> dict[str, Any]:
-        """One multipart upload of ``data`` with a checksum (and the target key of a part)."""
+        """One multipart upload of ``data`` with a checksum (and the target key of a part).
+
+        The request is the SDK's ``upload`` (metadata + media), but its body is sent from
+        ``data`` itself (:mod:`.gcs_media`) through the SDK's session, which raises for
+        an error status with Google's message.
+        """
         metadata: dict[str, Any] = dict(
             await anyio.to_thread.run_sync(_checksum, data)
             if len(data) > _HASH_INLINE
@@ -327,21 +339,23 @@ class GCSBackend:
         if key is not None:
             metadata["metadata"] = {_KEY_META: key}
         storage = await self._client()
+        body = MediaBody(name, metadata, data, _CONTENT_TYPE)
+        # The SDK's own URL and token (its private helpers: upload() would copy the body).
+        headers = {**await storage._headers(), **body.headers(), "Accept": "application/json"}
         with self._mapped(what):
-            return await storage.upload(
-                self._bucket,
-                name,
-                data,
-                content_type=_CONTENT_TYPE,
-                parameters=params,
-                metadata=metadata,
-                force_resumable_upload=False,
+            resp = await storage.session.post(
+                f"{storage._api_root_write}/{self._bucket}/o",
+                headers=headers,
+                data=cast(Any, body.chunks()),  # aiohttp takes an async iterable; the stubs do not
+                params={**params, "uploadType": "multipart"},
                 timeout=self._upload_timeout(len(data)),
             )
+            async with resp:
+                reply: dict[str, Any] = await resp.json(content_type=None)
+        return reply
 
     async def put(self, key: str, data: Buffer, *, if_absent: bool = False) -> None:
         """Write an object; create-only through ``ifGenerationMatch=0``."""
-        data = bytes(data)  # what the SDK takes
         params = {"ifGenerationMatch": "0"} if if_absent else {}
         if self._options.public:
             params["predefinedAcl"] = "publicRead"
@@ -509,10 +523,8 @@ class GCSUpload:
     async def put_part(self, number: int, data: Buffer, *, crc32: int | None = None) -> PartRef:
         """Upload part ``number`` as a temporary object, verified by its checksum.
 
-        GCS checks CRC32C, not CRC32, so ``crc32`` is of no use here; the body is copied
-        to ``bytes``, which the SDK wants.
+        GCS checks CRC32C, not CRC32, so ``crc32`` is of no use here.
         """
-        data = bytes(data)
         if not 1 <= number <= _MAX_PARTS:
             raise BackendError(f"part number {number} of {self.key} is outside 1..{_MAX_PARTS}")
         what = f"{self.key} (part {number})"

@@ -29,4 +29,9 @@ async def gc(*, dry_run: bool = False, grace_hours: float = 24.0) -> int:
         f"{count(len(r.temporary), 'temporary object')}; "
         f"kept {count(r.kept_young, 'unreferenced object')} younger than {grace_hours:g} h"
     )
+    if r.partly_used:  # chunk objects some of whose chunks no version references
+        say(
+            f"{count(r.partly_used, 'chunk object')} ({human(r.partly_used_bytes)}) partly "
+            f"used: kept, holding {human(r.unreferenced_bytes)} no version references"
+        )
     return 0

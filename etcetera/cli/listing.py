@@ -82,7 +82,8 @@ def _local_row(d: dict[str, Any]) -> list[str]:
 def _remote_rows(d: dict[str, Any]) -> list[list[str]]:
     if d["kind"] == "legacy":
         return [[d["name"], "(etcetera 0.0.x format)", "", "", "", ""]]
-    return [
+    read = [v for v in d["versions"] if v["files"] is not None]
+    rows = [
         [
             d["name"],
             f"v{v['version']}",
@@ -91,5 +92,10 @@ def _remote_rows(d: dict[str, Any]) -> list[list[str]]:
             v["created"] or "-",
             v["pushed_by"] or "-",
         ]
-        for v in d["versions"]
+        for v in read
     ]
+    unread = [v["version"] for v in d["versions"] if v["files"] is None]
+    if unread:  # past the records read: said in one row (etc info --remote lists them)
+        older = f"{len(unread):,} older versions"
+        rows.append([d["name"], f"v{unread[-1]}-v{unread[0]}", older, "not shown", "", ""])
+    return rows

@@ -20,7 +20,7 @@ from distributed import Client, Future, get_worker
 
 from ..api import PushResult, push_options, resolve_config, session
 from ..api.stores import create_only
-from ..engine import inflight, manifests, refs
+from ..engine import inflight, manifests, refs, storing
 from ..engine import push as engine_push
 from ..engine.scan import HashCache
 from ..errors import ClusterError, LocalIOError, NotADatasetError
@@ -287,7 +287,8 @@ async def _commit(
         result.warnings = [w for p in plans for w in p.warnings]
         await s.backend.check()
         latest = await refs.latest(t, name)
-        number = refs.next_number(t, name, latest, digest, force=force)
+        same = await storing.is_tree(t, latest, digest)  # the latest, stored compressed
+        number = refs.next_number(t, name, latest, digest, force=force, same_tree=same)
         if number is None:
             assert latest is not None
             result.version, result.noop = latest.number, True

@@ -22,12 +22,14 @@ class TransferConfig:
         part_size: multipart part and download range size (rounded to whole chunks).
         pack_size: target size of a pack of small files.
         pack_threshold: files smaller than this are packed.
+        compression: zstd level of the objects a push compresses (0: none).
         memory_budget: bytes of file data held in memory by the transfer at most,
             whatever ``concurrency`` is.
         retries: attempts after the first for a retryable failure.
         retry_delay: first backoff delay (seconds); doubles, capped, with full jitter.
         retry_max_delay: longest backoff delay (seconds).
         bandwidth_limit: bytes per second over all requests, or ``None``.
+        content_chunks: whether a push cuts large files by content (format v3).
         chunk_size: the format's hash chunk size.
     """
 
@@ -36,11 +38,13 @@ class TransferConfig:
     part_size: int = defaults.PART_SIZE
     pack_size: int = defaults.PACK_SIZE
     pack_threshold: int = defaults.PACK_THRESHOLD
+    compression: int = defaults.COMPRESSION
     memory_budget: int = defaults.MEMORY_BUDGET
     retries: int = defaults.RETRIES
     retry_delay: float = defaults.RETRY_DELAY
     retry_max_delay: float = defaults.RETRY_MAX_DELAY
     bandwidth_limit: int | None = None
+    content_chunks: bool = False
     chunk_size: int = CHUNK_SIZE
 
     def part_size_for(self, size: int, min_part: int, max_parts: int) -> int:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,16 +16,20 @@ import anyio.to_thread
 from ..backends.base import PartRef, StagedObject
 from ..errors import EtceteraError, LocalIOError, SourceChangedError
 from ..format import layout
+from ..format.chunkobjects import PushPlan
 from ..format.hashing import crc32_combine, sha256_hex
 from ..format.manifest import FORMAT_VERSION, FileEntry, Manifest, ObjectEntry
 from ..format.packing import LocalFile, build_manifest
 from ..format.record import VersionRecord
 from ..format.selection import selected
 from ..format.v2 import EncodedManifest, encode_manifest
-from . import inflight, manifests, refs
+from . import chunked, framed_upload, inflight, manifests, refs, storing
+from .chunk_push import ChunkUploader
+from .fdpaths import is_short, open_file
 from .progress import ProgressCallback, ProgressTracker, TransferStats
 from .scan import HashCache, Scan, ScannedFile, hash_files, scan_tree
 from .transport import Transport, TransportUpload
+from .unfinished import Unfinished, same_part
 
 
 @dataclass
@@ -91,7 +94,7 @@ def _changed_sources(exc: BaseException) -> list[str]:
 def _open_unchanged(src: ScannedFile) -> int:
     """Open a scanned file, refusing one whose size or mtime moved since the scan."""
     try:
-        fd = os.open(src.source, os.O_RDONLY)
+        fd = os.open(src.source, os.O_RDONLY) if is_short(src.source) else open_file(src.source)
     except OSError as exc:
         raise LocalIOError(f"cannot read {src.source}: {exc.strerror}") from None
     st = os.fstat(fd)
@@ -165,22 +168,6 @@ def _read_part(
     return _verify(buf, src, entry, offset // chunk_size, chunk_size)
 
 
-def _same_part(
-    data: bytes | memoryview, checksums: Mapping[str, str], crc: int | None = None
-) -> bool:
-    """Whether a stored part holds ``data``, by a checksum the store computed of its bytes.
-
-    CRC32 where the store has it (the cheapest, and free when ``crc``, the CRC32 of
-    ``data``, is known already), else MD5. A part with neither cannot be checked, so it
-    is not kept.
-    """
-    if "crc32" in checksums:
-        return f"{zlib.crc32(data) if crc is None else crc:08x}" == checksums["crc32"]
-    if "md5" in checksums:
-        return hashlib.md5(data, usedforsecurity=False).hexdigest() == checksums["md5"]
-    return False
-
-
 def _read_or_keep(
     src: ScannedFile,
     entry: FileEntry,
@@ -195,7 +182,7 @@ def _read_or_keep(
     part is kept only if it is the bytes that were hashed.
     """
     crc = _read_part(src, entry, offset, buf, chunk_size)
-    return stored is not None and _same_part(buf, stored.checksums, crc), crc
+    return stored is not None and same_part(buf, stored.checksums, crc), crc
 
 
 _LONG_AGO = datetime.min.replace(tzinfo=UTC)
@@ -209,8 +196,11 @@ class _Uploader:
         sources: dict[str, ScannedFile],
         tracker: ProgressTracker,
         staged: dict[str, StagedObject],
+        level: int = 0,
     ) -> None:
         self.t = t
+        self.level = level  # zstd level of objects that compress well (0: none)
+        self.stored: dict[str, ObjectEntry] = {}  # objects as sent, by id
         self.sources = sources
         self.tracker = tracker
         self.staged = staged
@@ -228,10 +218,7 @@ class _Uploader:
                 self.members.setdefault(f.object, []).append(f)
         for members in self.members.values():
             members.sort(key=lambda m: m.offset)
-        # Unfinished uploads of objects by key, listed once, when the first large blob
-        # is sent (a push of packs alone never asks).
-        self._unfinished: dict[str, list[TransportUpload]] | None = None
-        self._listing = anyio.Lock()
+        self._unfinished = Unfinished(t)
 
     async def upload(self, obj: ObjectEntry) -> None:
         members = self.members[obj.id]
@@ -245,32 +232,38 @@ class _Uploader:
             self.t.stats.bytes_sent += obj.size
             self.tracker.advance(obj.size, len(members))
         elif obj.kind == "blob" and obj.size > part:
-            await self._multipart(key, members[0], obj.size, part)
-            self.tracker.advance(0, len(members))
+            if not await self._framed(obj, key, members[0], part):
+                await self._multipart(key, members[0], obj.size, part)
+                self.tracker.advance(0, len(members))
+            else:
+                self.tracker.advance(obj.size, len(members))
         else:
             pairs = [(m, self.sources[m.path]) for m in members]
-            async with self.t.budget.hold(obj.size * self.copies):
+            # Compressing holds the bytes read and the frames at once, then the frames.
+            copies = max(self.copies, 2) if self.level else self.copies
+            async with self.t.budget.hold(obj.size * copies):
                 data = await anyio.to_thread.run_sync(
                     _read_members, pairs, obj.size, self.t.config.chunk_size, limiter=self.io
                 )
-                await self.t.put(key, data)
+                self.stored[obj.id], body = await anyio.to_thread.run_sync(
+                    storing.encode, obj, data, self.level, limiter=self.io
+                )
+                del data
+                await self.t.put(key, body)
             self.tracker.advance(obj.size, len(members))
         self.t.stats.objects_sent += 1
 
-    async def _unfinished_of(self, key: str) -> list[TransportUpload]:
-        """The unfinished uploads of ``key`` (those of every object are listed once a push)."""
-        async with self._listing:
-            if self._unfinished is None:
-                self._unfinished = {}
-                try:
-                    found = await self.t.uploads(layout.OBJECTS)
-                except EtceteraError:
-                    # Resuming only saves bytes: a store that will not list uploads (a
-                    # policy without s3:ListBucketMultipartUploads) still takes new ones.
-                    found = []
-                for upload in found:
-                    self._unfinished.setdefault(upload.key, []).append(upload)
-        return self._unfinished.pop(key, [])
+    async def _framed(self, obj: ObjectEntry, key: str, entry: FileEntry, part: int) -> bool:
+        """Send a large blob compressed if it pays (:mod:`.framed_upload`); whether sent."""
+        src, chunk = self.sources[entry.path], self.t.config.chunk_size
+
+        def read(offset: int, buf: memoryview) -> None:
+            _read_part(src, entry, offset, buf, chunk)
+
+        sent = await framed_upload.send_blob(self.t, obj, key, src.source, read, part, self.level)
+        if sent is not None:
+            self.stored[obj.id] = sent
+        return sent is not None
 
     async def _resumable(
         self, key: str, sizes: dict[int, int]
@@ -283,7 +276,7 @@ class _Uploader:
         alone (nothing to gain, and on ``file://`` it may be a stray write, which takes
         no parts): ``gc`` removes it, as it removes the uploads not taken.
         """
-        candidates = await self._unfinished_of(key)
+        candidates = await self._unfinished.of(key)
         candidates.sort(key=lambda u: u.initiated or _LONG_AGO, reverse=True)
         for upload in candidates:
             try:
@@ -343,32 +336,8 @@ class _Uploader:
                     tg.start_soon(send, number, offset, length)
             await upload.complete([refs[n] for n in sorted(refs)])
         except BaseException as exc:
-            # Only a failure retrying will not mend (an etcetera error: retries spent,
-            # not retryable, or the file changed) discards the upload. A cancelled or
-            # killed push keeps it, for a later push to resume by key or gc to remove.
-            failed = (
-                exc.split(EtceteraError)[1] is None
-                if isinstance(exc, BaseExceptionGroup)
-                else isinstance(exc, EtceteraError)
-            )
-            if failed:
-                with contextlib.suppress(EtceteraError):  # the first failure is the one to report
-                    await upload.abort()
+            await upload.abort_after(exc)
             raise
-
-
-async def _missing(t: Transport, objects: list[ObjectEntry]) -> list[ObjectEntry]:
-    present: set[str] = set()
-
-    async def probe(obj: ObjectEntry) -> None:
-        info = await t.head(layout.object_key(obj.id))
-        if info is not None and info.size == obj.size:
-            present.add(obj.id)
-
-    async with anyio.create_task_group() as tg:
-        for obj in objects:
-            tg.start_soon(probe, obj)
-    return [o for o in objects if o.id not in present]
 
 
 @dataclass
@@ -391,6 +360,10 @@ class Prepared:
     #: to last time, and how to lay them out.
     hint: str | None = None
     lay_out: Callable[[], tuple[Manifest, EncodedManifest]] | None = None
+    #: The cache's key of these inputs (``lazy``), else ``""``.
+    layout_key: str = ""
+    #: The chunk objects of files cut by content (``content_chunks``), once laid out so.
+    chunks: PushPlan | None = None
 
     @property
     def manifest(self) -> Manifest:
@@ -457,6 +430,12 @@ async def prepare(
 
     async def stage_one(f: ScannedFile) -> str:
         assert local is not None
+        # A blob is compressed if it pays: read when it is sent, not copied now.
+        compressing = config.compression > 0
+        if compressing and await anyio.to_thread.run_sync(
+            storing.compressible, f.source, limiter=t.io
+        ):
+            return f.source
         fd = await anyio.to_thread.run_sync(_open_unchanged, f, limiter=t.io)
         try:
             copies[f.path] = copy = await t.stage(local, layout.OBJECTS, fd)
@@ -511,7 +490,7 @@ async def prepare(
         await _discard([*copies.values(), *staged.values()])
         raise
     await _discard(list(copies.values()))
-    return Prepared(scan, files, laid_out, staged, hint, lay_out)
+    return Prepared(scan, files, laid_out, staged, hint, lay_out, key)
 
 
 def _layout_key(files: list[LocalFile], scan: Scan, group: str | None, *sizes: int) -> str:
@@ -525,10 +504,17 @@ async def missing_objects(
     t: Transport,
     manifest: Manifest,
     known: set[str] = frozenset(),  # type: ignore[assignment]
+    present: dict[str, ObjectEntry] | None = None,
 ) -> list[ObjectEntry]:
-    """Objects of ``manifest`` the repository lacks (``known`` ones are not asked about)."""
+    """Objects of ``manifest`` the repository lacks (``known`` ones are not asked about).
+
+    ``present`` receives the others asked about, as stored (see :func:`storing.probe`).
+    """
     candidates = [o for o in manifest.objects.values() if o.id not in known]
-    missing = await _missing(t, candidates)
+    found = await storing.probe(t, candidates)
+    if present is not None:
+        present.update(found)
+    missing = [o for o in candidates if o.id not in found]
     t.stats.objects_skipped += len(manifest.objects) - len(missing)
     return missing
 
@@ -541,8 +527,13 @@ async def send(
     name: str,
     cache: HashCache,
     progress: ProgressCallback | None = None,
+    stored: dict[str, ObjectEntry] | None = None,
 ) -> None:
-    """Upload ``missing`` objects of a prepared tree through a pool of workers."""
+    """Upload ``missing`` objects of a prepared tree through a pool of workers.
+
+    With ``stored``, objects that compress well are sent compressed (at the
+    transfer's ``compression`` level), and ``stored`` receives how each was sent.
+    """
     manifest = prepared.manifest
     sources = {f.path: f for f in prepared.scan.files}
     wanted = {o.id for o in missing}
@@ -553,10 +544,18 @@ async def send(
         sum(len(v) for k, v in _members(manifest).items() if k in wanted),
         progress,
     )
-    up = _Uploader(t, manifest, sources, tracker, prepared.staged)
+    level = t.config.compression if stored is not None else 0
+    up = _Uploader(t, manifest, sources, tracker, prepared.staged, level)
     # Large blobs first so that their parts overlap with the many small packs.
     missing = sorted(missing, key=lambda o: -o.size)
+    chunky = {o.id for o in missing if o.kind == "chunks"}  # engine/chunk_push.py sends them
+    missing = [o for o in missing if o.id not in chunky]
     try:
+        if chunky:
+            assert prepared.chunks is not None
+            new = [o for o in prepared.chunks.objects if o.id in chunky]
+            await ChunkUploader(t).send_all(new)
+            tracker.advance(sum(o.size for o in new))
         await t.each(missing, up.upload)
     except BaseException as exc:
         # The cache vouched for bytes that are gone: "push again" must hash them again.
@@ -567,6 +566,9 @@ async def send(
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(cache.save)
         raise
+    finally:
+        if stored is not None:
+            stored.update(up.stored)
     tracker.finish()
 
 
@@ -597,7 +599,19 @@ async def push(
                               sum(f.size for f in prepared.files), stats=t.stats,
                               warnings=prepared.scan.warnings)  # fmt: skip
         await prepared.ensure_laid_out()
-        return await _push(t, prepared, name, latest, options, cache=cache, progress=progress)
+        if t.config.content_chunks:  # large files cut by content, against the latest version
+            sources = {f.path: f.source for f in prepared.scan.files}
+            cut, encoded, prepared.chunks = await chunked.rechunk(
+                t, prepared.manifest, sources, latest.manifest if latest else None
+            )
+            prepared.laid_out = cut, encoded
+        result = await _push(t, prepared, name, latest, options, cache=cache, progress=progress)
+        changed = result.manifest != prepared.encoded.digest or prepared.chunks is not None
+        if prepared.layout_key and not result.noop and changed:
+            # Published compressed or cut by content: the digest a no-op push compares with.
+            cache.remember_layout(prepared.layout_key, result.manifest)
+            await anyio.to_thread.run_sync(cache.save)
+        return result
     finally:
         await prepared.discard()  # copies of objects the repository had already
 
@@ -624,9 +638,9 @@ async def _push(
         stats=t.stats,
         warnings=prepared.scan.warnings,
     )
-    previous = await _previous(t, latest, digest, options.force)
+    previous, same = await _previous(t, latest, digest, options.force)
     number = refs.next_number(
-        t, name, latest, digest, force=options.force, same_tree=previous == manifest
+        t, name, latest, digest, force=options.force, same_tree=same or previous == manifest
     )
     if number is None:
         assert latest is not None
@@ -640,13 +654,18 @@ async def _push(
     # Before asking what the repository holds: from here on, gc keeps what it lists.
     marker = await inflight.begin_push(t, manifest.objects, digest, encoded.pieces)
     try:
-        missing = await missing_objects(t, manifest, known)
+        stored = dict(previous.objects) if previous is not None else {}
+        missing = await missing_objects(t, manifest, known, stored)
         result.bytes_to_send = sum(o.size for o in missing)
-        await send(t, prepared, missing, name=name, cache=cache, progress=progress)
+        await send(t, prepared, missing, name=name, cache=cache, progress=progress, stored=stored)
+        _, encoded = await anyio.to_thread.run_sync(
+            storing.stored_manifest, manifest, encoded, stored
+        )
+        result.manifest = encoded.digest
         await manifests.write_manifest(t, encoded)
         await refs.commit(
             t,
-            options.record(name, number, digest, len(prepared.files), manifest.total_size),
+            options.record(name, number, encoded.digest, len(prepared.files), manifest.total_size),
             create_only=options.create_only,
         )
     finally:
@@ -656,18 +675,22 @@ async def _push(
 
 async def _previous(
     t: Transport, latest: VersionRecord | None, digest: str, force: bool
-) -> Manifest | None:
-    """The latest version's manifest, where a push needs it.
+) -> tuple[Manifest | None, bool]:
+    """The latest version's manifest, where a push needs it, and whether it is this tree.
 
     Read with ``force`` (its objects are known present, not asked about), and when the
-    latest is in an older format (equal content may have another digest there).
+    latest is in an older format (equal content may have another digest there). The
+    same tree stored compressed is told by its root (which names ``digest``).
     """
     if latest is None or latest.manifest == digest:
-        return None
+        return None, False
+    if await storing.is_tree(t, latest, digest):
+        return None, True
     with contextlib.suppress(EtceteraError):
-        if force or (await manifests.read_root(t, latest.manifest)).version < FORMAT_VERSION:
-            return await manifests.read_manifest(t, latest.manifest)
-    return None
+        root = await manifests.read_root(t, latest.manifest)
+        if force or root.version < FORMAT_VERSION:
+            return await manifests.read_manifest(t, latest.manifest), False
+    return None, False
 
 
 def _members(manifest: Manifest) -> dict[str, list[str]]:

@@ -9,6 +9,7 @@ microseconds, a large file in ranges of whole chunks so that it uses every core.
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import functools
 import json
@@ -28,6 +29,7 @@ from ..format.hashing import READ_BLOCK, Digest, digest_chunks, digest_file, dig
 from ..format.manifest import FileEntry
 from ..format.packing import LocalFile
 from ..format.paths import find_clashes
+from .fdpaths import digest_path, digest_range, stat_path
 from .progress import ProgressCallback, ProgressTracker
 from .walk import ScannedFile, walk
 
@@ -205,8 +207,13 @@ class HashCache:
             source = f"{base}/{f.path}"
             try:
                 st = os.stat(source)
-            except OSError:
-                continue
+            except OSError as exc:
+                if exc.errno != errno.ENAMETOOLONG:
+                    continue
+                try:
+                    st = stat_path(source)
+                except OSError:
+                    continue
             self._entries[source] = [
                 st.st_size,
                 st.st_mtime_ns,
@@ -232,10 +239,15 @@ def _hash_batch(batch: list[ScannedFile], chunk_size: int) -> list[tuple[Digest,
     small = min(READ_BLOCK, chunk_size)
     for f in batch:
         try:
-            if f.size < small:
-                out.append(digest_small(f.source, f.size))
-            else:
-                out.append(digest_file(f.source, chunk_size))
+            try:
+                if f.size < small:
+                    out.append(digest_small(f.source, f.size))
+                else:
+                    out.append(digest_file(f.source, chunk_size))
+            except OSError as exc:
+                if exc.errno != errno.ENAMETOOLONG:
+                    raise
+                out.append(digest_path(f.source, chunk_size))
         except OSError as exc:
             raise LocalIOError(f"cannot read {f.source}: {exc.strerror}") from None
     return out
@@ -245,7 +257,12 @@ def _hash_range(
     source: str, first: int, count: int | None, chunk_size: int, with_crc: bool
 ) -> tuple[list[bytes], list[int], int]:
     try:
-        return digest_chunks(source, first, count, chunk_size, with_crc=with_crc)
+        try:
+            return digest_chunks(source, first, count, chunk_size, with_crc=with_crc)
+        except OSError as exc:
+            if exc.errno != errno.ENAMETOOLONG:
+                raise
+            return digest_range(source, first, count, chunk_size, with_crc=with_crc)
     except OSError as exc:
         raise LocalIOError(f"cannot read {source}: {exc.strerror}") from None
 

@@ -320,3 +320,19 @@ class TransportUpload:
         """Discard the upload, even while the caller is being cancelled (for at most 30 s)."""
         with anyio.CancelScope(shield=True), anyio.move_on_after(30):
             await self.upload.abort(self.transport.call)
+
+    async def abort_after(self, exc: BaseException) -> None:
+        """Discard the upload after ``exc`` if retrying will not mend it.
+
+        That is an etcetera error (retries spent, not retryable, or the file changed).
+        A cancelled or killed push keeps its upload, for a later push to resume by key
+        or gc to remove. A failure to abort is not reported: ``exc`` is the one to.
+        """
+        failed = (
+            exc.split(EtceteraError)[1] is None
+            if isinstance(exc, BaseExceptionGroup)
+            else isinstance(exc, EtceteraError)
+        )
+        if failed:
+            with contextlib.suppress(EtceteraError):
+                await self.abort()

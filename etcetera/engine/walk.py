@@ -8,6 +8,7 @@ threads: files are sorted by the caller, folders and warnings come out in path o
 
 from __future__ import annotations
 
+import errno
 import os
 import queue
 import stat
@@ -15,8 +16,10 @@ import unicodedata
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TypeAlias
 
 from ..errors import LocalIOError, NotADatasetError
+from .fdpaths import open_folder, stat_path
 
 WALK_THREADS = 4  # folders listed at once (a walk is system calls, not Python)
 
@@ -123,7 +126,7 @@ def _list(
             continue
         rel_path = f"{rel}{name if name.isascii() else unicodedata.normalize('NFC', name)}"
         try:
-            st = entry.stat(follow_symlinks=True)
+            st = _stat(entry)
         except FileNotFoundError:
             listing.warnings.append((rel_path, f"skipped {rel_path}: broken symlink"))
             continue
@@ -150,9 +153,53 @@ def _list(
     return listing
 
 
-def _entries(directory: str, skip: str = "") -> list[os.DirEntry[str]]:
+_Entry: TypeAlias = "os.DirEntry[str] | _Far"
+
+
+def _stat(entry: _Entry) -> os.stat_result:
     try:
-        with os.scandir(directory) as it:
-            return [e for e in it if e.name != skip]
+        return entry.stat(follow_symlinks=True)
+    except OSError as exc:
+        if exc.errno != errno.ENAMETOOLONG:
+            raise
+        return stat_path(entry.path)  # its folder's path is short, its own is not
+
+
+class _Far:
+    """An entry of a folder whose path passes PATH_MAX, stat'ed while the folder was open."""
+
+    __slots__ = ("_error", "_stat", "name", "path")
+
+    def __init__(self, entry: os.DirEntry[str], folder: str) -> None:
+        self.name = entry.name
+        self.path = f"{folder}/{entry.name}"
+        self._stat: os.stat_result | None = None
+        self._error: OSError | None = None
+        try:
+            self._stat = entry.stat(follow_symlinks=True)
+        except OSError as exc:
+            self._error = exc
+
+    def stat(self, *, follow_symlinks: bool = True) -> os.stat_result:
+        if self._stat is None:
+            assert self._error is not None
+            raise self._error
+        return self._stat
+
+
+def _entries(directory: str, skip: str = "") -> list[_Entry]:
+    try:
+        try:
+            with os.scandir(directory) as it:
+                return [e for e in it if e.name != skip]
+        except OSError as exc:
+            if exc.errno != errno.ENAMETOOLONG:
+                raise
+        fd = open_folder(directory)  # a path past PATH_MAX, walked one folder at a time
+        try:
+            with os.scandir(fd) as it:
+                return [_Far(e, directory) for e in it if e.name != skip]
+        finally:
+            os.close(fd)
     except OSError as exc:
         raise LocalIOError(f"cannot read folder {directory}: {exc.strerror}") from None

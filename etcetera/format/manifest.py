@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 
 from ..errors import IntegrityError, ManifestError, PartitionNotFoundError
 from . import _gc
+from .chunkobjects import Extent
 from .hashing import CHUNK_SIZE
 from .table import FileEntry, FileTable, ObjectEntry, ObjectKind
 
 __all__ = ["FileEntry", "FileTable", "Manifest", "ObjectEntry", "ObjectKind"]
 
-FORMAT_VERSION = 2  # the format a push writes, and the newest one a pull reads
+FORMAT_VERSION = 3  # the format a push writes, and the newest one a pull reads
 MANIFEST_KIND = "etcetera/manifest"
 
 
@@ -38,6 +39,8 @@ class Manifest:
         loaded: ``None`` when ``files`` is the whole table; else the partitions whose
             files it holds (with the files outside ``data/``): a v2 manifest read for a
             partial pull decodes only their pieces.
+        extents: where the chunks of each content-chunked file are (format v3), by
+            path; such a file has no object of its own (``object`` is empty).
     """
 
     files: FileTable
@@ -46,6 +49,7 @@ class Manifest:
     chunk_size: int = CHUNK_SIZE
     dirs: tuple[str, ...] = ()
     loaded: tuple[str, ...] | None = field(default=None, compare=False)
+    extents: dict[str, tuple[Extent, ...]] = field(default_factory=dict)
 
     def __init__(
         self,
@@ -55,6 +59,7 @@ class Manifest:
         chunk_size: int = CHUNK_SIZE,
         dirs: tuple[str, ...] = (),
         loaded: tuple[str, ...] | None = None,
+        extents: dict[str, tuple[Extent, ...]] | None = None,
     ) -> None:
         table = files if isinstance(files, FileTable) else FileTable.of(files)
         for name, value in (
@@ -64,6 +69,7 @@ class Manifest:
             ("chunk_size", chunk_size),
             ("dirs", dirs),
             ("loaded", loaded),
+            ("extents", {} if extents is None else extents),
         ):
             object.__setattr__(self, name, value)
 

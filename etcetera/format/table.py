@@ -18,19 +18,37 @@ from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Literal, NamedTuple, overload
 
-ObjectKind = Literal["pack", "blob"]
+from .frames import stored_size
+
+ObjectKind = Literal["pack", "blob", "chunks"]
 
 _BLOCK = 4096  # entries made per step of an iteration
 _DIGEST = 32
 
 
 class ObjectEntry(NamedTuple):
-    """A stored object: a pack of small files or the blob of one large file."""
+    """A stored object: a pack of small files, the blob of one large file, or chunks.
+
+    Attributes:
+        id: its id (the key's last part).
+        kind: ``"pack"``, ``"blob"`` or ``"chunks"`` (chunks of large files, format v3).
+        size: logical bytes (what it inflates to).
+        encoding: ``"identity"`` (stored as it is) or ``"zstd"`` (in frames).
+        frame_size: logical bytes of each frame but the last (``0``: identity).
+        frames: stored bytes of each frame (``()``: identity).
+    """
 
     id: str
     kind: ObjectKind
     size: int
     encoding: str = "identity"
+    frame_size: int = 0
+    frames: tuple[int, ...] = ()
+
+    @property
+    def stored_size(self) -> int:
+        """Bytes the store holds: ``size``, or the frames and their seek table."""
+        return stored_size(self.frames) if self.frames else self.size
 
 
 class FileEntry(NamedTuple):

@@ -30,7 +30,8 @@ from typing import Any
 import zstandard
 
 from ..errors import IntegrityError, ManifestError
-from . import _gc, jsontext, pieces
+from . import _gc, jsontext, pieces, v3
+from .chunkobjects import Extent
 from .hashing import sha256_hex
 from .manifest import FORMAT_VERSION, MANIFEST_KIND, FileTable, Manifest, ObjectEntry
 from .parallel import ordered_map
@@ -180,19 +181,22 @@ class EncodedManifest:
     starts: tuple[str, ...]
 
 
-def encode_manifest(manifest: Manifest, *, level: int = 3) -> EncodedManifest:
+def encode_manifest(
+    manifest: Manifest, *, level: int = 3, identity: str | None = None
+) -> EncodedManifest:
     """Encode a manifest as format v2: one small root and content-addressed pieces.
 
     Files are split into groups (each partition; files outside ``data/`` before and
     after it), and each group into pieces cut at path-hash points (see
     ``docs/format.md``): a pure function of the tree, so the same tree always gives
-    the same root bytes.
+    the same root bytes. ``identity``: the digest of the same manifest with every
+    object ``identity``, recorded in the root of one with framed objects (format v3).
     """
     with _gc.paused():
-        return _encode(manifest, level)
+        return _encode(manifest, level, identity)
 
 
-def _encode(manifest: Manifest, level: int) -> EncodedManifest:
+def _encode(manifest: Manifest, level: int, identity: str | None) -> EncodedManifest:
     files = manifest.files
     compressor = zstandard.ZstdCompressor(level=level, write_content_size=True)
     refs: list[PieceRef] = []
@@ -203,14 +207,17 @@ def _encode(manifest: Manifest, level: int) -> EncodedManifest:
         while a < hi:  # paths decoded a piece's worth at a time: memory stays one piece
             window = files.paths(a, min(a + PIECE_MAX, hi))
             b = a + _piece_cut(window)
-            cols = _columns(group, files, a, b, window[: b - a], manifest.objects)
-            raw = pieces.encode(cols)
+            cols = _columns(group, files, a, b, window[: b - a], manifest.objects, manifest.extents)
+            framing = _framing(cols, manifest.objects)
+            raw = pieces.encode(v3.place(cols, framing, manifest.chunk_size, manifest.extents))
             pid = sha256_hex(raw)
             refs.append(PieceRef(pid, group, b - a, sum(cols.sizes), len(raw)))
             starts.append(cols.paths[0])
             stored[pid] = compressor.compress(raw)
             a = b
-    root = manifest_root(manifest.chunk_size, manifest.partitions, manifest.dirs, refs, starts)
+    root = manifest_root(
+        manifest.chunk_size, manifest.partitions, manifest.dirs, refs, starts, identity
+    )
     return EncodedManifest(root, sha256_hex(root), stored, tuple(refs), tuple(starts))
 
 
@@ -220,6 +227,7 @@ def manifest_root(
     dirs: Iterable[str],
     refs: Sequence[PieceRef],
     firsts: Sequence[str],
+    identity: str | None = None,
 ) -> bytes:
     """Canonical bytes of a v2 root listing ``refs`` (in path order) and their first paths.
 
@@ -237,6 +245,8 @@ def manifest_root(
         "pieces": [[r.id, r.group, r.files, r.size, r.length] for r in refs],
         "firsts": list(firsts),
     }
+    if identity is not None:
+        doc["identity"] = identity
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
 
 
@@ -281,12 +291,18 @@ def _columns(
     hi: int,
     paths: list[str],
     objects: Mapping[str, ObjectEntry],
+    extents: Mapping[str, tuple[Extent, ...]] | None = None,
 ) -> pieces.Columns:
     """The columns of piece ``files[lo:hi]`` (its objects renumbered from 0, in id order)."""
     table = files.objects[lo:hi]
-    by_id = sorted((files.object_id(i), i) for i in set(table) - {-1})
-    ids = [oid for oid, _ in by_id]
-    index = {i: pos for pos, (_, i) in enumerate(by_id)}
+    own = {i: files.object_id(i) for i in set(table) - {-1}}
+    used = set(own.values())
+    if extents:  # content-chunked files: the piece lists their chunks' objects
+        for p in paths:
+            used.update(e.object for e in extents.get(p, ()))
+    ids = sorted(used)
+    pos = {oid: k for k, oid in enumerate(ids)}
+    index = {i: pos[oid] for i, oid in own.items()}
     index[-1] = -1
     return pieces.Columns(
         group,
@@ -301,6 +317,10 @@ def _columns(
         files.digests(lo, hi),
         files.chunks(lo, hi),
     )
+
+
+def _framing(cols: pieces.Columns, objects: Mapping[str, ObjectEntry]) -> list[v3.Framing]:
+    return [v3.Framing(*objects[i][3:6]) for i in cols.object_ids]
 
 
 def build(
@@ -326,7 +346,7 @@ def build(
         data = stored.get(ref.id)
         if data is None:
             raise ManifestError(f"manifest piece {ref.id} is missing")
-        return pieces.decode(unpack_piece(zstandard.ZstdDecompressor(), ref, data))
+        return pieces.decode(unpack_piece(zstandard.ZstdDecompressor(), ref, data), root.version)
 
     refs = wanted_pieces(root, only)
     for ref, cols in zip(refs, ordered_map(decoded, refs), strict=True):

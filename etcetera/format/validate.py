@@ -1,13 +1,14 @@
 """The checks a manifest read from a repository passes before anything trusts it.
 
-A shared repository is treated as hostile: a manifest (of format v1 or v2, see
-:mod:`etcetera.format.v1` and :mod:`etcetera.format.v2`) must not name a path that
-could write outside a dataset folder (:mod:`etcetera.format.paths`), nor describe an
-impossible tree: numbers out of range, ids that are not SHA-256, files running past
-the end of their object, blobs or chunk lists that disagree with their file,
-unsorted or clashing paths. Each reader turns what it read into columns
-(:class:`etcetera.format.pieces.Columns`) and hands them to :class:`Tables`, which
-checks them in a few C-speed passes and builds the :class:`~etcetera.format.manifest.Manifest`.
+A shared repository is treated as hostile: a manifest (of format v1, v2 or v3, see
+:mod:`etcetera.format.v1`, :mod:`etcetera.format.v2` and :mod:`etcetera.format.v3`)
+must not name a path that could write outside a dataset folder
+(:mod:`etcetera.format.paths`), nor describe an impossible tree: numbers out of range,
+ids that are not SHA-256, files running past the end of their object, blobs or chunk
+lists that disagree with their file, unsorted or clashing paths. Each reader turns
+what it read into columns (:class:`etcetera.format.pieces.Columns`) and hands them to
+:class:`Tables`, which checks them in a few C-speed passes and builds the
+:class:`~etcetera.format.manifest.Manifest`.
 """
 
 from __future__ import annotations
@@ -17,18 +18,22 @@ import itertools
 import operator
 import re
 from array import array
+from collections.abc import Sequence
 from typing import Any
 
 from ..errors import ManifestError
-from . import pieces
+from . import pieces, v3
+from .chunkobjects import Extent
 from .hashing import combine
-from .manifest import FileEntry, Manifest, ObjectEntry
+from .manifest import FileEntry, Manifest, ObjectEntry, ObjectKind
 from .paths import check_path, check_paths, find_clashes
 from .table import FileTable, TableBuilder, raw_digests
 
 MAX_SIZE = 1 << 50  # 1 PiB: anything larger in a manifest is a lie
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _HEX_LIST = re.compile(r"(?:[0-9a-f]{64}\x00)*[0-9a-f]{64}")
+
+_KINDS: dict[str, ObjectKind] = {"pack": "pack", "blob": "blob", "chunks": "chunks"}
 
 
 def check_int(value: object, what: str, lo: int = 0, hi: int = MAX_SIZE) -> int:
@@ -98,6 +103,8 @@ class Tables:
         self._plain: dict[str, bool] = {}
         self._folders: dict[str, set[str]] = {}  # files that may be folders of others
         self._last: dict[str, str] = {}
+        self.extents: dict[str, tuple[Extent, ...]] = {}
+        self._chunk_sizes: dict[bytes, int] = {}
 
     @property
     def files(self) -> list[FileEntry]:
@@ -106,6 +113,12 @@ class Tables:
 
     def add(self, cols: pieces.Columns, *, trusted_types: bool) -> None:
         """Check one table and append its files (they must follow the previous ones)."""
+        framing = None
+        loose: dict[int, tuple[Extent, ...]] = {}
+        if cols.placed:  # v3: encodings and chunk places, checked and mapped first
+            placed = cols
+            cols, framing = v3.unplace(cols, self.chunk_size)
+            loose = v3.extents(placed, cols)
         n, m = len(cols.paths), len(cols.object_ids)
         if not (
             len(cols.object_kinds) == len(cols.object_sizes) == m
@@ -134,7 +147,7 @@ class Tables:
         ids = cols.object_ids
         if ids != sorted(ids) or len(set(ids)) != m:
             raise ManifestError("manifest objects are not sorted and unique")
-        remap = self._objects(cols)
+        remap = self._objects(cols, framing)
         paths = cols.paths
         joined = check_paths(paths, strings=trusted_types)
         last = self.table.last_path()
@@ -144,9 +157,9 @@ class Tables:
             bad = next(b for a, b in itertools.pairwise(paths) if a >= b)
             raise ManifestError(f"manifest paths are not sorted and unique at {bad!r}")
         self._check_groups(cols, joined)
-        _check_extents(cols)
+        _check_extents(cols, loose)
         digests = raw_digests(cols.digests)
-        self._check_chunks(cols)
+        self._check_chunks(cols, loose)
         self.table.add(
             paths,
             cols.sizes,
@@ -158,18 +171,23 @@ class Tables:
             joined,
         )
 
-    def _objects(self, cols: pieces.Columns) -> list[int]:
+    def _objects(self, cols: pieces.Columns, framing: list[v3.Framing] | None) -> list[int]:
         """Register the table's objects; the table index of each (and -1 for "none")."""
         remap: list[int] = []
-        for oid, kind, size in zip(
-            cols.object_ids, cols.object_kinds, cols.object_sizes, strict=True
+        m = len(cols.object_ids)
+        for oid, kind, size, how in zip(
+            cols.object_ids,
+            cols.object_kinds,
+            cols.object_sizes,
+            framing or [v3.IDENTITY] * m,
+            strict=True,
         ):
             known = self.objects.get(oid)
             if known is None:
-                self.objects[oid] = ObjectEntry(oid, "blob" if kind == "blob" else "pack", size)
+                self.objects[oid] = ObjectEntry(oid, _KINDS[kind], size, *how)
                 self._index[oid] = len(self.table.object_ids)
                 self.table.object_ids.append(oid)
-            elif (known.kind, known.size) != (kind, size):
+            elif known != (oid, kind, size, *how):
                 raise ManifestError(f"manifest object {oid} is listed twice, differently")
             remap.append(self._index[oid])
         remap.append(-1)
@@ -226,18 +244,28 @@ class Tables:
         candidates.update(itertools.compress(ahead, map(str.startswith, after, ahead)))
         self._last[group] = paths[-1]
 
-    def _check_chunks(self, cols: pieces.Columns) -> None:
+    def _check_chunks(self, cols: pieces.Columns, loose: dict[int, tuple[Extent, ...]]) -> None:
         cs = self.chunk_size
         n = len(cols.sizes)
         big = list(itertools.compress(range(n), map(cs.__lt__, cols.sizes)))
         if big != list(itertools.compress(range(n), cols.chunks)):
             raise ManifestError("manifest chunk lists do not match the file sizes")
         for j in big:
+            if j in loose:
+                continue  # any number of chunks, their digest checked by v3.unplace
             ch = cols.chunks[j]
             if len(ch) != -(-cols.sizes[j] // cs) or (
                 combine([bytes.fromhex(c) for c in ch]) != cols.digests[j]
             ):
                 raise ManifestError(f"manifest chunks of {cols.paths[j]!r} do not match its digest")
+        for j, ext in loose.items():  # content-chunked files: few, a loop over them only
+            for e in ext:  # one digest, one length: in every file and piece
+                if self._chunk_sizes.setdefault(e.digest, e.size) != e.size:
+                    raise ManifestError(
+                        f"manifest chunk {e.digest.hex()[:16]} of {cols.paths[j]!r} is listed "
+                        "with two lengths"
+                    )
+            self.extents[cols.paths[j]] = ext
 
     def finish(self, partitions: list[str], dirs: list[str]) -> Manifest:
         """Cross-table checks (clashes within each group, folders), then the manifest."""
@@ -257,7 +285,14 @@ class Tables:
         if clashes:
             a, b = clashes[0]
             raise ManifestError(f"manifest paths {a!r} and {b!r} clash")
-        return Manifest(table, self.objects, tuple(partitions), self.chunk_size, tuple(dirs))
+        return Manifest(
+            table,
+            self.objects,
+            tuple(partitions),
+            self.chunk_size,
+            tuple(dirs),
+            extents=self.extents,
+        )
 
     def _check_clashes(self, table: FileTable, group: str, lo: int, hi: int) -> None:
         if self._plain[group]:
@@ -287,19 +322,28 @@ def _check_types(cols: pieces.Columns) -> None:
             check_hex(c, "chunk digest")
 
 
-def _check_extents(cols: pieces.Columns) -> None:
-    """Every file inside its object (an empty file: no object, offset 0); blobs match."""
+def _check_extents(cols: pieces.Columns, loose: dict[int, tuple[Extent, ...]]) -> None:
+    """Every file inside its object (an empty file: no object, offset 0); blobs match.
+
+    A content-chunked file (in ``loose``) has none: its chunks were checked inside theirs.
+    """
     osize = [*cols.object_sizes, 0]
+    sizes: Sequence[int] = cols.sizes
+    if loose:
+        zeroed = array("Q", sizes)
+        for j in loose:
+            zeroed[j] = 0
+        sizes = zeroed
     if not all(
         map(
             operator.le,
-            map(operator.add, cols.offsets, cols.sizes),
+            map(operator.add, cols.offsets, sizes),
             map(osize.__getitem__, cols.objects),
         )
     ):
         bad_path = next(
             p
-            for p, o, s, i in zip(cols.paths, cols.offsets, cols.sizes, cols.objects, strict=True)
+            for p, o, s, i in zip(cols.paths, cols.offsets, sizes, cols.objects, strict=True)
             if o + s > osize[i]
         )
         raise ManifestError(f"manifest file {bad_path!r} runs past the end of its object")

@@ -14,9 +14,9 @@ from contextlib import aclosing
 
 import anyio.to_thread
 
+from ..engine import framed
 from ..engine.transport import Transport
 from ..errors import IntegrityError
-from ..format import layout
 from ..format.manifest import FileEntry, ObjectEntry
 from . import plan
 from .cache import ObjectCache
@@ -51,7 +51,7 @@ async def read_units(
 
     async def one(span: Span) -> None:
         async with t.budget.hold(span.length):
-            data = await fetch_span(t, span)
+            data = await fetch_span(t, span, objects[span.object])
             got.update(await anyio.to_thread.run_sync(verify, span, data, limiter=t.io))
         if cache is not None and cache.enabled:
             await anyio.to_thread.run_sync(cache.store, span, data, limiter=t.io)
@@ -60,10 +60,10 @@ async def read_units(
     return got
 
 
-async def fetch_span(t: Transport, span: Span) -> bytes:
-    """The bytes of one range of an object (unverified: see :func:`verify`)."""
+async def fetch_span(t: Transport, span: Span, obj: ObjectEntry) -> bytes:
+    """The logical bytes of one range of ``obj`` (unverified: see :func:`verify`)."""
     blocks: list[bytes] = []
-    body = t.stream(layout.object_key(span.object), span.offset, span.length)
+    body = framed.stream(t, obj, span.offset, span.length)
     async with aclosing(body):
         async for block in body:
             blocks.append(block)

@@ -1,0 +1,146 @@
+"""Writing a chunked file from a local copy of its previous version and ranged reads.
+
+The plan (``format/chunkplan.py``) says which chunks the local file holds and which
+reads fetch the rest. Copies go first, in a worker thread, each chunk hashed as it is
+copied; a chunk whose local bytes are not its digest (the local file changed since it
+was pulled) is fetched instead. Reads are held in memory under the transfer's byte
+budget, every chunk in them checked against its digest before it is written. The file
+is written in the staging folder; the caller renames it into place once it is whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from contextlib import aclosing
+
+import anyio
+
+from ..errors import IntegrityError, TransientError
+from ..format import layout
+from ..format.chunkobjects import Extent
+from ..format.chunkplan import Copy, PullPlan, Read, coalesce
+from .transport import Transport
+
+_BLOCK = 1024 * 1024
+
+
+def copy_chunks(local: str, fd: int, copies: Sequence[Copy]) -> list[Copy]:
+    """Copy chunks from ``local`` into ``fd``, each hashed; those that did not match.
+
+    A worker thread runs it; the copy is 1 MiB at a time through one buffer, so a chunk
+    of any size costs no more memory.
+    """
+    failed: list[Copy] = []
+    buf = memoryview(bytearray(_BLOCK))
+    try:
+        src = os.open(local, os.O_RDONLY)
+    except OSError:
+        return list(copies)
+    try:
+        for c in copies:
+            h = hashlib.sha256()
+            done = 0
+            while done < c.extent.size:
+                n = os.preadv(src, [buf[: min(_BLOCK, c.extent.size - done)]], c.src + done)
+                if not n:
+                    break
+                h.update(buf[:n])
+                os.pwrite(fd, buf[:n], c.dst + done)
+                done += n
+            if done != c.extent.size or h.digest() != c.extent.digest:
+                failed.append(c)
+    finally:
+        os.close(src)
+    return failed
+
+
+def place(fd: int, read: Read, data: memoryview, path: str) -> None:
+    """Check each chunk of a read against its digest and write it where it belongs.
+
+    Raises:
+        IntegrityError: a chunk's bytes are not its digest (the repository is corrupt
+            or hostile).
+    """
+    for p in read.pieces:
+        view = data[p.at : p.at + p.size]
+        if len(view) != p.size or hashlib.sha256(view).digest() != p.digest:
+            raise IntegrityError(f"chunk {p.digest.hex()[:16]} of {path} does not match its digest")
+        for dst in p.dsts:
+            os.pwrite(fd, view, dst)
+
+
+async def fetch(t: Transport, read: Read, fd: int, path: str) -> None:
+    """Download one ranged read of a chunk object and place its chunks."""
+    key = layout.object_key(read.object)
+    async with t.budget.hold(read.length):
+        buf = bytearray(read.length)
+        view = memoryview(buf)
+        got = 0
+        body = t.stream(key, read.start, read.length)
+        async with aclosing(body):
+            async for block in body:
+                if got + len(block) > read.length:
+                    raise TransientError(
+                        f"object {key} sent more than the {read.length} bytes asked"
+                    )
+                view[got : got + len(block)] = block
+                got += len(block)
+        await anyio.to_thread.run_sync(place, fd, read, view[:got], path, limiter=t.io)
+
+
+async def write_chunked(
+    t: Transport, plan: PullPlan, path: str, fd: int, local: str | None = None
+) -> int:
+    """Write a chunked file into ``fd`` (in the staging folder) from ``local`` and reads.
+
+    Args:
+        t: the pull's transport.
+        plan: the file's pull plan.
+        path: the file's path in the dataset (for messages).
+        fd: the staged file, open for writing.
+        local: a local copy of the previous version, or ``None``.
+
+    Returns:
+        The bytes taken from ``local`` (counted as reused).
+    """
+    await anyio.to_thread.run_sync(os.ftruncate, fd, plan.size, limiter=t.io)
+    reads = list(plan.reads)
+    copied = 0
+    if plan.copies and local is not None:
+        failed = await anyio.to_thread.run_sync(copy_chunks, local, fd, plan.copies, limiter=t.io)
+        copied = plan.bytes_copied - sum(c.extent.size for c in failed)
+        reads += coalesce((c.extent, c.dst) for c in failed)
+    elif plan.copies:
+        reads += coalesce((c.extent, c.dst) for c in plan.copies)
+    t.stats.bytes_reused += copied
+
+    async def one(read: Read) -> None:
+        await fetch(t, read, fd, path)
+
+    await t.each(reads, one)
+    return copied
+
+
+def in_place(fd: int, extents: Sequence[Extent]) -> frozenset[int]:
+    """Indexes of the chunks a partly written file already holds at their places.
+
+    An interrupted pull left them: each is hashed where it belongs before it is kept.
+    """
+    done: set[int] = set()
+    buf = memoryview(bytearray(_BLOCK))
+    at = 0
+    for i, e in enumerate(extents):
+        h = hashlib.sha256()
+        got = 0
+        while got < e.size:
+            n = os.preadv(fd, [buf[: min(_BLOCK, e.size - got)]], at + got)
+            if not n:
+                break
+            h.update(buf[:n])
+            got += n
+        if got == e.size and h.digest() == e.digest:
+            done.add(i)
+        at += e.size
+    return frozenset(done)

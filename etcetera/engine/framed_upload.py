@@ -1,0 +1,130 @@
+"""A large blob sent compressed: frames made in worker threads, sent in multipart parts.
+
+The blob is read (and checked against its chunk digests by the caller's ``read``) in
+logical steps of whole frames; several steps are compressed at once, in order of their
+offsets; their frames are joined and cut into parts of at least ``part`` stored bytes
+(the last, which ends with the seek table, may be shorter). An upload that would not
+come out smaller than the blob is aborted, and the caller sends the blob as it is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+
+import anyio
+import anyio.to_thread
+
+from ..backends.base import PartRef
+from ..errors import EtceteraError
+from ..format.compression import FRAME_SIZE, compress_frames
+from ..format.frames import seek_table
+from ..format.manifest import ObjectEntry
+from .storing import compressible
+from .transport import Transport
+
+_AHEAD = 2  # steps read and compressed while earlier ones are sent
+
+
+async def send_blob(
+    t: Transport,
+    obj: ObjectEntry,
+    key: str,
+    source: str,
+    read: Callable[[int, memoryview], None],
+    part: int,
+    level: int,
+) -> ObjectEntry | None:
+    """Send the blob ``obj`` (its file at ``source``) compressed, if a trial says it pays.
+
+    Returns ``obj`` as stored, or ``None`` if it was not sent (the caller sends it as it is).
+    """
+    if level <= 0 or not await anyio.to_thread.run_sync(compressible, source, limiter=t.io):
+        return None
+    frames = await upload(t, key, read, obj.size, part, level)
+    if frames is None:
+        return None
+    return obj._replace(encoding="zstd", frame_size=FRAME_SIZE, frames=frames)
+
+
+async def upload(
+    t: Transport,
+    key: str,
+    read: Callable[[int, memoryview], None],
+    size: int,
+    part: int,
+    level: int,
+) -> tuple[int, ...] | None:
+    """Send ``size`` logical bytes (``read(offset, buf)`` fills ``buf``) as a framed object.
+
+    Returns each frame's stored length, or ``None`` when compressing did not pay (nothing
+    is left stored then).
+    """
+    step = max(FRAME_SIZE, part // FRAME_SIZE * FRAME_SIZE)
+    offsets = list(range(0, size, step))
+    results: dict[int, list[bytes]] = {}
+    ready = {o: anyio.Event() for o in offsets}
+    lengths: list[int] = []
+    refs: list[PartRef] = []
+    up = await t.upload(key)
+
+    def make(offset: int) -> list[bytes]:
+        buf = bytearray(min(step, size - offset))
+        read(offset, memoryview(buf))
+        return compress_frames(buf, level, FRAME_SIZE)
+
+    async def produce(offset: int, slots: anyio.Semaphore) -> None:
+        async with slots:
+            results[offset] = await anyio.to_thread.run_sync(make, offset, limiter=t.io)
+        ready[offset].set()
+
+    async def send(number: int, body: bytes) -> None:
+        async with t.budget.hold(len(body) * t.backend.capabilities.send_copies):
+            refs.append(await up.put_part(number, body))
+
+    try:
+        async with (
+            t.budget.hold(min(size, (_AHEAD + 1) * step * 2)),
+            anyio.create_task_group() as tg,
+        ):
+            slots = anyio.Semaphore(_AHEAD + 1)
+            for offset in offsets:
+                tg.start_soon(produce, offset, slots)
+            pending: list[bytes] = []
+            held = number = 0
+            async with anyio.create_task_group() as senders:
+                for offset in offsets:
+                    await ready[offset].wait()
+                    for frame in results.pop(offset):
+                        lengths.append(len(frame))
+                        pending.append(frame)
+                        held += len(frame)
+                    if held >= part and offset != offsets[-1]:
+                        number += 1
+                        senders.start_soon(send, number, b"".join(pending))
+                        pending, held = [], 0
+                pending.append(seek_table(lengths, size, FRAME_SIZE))
+                if sum(lengths) + len(pending[-1]) >= size:
+                    raise _NotWorthIt
+                number += 1
+                senders.start_soon(send, number, b"".join(pending))
+        await up.complete(sorted(refs, key=lambda r: r.number))
+    except BaseException as exc:
+        if not _only(exc, anyio.get_cancelled_exc_class()):  # a cancelled one: gc removes it
+            with contextlib.suppress(EtceteraError):
+                await up.abort()
+        if _only(exc, _NotWorthIt):
+            return None
+        raise
+    return tuple(lengths)
+
+
+class _NotWorthIt(Exception):
+    """The frames came out no smaller than the blob."""
+
+
+def _only(exc: BaseException, kind: type[BaseException]) -> bool:
+    """Whether ``exc`` is ``kind``, or a group of nothing else."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_only(e, kind) for e in exc.exceptions)
+    return isinstance(exc, kind)
