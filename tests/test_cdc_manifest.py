@@ -10,7 +10,7 @@ import pytest
 from etcetera.errors import ManifestError
 from etcetera.format.chunkobjects import Extent
 from etcetera.format.hashing import CHUNK_SIZE, combine
-from etcetera.format.manifest import FileEntry, Manifest, ObjectEntry
+from etcetera.format.manifest import FileEntry, FileTable, Manifest, ObjectEntry
 from etcetera.format.v2 import decode_manifest, encode_manifest
 
 MiB = 1024 * 1024
@@ -81,7 +81,9 @@ def _broken(change: str) -> Manifest:
         b = m.files[1]
         digests = [_d(0), _d(1), _d(3)]
         b = b._replace(digest=combine(digests), chunks=tuple(d.hex() for d in digests))
-        return replace(m, files=(m.files[0], b), extents={**m.extents, b.path: tuple(eb)})
+        return replace(
+            m, files=FileTable.of((m.files[0], b)), extents={**m.extents, b.path: tuple(eb)}
+        )
     return replace(m, extents={**m.extents, "data/train/a.bin": tuple(ea)})
 
 

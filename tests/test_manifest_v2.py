@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import zstandard
@@ -132,6 +133,8 @@ HOSTILE_PIECES = {
     "unlisted-group": _cols(["data/test/x"], group="test"),
     "unsorted": _cols(["data/train/b", "data/train/a"]),
     "case-clash": _cols(["data/train/A", "data/train/a"]),
+    "file-as-folder": _cols(["data/train/a", "data/train/a-b", "data/train/a/c"]),
+    "file-as-folder-case": _cols(["data/train/A", "data/train/a/c"]),
     "past-end": _cols(["data/train/x"], offsets=[5]),
     "bad-index": _cols(["data/train/x"], objects=[3]),
     "blob-mismatch": _cols(["data/train/x"], object_kinds=["blob"]),
@@ -146,6 +149,30 @@ def test_hostile_pieces_are_refused(kind: str) -> None:
     root, stored = _one_piece(HOSTILE_PIECES[kind])
     with pytest.raises(ManifestError):
         decode_manifest(root, stored)
+
+
+def test_a_file_where_the_next_piece_needs_a_folder_is_refused() -> None:
+    first, second = _cols(["data/train/a"]), _cols(["data/train/a/b"])
+    raws = [pieces.encode(first), pieces.encode(second)]
+    ids = [sha256_hex(raw) for raw in raws]
+    doc: dict[str, Any] = {
+        "format": "etcetera/manifest",
+        "version": 2,
+        "chunk_size": CHUNK,
+        "partitions": ["train"],
+        "dirs": [],
+        "files": 2,
+        "size": 20,
+        "pieces": [[pid, "train", 1, 10, len(raw)] for pid, raw in zip(ids, raws, strict=True)],
+    }
+    stored = {
+        pid: zstandard.ZstdCompressor().compress(raw) for pid, raw in zip(ids, raws, strict=True)
+    }
+    with pytest.raises(ManifestError, match="clash"):
+        decode_manifest(json.dumps(doc).encode(), stored)
+    doc["pieces"] = doc["pieces"][:1]
+    doc["files"], doc["size"] = 1, 10
+    assert len(decode_manifest(json.dumps(doc).encode(), stored).files) == 1
 
 
 def test_a_valid_piece_passes_the_same_checks() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,8 @@ MiB = 1 << 20
 def _files() -> dict[str, bytes]:
     files = {f"data/train/{i:04d}.txt": f"train {i}\n".encode() * (50 + i % 7) for i in range(300)}
     files.update({f"data/test/{i:03d}.txt": f"test {i}\n".encode() * 20 for i in range(40)})
-    files["data/test/big.bin"] = bytes(range(256)) * (20 * MiB // 256)  # 3 chunks
+    # 3 chunks, incompressible: stored as they are, so a read fetches one whole chunk
+    files["data/test/big.bin"] = random.Random(0).randbytes(20 * MiB)
     files["README.md"] = b"# sample\n"
     return files
 

@@ -20,7 +20,7 @@ from ..errors import EtceteraError, ManifestError, SourceChangedError
 from ..format import cdc
 from ..format.chunkobjects import TARGET, Extent, PushPlan, known_chunks, plan_push
 from ..format.chunkplan import local_offsets, plan
-from ..format.manifest import FileEntry, Manifest, ObjectEntry
+from ..format.manifest import FileEntry, FileTable, Manifest, ObjectEntry
 from ..format.v2 import EncodedManifest, encode_manifest
 from . import manifests
 from .chunk_pull import in_place, write_chunked
@@ -191,7 +191,7 @@ async def lay_out(
             digest=cdc.file_digest(chunks), object="", offset=0, chunks=digests
         )
         extents[f.path] = tuple(pushed.extents[path])
-    files = tuple(changed.get(f.path, f) for f in manifest.files)
+    files = FileTable.of(changed.get(f.path, f) for f in manifest.files)
     used = {f.object for f in files if f.object}
     objects = {oid: o for oid, o in manifest.objects.items() if oid in used}
     stored = previous.objects if previous is not None else {}

@@ -15,12 +15,10 @@ import functools
 import json
 import os
 import re
-import stat
 import unicodedata
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeAlias
 
 import anyio
 import anyio.to_thread
@@ -31,25 +29,14 @@ from ..format.hashing import READ_BLOCK, Digest, digest_chunks, digest_file, dig
 from ..format.manifest import FileEntry
 from ..format.packing import LocalFile
 from ..format.paths import find_clashes
-from .fdpaths import digest_path, digest_range, open_folder, stat_path
+from .fdpaths import digest_path, digest_range, stat_path
 from .progress import ProgressCallback, ProgressTracker
+from .walk import ScannedFile, walk
+
+__all__ = ["HashCache", "Scan", "ScannedFile", "hash_files", "scan_tree"]
 
 _BATCH_FILES = 256
 _BATCH_BYTES = 32 * 1024 * 1024
-
-
-@dataclass(slots=True)
-class ScannedFile:
-    """A regular file found in the tree."""
-
-    path: str  # NFC, '/'-separated, relative
-    source: str  # absolute path to read
-    size: int
-    mode: int
-    mtime_ns: int
-    ino: int
-    #: CRC32 of each chunk when the file was hashed in this run (see ``Digest.crcs``).
-    crcs: tuple[int, ...] = ()
 
 
 @dataclass
@@ -102,20 +89,19 @@ def scan_tree(root: Path, ignore: tuple[str, ...] = (), group: str | None = None
         folders[partitions[-1]] = entry.path
     if not partitions:
         raise NotADatasetError(f"{root} is not a dataset: data/ has no partition folder")
-    files: list[ScannedFile] = []
-    warnings: list[str] = []
-    dirs: list[str] = []
     st_root = os.stat(root)
-    seen = {(st_root.st_dev, st_root.st_ino)}
+    seen = frozenset({(st_root.st_dev, st_root.st_ino)})
     if group and group not in folders:
         raise NotADatasetError(f"{root} has no partition folder data/{group}")
+    ignored = _ignore_matcher(ignore)
     with _gc.paused():  # 10^5 ScannedFiles, no cycle among them
         if group is None:
-            _walk(str(root), "", seen, ignore, files, warnings, dirs)
+            walked = walk(str(root), "", seen, ignored)
         elif group:
-            _walk(folders[group], f"data/{group}/", seen, ignore, files, warnings, dirs)
+            walked = walk(folders[group], f"data/{group}/", seen, ignored)
         else:
-            _walk(str(root), "", seen, ignore, files, warnings, dirs, skip="data")
+            walked = walk(str(root), "", seen, ignored, skip="data")
+        files, warnings, dirs = walked.files, walked.warnings, walked.empty_dirs
         clashes = find_clashes(f.path for f in files)
     if clashes:
         a, b = clashes[0]
@@ -126,117 +112,6 @@ def scan_tree(root: Path, ignore: tuple[str, ...] = (), group: str | None = None
     files.sort(key=lambda f: f.path)
     empty = [d for d in dirs if not d.startswith("data/") and d != "data"]
     return Scan(root, files, sorted(partitions), warnings, sorted(empty))
-
-
-def _walk(
-    directory: str,
-    rel: str,
-    ancestors: set[tuple[int, int]],
-    ignore: tuple[str, ...],
-    files: list[ScannedFile],
-    warnings: list[str],
-    empty_dirs: list[str],
-    skip: str = "",
-) -> None:
-    ignored = _ignore_matcher(ignore)
-    # One frame per open folder, not a call: a valid path may be 2,000 folders deep.
-    # A frame: the folder's entries left, its relative path, its (dev, ino) and the
-    # number of files found before it (the top folder has no key).
-    stack: list[tuple[Iterator[_Entry], str, tuple[int, int] | None, int]] = [
-        (_entries(directory, skip), rel, None, 0)
-    ]
-    while stack:
-        entries, rel, key, before = stack[-1]
-        entry = next(entries, None)
-        if entry is None:
-            stack.pop()
-            if key is not None:
-                if len(files) == before and not any(d.startswith(rel) for d in empty_dirs[-1:]):
-                    empty_dirs.append(rel[:-1])
-                ancestors.discard(key)
-            continue
-        name = entry.name
-        if ignored(name):
-            continue
-        rel_path = f"{rel}{name if name.isascii() else unicodedata.normalize('NFC', name)}"
-        try:
-            st = _stat(entry)
-        except FileNotFoundError:
-            warnings.append(f"skipped {rel_path}: broken symlink")
-            continue
-        except OSError as exc:
-            raise LocalIOError(f"cannot stat {entry.path}: {exc.strerror}") from None
-        if stat.S_ISDIR(st.st_mode):
-            folder = (st.st_dev, st.st_ino)
-            if folder in ancestors:
-                raise NotADatasetError(f"symlink loop at {entry.path}: refusing to follow it")
-            ancestors.add(folder)
-            stack.append((_entries(entry.path), rel_path + "/", folder, len(files)))
-        elif stat.S_ISREG(st.st_mode):
-            files.append(
-                ScannedFile(
-                    rel_path,
-                    entry.path,
-                    st.st_size,
-                    stat.S_IMODE(st.st_mode) & 0o777,
-                    st.st_mtime_ns,
-                    st.st_ino,
-                )
-            )
-        else:
-            warnings.append(f"skipped {rel_path}: not a regular file")
-
-
-_Entry: TypeAlias = "os.DirEntry[str] | _Far"
-
-
-def _stat(entry: _Entry) -> os.stat_result:
-    try:
-        return entry.stat(follow_symlinks=True)
-    except OSError as exc:
-        if exc.errno != errno.ENAMETOOLONG:
-            raise
-        return stat_path(entry.path)  # its folder's path is short, its own is not
-
-
-class _Far:
-    """An entry of a folder whose path passes PATH_MAX, stat'ed while the folder was open."""
-
-    __slots__ = ("_error", "_stat", "name", "path")
-
-    def __init__(self, entry: os.DirEntry[str], folder: str) -> None:
-        self.name = entry.name
-        self.path = f"{folder}/{entry.name}"
-        self._stat: os.stat_result | None = None
-        self._error: OSError | None = None
-        try:
-            self._stat = entry.stat(follow_symlinks=True)
-        except OSError as exc:
-            self._error = exc
-
-    def stat(self, *, follow_symlinks: bool = True) -> os.stat_result:
-        if self._stat is None:
-            assert self._error is not None
-            raise self._error
-        return self._stat
-
-
-def _entries(directory: str, skip: str = "") -> Iterator[_Entry]:
-    try:
-        try:
-            with os.scandir(directory) as it:
-                return iter([e for e in it if e.name != skip])
-        except OSError as exc:
-            if exc.errno != errno.ENAMETOOLONG:
-                raise
-        fd = open_folder(directory)  # a path past PATH_MAX, walked
-        try:
-            with os.scandir(fd) as it:
-                return iter([_Far(e, directory) for e in it if e.name != skip])
-        finally:
-            os.close(fd)
-    except OSError as exc:
-        raise LocalIOError(f"cannot read folder {directory}: {exc.strerror}") from None
 
 
 _local = tuple.__new__  # LocalFile without NamedTuple's Python-level __new__

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sys
 from array import array
+from collections.abc import Iterable, Sequence
 from typing import TypeVar
 
 _T = TypeVar("_T")
 
 
-def le(typecode: str, values: list[int]) -> bytes:
+def le(typecode: str, values: Iterable[int]) -> bytes:
     """``values`` as a little-endian array of ``typecode``."""
     arr = array(typecode, values)
     if sys.byteorder != "little":
@@ -17,13 +18,16 @@ def le(typecode: str, values: list[int]) -> bytes:
     return arr.tobytes()
 
 
-def unle(typecode: str, data: memoryview) -> list[int]:
-    """The ints of a little-endian array of ``typecode`` (its length a multiple of the width)."""
+def unle(typecode: str, data: memoryview) -> array[int]:
+    """The ints of a little-endian array of ``typecode`` (its length a multiple of the width).
+
+    An array, not a list: a piece's number columns stay machine words (10^7 files).
+    """
     arr = array(typecode)
     arr.frombytes(data)
     if sys.byteorder != "little":
         arr.byteswap()
-    return arr.tolist()
+    return arr
 
 
 def split_hex(data: memoryview) -> list[str]:
@@ -32,12 +36,12 @@ def split_hex(data: memoryview) -> list[str]:
     return [text[i : i + 64] for i in range(0, len(text), 64)]
 
 
-def flat(rows: list[tuple[int, ...]]) -> list[int]:
+def flat(rows: Sequence[tuple[int, ...]]) -> list[int]:
     """The rows joined into one list."""
     return [x for row in rows for x in row]
 
 
-def regroup(flat: list[_T], counts: list[int]) -> list[tuple[_T, ...]]:
+def regroup(flat: Sequence[_T], counts: Iterable[int]) -> list[tuple[_T, ...]]:
     """``flat`` cut into runs of ``counts``; the one shared ``()`` for a count of zero."""
     out: list[tuple[_T, ...]] = []
     at = 0

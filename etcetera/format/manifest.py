@@ -12,80 +12,26 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Literal, NamedTuple
 
 from ..errors import IntegrityError, ManifestError, PartitionNotFoundError
 from . import _gc
 from .chunkobjects import Extent
-from .frames import stored_size
 from .hashing import CHUNK_SIZE
+from .table import FileEntry, FileTable, ObjectEntry, ObjectKind
+
+__all__ = ["FileEntry", "FileTable", "Manifest", "ObjectEntry", "ObjectKind"]
 
 FORMAT_VERSION = 3  # the format a push writes, and the newest one a pull reads
 MANIFEST_KIND = "etcetera/manifest"
 
-ObjectKind = Literal["pack", "blob", "chunks"]
 
-
-class ObjectEntry(NamedTuple):
-    """A stored object: a pack of small files, the blob of one large file, or chunks.
-
-    Attributes:
-        id: its id (the key's last part).
-        kind: ``"pack"``, ``"blob"`` or ``"chunks"`` (chunks of large files, format v3).
-        size: logical bytes (what it inflates to).
-        encoding: ``"identity"`` (stored as it is) or ``"zstd"`` (in frames).
-        frame_size: logical bytes of each frame but the last (``0``: identity).
-        frames: stored bytes of each frame (``()``: identity).
-    """
-
-    id: str
-    kind: ObjectKind
-    size: int
-    encoding: str = "identity"
-    frame_size: int = 0
-    frames: tuple[int, ...] = ()
-
-    @property
-    def stored_size(self) -> int:
-        """Bytes the store holds: ``size``, or the frames and their seek table."""
-        return stored_size(self.frames) if self.frames else self.size
-
-
-class FileEntry(NamedTuple):
-    """One regular file of the dataset tree (a named tuple: 10^5 of them are built per pull).
-
-    Attributes:
-        path: relative, ``/``-separated, NFC path.
-        size: bytes.
-        mode: permission bits (``0o644``, ``0o755`` ...).
-        digest: format-v1 digest (see :mod:`etcetera.format.hashing`).
-        object: id of the object holding the bytes; empty for an empty file.
-        offset: where the bytes start in that object.
-        chunks: chunk digests of a multi-chunk file, else empty.
-    """
-
-    path: str
-    size: int
-    mode: int
-    digest: str
-    object: str = ""
-    offset: int = 0
-    chunks: tuple[str, ...] = ()
-
-    @property
-    def partition(self) -> str | None:
-        """Partition name for files under ``data/``, else ``None``."""
-        if self.path.startswith("data/"):
-            return self.path.split("/", 2)[1]
-        return None
-
-
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Manifest:
     """The file table of one dataset version.
 
     Attributes:
-        files: regular files, sorted by path.
+        files: regular files, sorted by path, as columns (a sequence of ``FileEntry``;
+            any sequence of entries given is turned into a :class:`FileTable`).
         objects: objects referenced by ``files``, by id.
         partitions: names of all partition folders, including empty ones, sorted.
         chunk_size: the hash chunk size the digests were made with.
@@ -97,7 +43,7 @@ class Manifest:
             path; such a file has no object of its own (``object`` is empty).
     """
 
-    files: tuple[FileEntry, ...]
+    files: FileTable
     objects: dict[str, ObjectEntry]
     partitions: tuple[str, ...]
     chunk_size: int = CHUNK_SIZE
@@ -105,13 +51,35 @@ class Manifest:
     loaded: tuple[str, ...] | None = field(default=None, compare=False)
     extents: dict[str, tuple[Extent, ...]] = field(default_factory=dict)
 
+    def __init__(
+        self,
+        files: FileTable | Iterable[FileEntry],
+        objects: dict[str, ObjectEntry],
+        partitions: tuple[str, ...],
+        chunk_size: int = CHUNK_SIZE,
+        dirs: tuple[str, ...] = (),
+        loaded: tuple[str, ...] | None = None,
+        extents: dict[str, tuple[Extent, ...]] | None = None,
+    ) -> None:
+        table = files if isinstance(files, FileTable) else FileTable.of(files)
+        for name, value in (
+            ("files", table),
+            ("objects", objects),
+            ("partitions", partitions),
+            ("chunk_size", chunk_size),
+            ("dirs", dirs),
+            ("loaded", loaded),
+            ("extents", {} if extents is None else extents),
+        ):
+            object.__setattr__(self, name, value)
+
     @property
     def total_size(self) -> int:
         """Bytes of all files."""
-        return sum(f.size for f in self.files)
+        return self.files.total_size
 
-    def select(self, partitions: Iterable[str] | None) -> Iterator[FileEntry]:
-        """Files of the given partitions plus every file outside ``data/``.
+    def spans(self, partitions: Iterable[str] | None) -> list[tuple[int, int]]:
+        """Index ranges of ``files`` of the given partitions and of every file outside ``data/``.
 
         Raises:
             PartitionNotFoundError: a partition whose pieces were not read (see ``loaded``).
@@ -123,14 +91,22 @@ class Manifest:
                 raise PartitionNotFoundError(
                     f"manifest read without partition {sorted(missing)[0]!r}"
                 )
+        files = self.files
         if partitions is None:
-            yield from self.files
-            return
-        wanted = set(partitions)
-        for f in self.files:
-            part = f.partition
-            if part is None or part in wanted:
-                yield f
+            return [(0, len(files))]
+        lo, hi = files.span("data/")
+        spans = [(0, lo), (hi, len(files))]
+        spans += (files.span(f"data/{p}/", lo, hi) for p in set(partitions))
+        return sorted(s for s in spans if s[1] > s[0])
+
+    def select(self, partitions: Iterable[str] | None) -> Iterator[FileEntry]:
+        """Files of the given partitions plus every file outside ``data/``.
+
+        Raises:
+            PartitionNotFoundError: a partition whose pieces were not read (see ``loaded``).
+        """
+        for lo, hi in self.spans(partitions):
+            yield from self.files.entries(lo, hi)
 
     def to_json(self) -> bytes:
         """Canonical format-v1 bytes (one JSON document); a push writes v2 instead."""

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from typing import NamedTuple
 
 from . import _gc
-from .manifest import FileEntry, Manifest, ObjectEntry
+from .manifest import FileTable, Manifest, ObjectEntry
 
 _PACK_TAG = b"etcetera-pack-v1\0"
 
@@ -50,9 +50,7 @@ def _cuts_after(path: str, size: int, target: int) -> bool:
     return h < (weight << 64) // target
 
 
-_entry = tuple.__new__  # NamedTuple's own __new__ is Python-level: 10^5 calls per push
 _PATH = operator.itemgetter(0)
-_NO_ENTRY = FileEntry("", 0, 0, "")
 
 
 def _group(path: str) -> str:
@@ -89,8 +87,10 @@ def _build(
 ) -> Manifest:
     ordered = sorted(files, key=_PATH)
     objects: dict[str, ObjectEntry] = {}
-    # Entries by position in path order (a pack's members are placed when it is cut).
-    out: list[FileEntry] = [_NO_ENTRY] * len(ordered)
+    # The object and offset of each file in path order (a pack's members are placed when
+    # it is cut); the other columns are the files' own: no entry object per file.
+    oids = [""] * len(ordered)
+    offsets = [0] * len(ordered)
     pending: list[int] = []
     pending_size = 0
     quarter, most = pack_size // 4, 2 * pack_size
@@ -104,7 +104,8 @@ def _build(
         objects[pid] = ObjectEntry(pid, "pack", pending_size)
         offset = 0
         for i, m in zip(pending, members, strict=True):
-            out[i] = _entry(FileEntry, (m.path, m.size, m.mode, m.digest, pid, offset, m.chunks))
+            oids[i] = pid
+            offsets[i] = offset
             offset += m.size
         pending, pending_size = [], 0
 
@@ -119,10 +120,10 @@ def _build(
                 group = g
             prefix = f"data/{g}/" if path.startswith("data/") else "\x00"
         if size == 0:
-            out[i] = _entry(FileEntry, (path, 0, f.mode, f.digest, "", 0, ()))
+            pass  # no object, offset 0
         elif size >= pack_threshold:
             objects[f.digest] = ObjectEntry(f.digest, "blob", size)
-            out[i] = _entry(FileEntry, (path, size, f.mode, f.digest, f.digest, 0, f.chunks))
+            oids[i] = f.digest
         else:
             pending.append(i)
             pending_size += size
@@ -131,8 +132,10 @@ def _build(
             ):
                 flush()
     flush()
+    paths, sizes, modes, digests, chunks = zip(*ordered, strict=True) if ordered else [()] * 5
+    table = FileTable.of_columns(list(paths), sizes, modes, digests, oids, offsets, chunks)
     return Manifest(
-        tuple(out),
+        table,
         objects,
         tuple(sorted(set(partitions))),
         chunk_size,

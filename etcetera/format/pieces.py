@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import json
 import struct
+from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from ..errors import ManifestError
 from . import arrays, jsontext
+from .table import HexDigests, raw_digests
 
 VERSION = 3  # the piece layout :func:`encode` writes
 MAGICS = {2: b"etcetera-piece\x00\x02", 3: b"etcetera-piece\x00\x03"}
@@ -95,17 +98,17 @@ class Columns:
     group: str
     object_ids: list[str]
     object_kinds: list[str]
-    object_sizes: list[int]
+    object_sizes: Sequence[int]
     paths: list[str]
-    sizes: list[int]
-    modes: list[int]
-    objects: list[int]
-    offsets: list[int]
-    digests: list[str]
+    sizes: Sequence[int]
+    modes: Sequence[int]
+    objects: Sequence[int]
+    offsets: Sequence[int]
+    digests: Sequence[str]
     chunks: list[tuple[str, ...]]
     object_encodings: list[str] = field(default_factory=list)
-    object_stored: list[int] = field(default_factory=list)
-    object_frame_sizes: list[int] = field(default_factory=list)
+    object_stored: Sequence[int] = field(default_factory=list)
+    object_frame_sizes: Sequence[int] = field(default_factory=list)
     object_frames: list[tuple[int, ...]] = field(default_factory=list)
     chunk_lengths: list[tuple[int, ...]] = field(default_factory=list)
     chunk_objects: list[tuple[int, ...]] = field(default_factory=list)
@@ -128,12 +131,12 @@ def encode(cols: Columns) -> bytes:
     version = 3 if cols.placed else 2
     paths = "\x00".join(cols.paths).encode()
     counts = [len(c) for c in cols.chunks]
-    hexes = {
-        "object_ids": cols.object_ids,
-        "digests": cols.digests,
-        "chunk_digests": [h for c in cols.chunks for h in c],
+    ids = {
+        "object_ids": bytes.fromhex("".join(cols.object_ids)),
+        "digests": raw_digests(cols.digests),
+        "chunk_digests": bytes.fromhex("".join(h for c in cols.chunks for h in c)),
     }
-    ints = {
+    ints: dict[str, Sequence[int]] = {
         "object_kinds": [KINDS.index(k) for k in cols.object_kinds],
         "object_encodings": [ENCODINGS.index(e) for e in cols.object_encodings],
         "object_sizes": cols.object_sizes,
@@ -166,7 +169,7 @@ def encode(cols: Columns) -> bytes:
     out = [MAGICS[version], _HEADER_LEN.pack(len(text)), text]
     for name, code, _ in LAYOUTS[version]:
         if code == "id":
-            out.append(bytes.fromhex("".join(hexes[name])))
+            out.append(ids[name])
         elif code == "text":
             out.append(paths)
         elif code == "u8":
@@ -227,13 +230,14 @@ def decode(data: bytes, version: int | None = None) -> Columns:
         raise ManifestError("manifest piece is truncated or padded")
     raw: dict[str, memoryview] = {}
     hexes: dict[str, list[str]] = {}
-    ints: dict[str, list[int]] = {}
+    ints: dict[str, array[int]] = {}
     for name, code, count in layout:
         size = _WIDTH[code] * counts[count]
         raw[name] = view[pos : pos + size]
         pos += size
         if code == "id":
-            hexes[name] = arrays.split_hex(raw[name])
+            if name != "digests":  # the files' digests stay raw bytes (HexDigests)
+                hexes[name] = arrays.split_hex(raw[name])
         elif code not in ("u8", "text"):
             ints[name] = arrays.unle(code, raw[name])
     n = counts["files"]
@@ -261,7 +265,7 @@ def decode(data: bytes, version: int | None = None) -> Columns:
         ints["modes"],
         ints["objects"],
         ints["offsets"],
-        hexes["digests"],
+        HexDigests(bytes(raw["digests"])),
         chunks,
     )
     if found == 2:
@@ -270,7 +274,11 @@ def decode(data: bytes, version: int | None = None) -> Columns:
 
 
 def _placed(
-    base: Columns, encodings: bytes, ints: dict[str, list[int]], frames: int, counts: list[int]
+    base: Columns,
+    encodings: bytes,
+    ints: dict[str, array[int]],
+    frames: int,
+    counts: Sequence[int],
 ) -> Columns:
     """``base`` with the v3 columns: encodings, stored sizes, frames, chunk places."""
     if encodings.strip(bytes(range(len(ENCODINGS)))):

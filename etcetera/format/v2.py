@@ -16,12 +16,13 @@ checked by :mod:`etcetera.format.validate`.
 
 from __future__ import annotations
 
-import bisect
 import hashlib
+import itertools
 import json
 import operator
 import re
 import zlib
+from array import array
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -32,7 +33,8 @@ from ..errors import IntegrityError, ManifestError
 from . import _gc, jsontext, pieces, v3
 from .chunkobjects import Extent
 from .hashing import sha256_hex
-from .manifest import FORMAT_VERSION, MANIFEST_KIND, FileEntry, Manifest, ObjectEntry
+from .manifest import FORMAT_VERSION, MANIFEST_KIND, FileTable, Manifest, ObjectEntry
+from .parallel import ordered_map
 from .validate import Tables, check_header, check_hex, check_int
 
 PIECE_MIN = 1 << 12  # files per piece, at least (but the last of a group) ...
@@ -201,15 +203,18 @@ def _encode(manifest: Manifest, level: int, identity: str | None) -> EncodedMani
     starts: list[str] = []
     stored: dict[str, bytes] = {}
     for group, lo, hi in _group_runs(files, manifest.partitions):
-        for a, b in _piece_cuts(files, lo, hi):
-            cols = _columns(group, files[a:b], manifest.objects, manifest.extents)
+        a = lo
+        while a < hi:  # paths decoded a piece's worth at a time: memory stays one piece
+            window = files.paths(a, min(a + PIECE_MAX, hi))
+            b = a + _piece_cut(window)
+            cols = _columns(group, files, a, b, window[: b - a], manifest.objects, manifest.extents)
             framing = _framing(cols, manifest.objects)
             raw = pieces.encode(v3.place(cols, framing, manifest.chunk_size, manifest.extents))
             pid = sha256_hex(raw)
-            size = sum(f.size for f in files[a:b])
-            refs.append(PieceRef(pid, group, b - a, size, len(raw)))
-            starts.append(files[a].path)
+            refs.append(PieceRef(pid, group, b - a, sum(cols.sizes), len(raw)))
+            starts.append(cols.paths[0])
             stored[pid] = compressor.compress(raw)
+            a = b
     root = manifest_root(
         manifest.chunk_size, manifest.partitions, manifest.dirs, refs, starts, identity
     )
@@ -250,19 +255,13 @@ def decode_manifest(root: bytes, stored: Mapping[str, bytes]) -> Manifest:
     return Manifest.parse(root, stored)
 
 
-def _group_runs(
-    files: Sequence[FileEntry], partitions: Sequence[str]
-) -> Iterator[tuple[str, int, int]]:
+def _group_runs(files: FileTable, partitions: Sequence[str]) -> Iterator[tuple[str, int, int]]:
     """``(group, lo, hi)``: the runs of ``files`` (sorted) that belong to one group."""
-    path = operator.itemgetter(0)
     n = len(files)
-    data_lo = bisect.bisect_left(files, "data/", key=path)
-    data_hi = bisect.bisect_left(files, "data0", key=path)  # "0" follows "/"
+    data_lo, data_hi = files.span("data/")
     runs = [("", 0, data_lo), ("", data_hi, n)]
     for part in partitions:
-        lo = bisect.bisect_left(files, f"data/{part}/", data_lo, data_hi, key=path)
-        hi = bisect.bisect_left(files, f"data/{part}0", lo, data_hi, key=path)
-        runs.append((part, lo, hi))
+        runs.append((part, *files.span(f"data/{part}/", data_lo, data_hi)))
     runs = sorted(r for r in runs if r[2] > r[1])
     runs.sort(key=lambda r: r[1])
     if sum(hi - lo for _, lo, hi in runs) != n:
@@ -270,49 +269,53 @@ def _group_runs(
     yield from runs
 
 
-def _piece_cuts(files: Sequence[FileEntry], lo: int, hi: int) -> Iterator[tuple[int, int]]:
-    """Split ``files[lo:hi]`` at path-hash points: between PIECE_MIN and PIECE_MAX files."""
-    start = lo
-    while start < hi:
-        end = min(start + PIECE_MAX, hi)
-        first = start + PIECE_MIN
-        if first < end:
-            paths = map(operator.itemgetter(0), files[first - 1 : end])
-            crcs = map(zlib.crc32, map(str.encode, paths))
-            hit = next((i for i, c in enumerate(crcs) if c < _PIECE_CUT), None)
-            if hit is not None:
-                end = first + hit
-        yield start, end
-        start = end
+def _piece_cut(paths: list[str]) -> int:
+    """How many of ``paths`` (the next PIECE_MAX, or fewer at a group's end) the piece takes.
+
+    Between PIECE_MIN and PIECE_MAX: the cut follows the first file from PIECE_MIN - 1
+    on whose path's CRC-32 is below ``_PIECE_CUT`` (a pure function of the paths).
+    """
+    end = len(paths)
+    if end > PIECE_MIN:
+        crcs = map(zlib.crc32, map(str.encode, paths[PIECE_MIN - 1 : end]))
+        hit = next(itertools.compress(itertools.count(), map(_PIECE_CUT.__gt__, crcs)), None)
+        if hit is not None:
+            return PIECE_MIN + hit
+    return end
 
 
 def _columns(
     group: str,
-    files: Sequence[FileEntry],
+    files: FileTable,
+    lo: int,
+    hi: int,
+    paths: list[str],
     objects: Mapping[str, ObjectEntry],
     extents: Mapping[str, tuple[Extent, ...]] | None = None,
 ) -> pieces.Columns:
-    columns = (list(c) for c in zip(*files, strict=True))
-    paths, sizes, modes, digests, oids, offsets, chunks = columns
-    used = set(oids)
+    """The columns of piece ``files[lo:hi]`` (its objects renumbered from 0, in id order)."""
+    table = files.objects[lo:hi]
+    own = {i: files.object_id(i) for i in set(table) - {-1}}
+    used = set(own.values())
     if extents:  # content-chunked files: the piece lists their chunks' objects
         for p in paths:
             used.update(e.object for e in extents.get(p, ()))
-    ids = sorted(used - {""})
-    index = {oid: i for i, oid in enumerate(ids)}
-    index[""] = -1
+    ids = sorted(used)
+    pos = {oid: k for k, oid in enumerate(ids)}
+    index = {i: pos[oid] for i, oid in own.items()}
+    index[-1] = -1
     return pieces.Columns(
         group,
         ids,
         [objects[i].kind for i in ids],
         [objects[i].size for i in ids],
         paths,
-        sizes,
-        modes,
-        list(map(index.__getitem__, oids)),
-        offsets,
-        digests,
-        chunks,
+        files.sizes[lo:hi],
+        files.modes[lo:hi],
+        array("i", map(index.__getitem__, table)),
+        files.offsets[lo:hi],
+        files.digests(lo, hi),
+        files.chunks(lo, hi),
     )
 
 
@@ -337,14 +340,16 @@ def build(
             raise ManifestError(f"manifest piece of unlisted partition {ref.group!r}")
     loaded = None if only is None else tuple(sorted(set(only) & set(partitions)))
     tables = Tables(chunk_size, partitions)
-    decompressor = zstandard.ZstdDecompressor()
     first = dict(zip(root.pieces, root.firsts or (), strict=False))
-    for ref in wanted_pieces(root, only):
+
+    def decoded(ref: PieceRef) -> pieces.Columns:
         data = stored.get(ref.id)
         if data is None:
             raise ManifestError(f"manifest piece {ref.id} is missing")
-        raw = unpack_piece(decompressor, ref, data)
-        cols = pieces.decode(raw, root.version)
+        return pieces.decode(unpack_piece(zstandard.ZstdDecompressor(), ref, data), root.version)
+
+    refs = wanted_pieces(root, only)
+    for ref, cols in zip(refs, ordered_map(decoded, refs), strict=True):
         check_piece(ref, cols, first.get(ref))
         tables.add(cols, trusted_types=True)
         if sum(cols.sizes) != ref.size:

@@ -1,0 +1,46 @@
+"""The threaded walk finds the same tree whatever its threads do."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from etcetera.engine.walk import walk
+from etcetera.errors import NotADatasetError
+
+
+def _tree(root: Path) -> None:
+    for i in range(30):
+        (root / f"d{i % 7}" / f"s{i % 3}").mkdir(parents=True, exist_ok=True)
+        (root / f"d{i % 7}" / f"s{i % 3}" / f"f{i}").write_bytes(b"x" * i)
+    (root / "empty" / "deeper").mkdir(parents=True)
+    (root / "d1" / "gone").symlink_to(root / "nowhere")
+    os.mkfifo(root / "d2" / "pipe")
+    (root / "skipme").write_text("")
+
+
+def test_every_thread_count_gives_the_same_walk(tmp_path: Path) -> None:
+    _tree(tmp_path)
+
+    def ignored(name: str) -> bool:
+        return name == "skipme"
+
+    walks = [walk(str(tmp_path), "", frozenset(), ignored, threads=t) for t in (1, 2, 8)]
+    files = [sorted((f.path, f.size) for f in w.files) for w in walks]
+    assert files[0] == files[1] == files[2]
+    assert len(files[0]) == 30 and ("d2/s0/f9", 9) in files[0]
+    assert all(w.empty_dirs == ["empty/deeper"] for w in walks)
+    assert all(
+        w.warnings == ["skipped d1/gone: broken symlink", "skipped d2/pipe: not a regular file"]
+        for w in walks
+    )
+
+
+def test_a_symlink_loop_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "b" / "up").symlink_to(tmp_path / "a")
+    st = os.stat(tmp_path)
+    with pytest.raises(NotADatasetError, match="symlink loop"):
+        walk(str(tmp_path), "", frozenset({(st.st_dev, st.st_ino)}), lambda _: False, threads=3)
