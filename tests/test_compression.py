@@ -10,6 +10,9 @@ import pytest
 import zstandard
 
 import etcetera as etc
+from etcetera.engine import framed_upload
+from etcetera.engine.config import TransferConfig
+from etcetera.engine.transport import Transport
 from etcetera.errors import IntegrityError
 from etcetera.format import compression, frames, layout
 from etcetera.fs import EtcFileSystem
@@ -194,3 +197,23 @@ async def test_a_large_blob_is_sent_compressed_in_parts(repo: RepoSpec, tmp_path
     assert pulled.stats.bytes_received < 0.35 * len(big)
     assert (pulled.location / "data/train/big.xml").read_bytes() == big
     assert (await etc.apush("big", config=cfg)).noop
+
+
+@pytest.mark.parametrize("repo", ["file", "s3"], indirect=True)
+async def test_a_blob_whose_frames_do_not_shrink_is_left_unsent(
+    repo: RepoSpec, tmp_path: Path
+) -> None:
+    """Past the trial, a blob that comes out no smaller aborts its upload: nothing stays."""
+    data = random.Random(3).randbytes(3 * MiB + 5)  # random: zstd's frames only grow
+    t = Transport(repo.backend(), TransferConfig(part_size=1 * MiB))
+    try:
+
+        def read(offset: int, buf: memoryview) -> None:
+            buf[:] = data[offset : offset + len(buf)]
+
+        key = layout.object_key("ab" * 32)
+        assert await framed_upload.upload(t, key, read, len(data), 1 * MiB, 3) is None
+        assert await t.backend.head(key) is None
+        assert [u async for u in t.backend.uploads("")] == []
+    finally:
+        await t.backend.aclose()

@@ -82,6 +82,7 @@ async def upload(
         async with t.budget.hold(len(body) * t.backend.capabilities.send_copies):
             refs.append(await up.put_part(number, body))
 
+    worth = True
     try:
         async with (
             t.budget.hold(min(size, (_AHEAD + 1) * step * 2)),
@@ -105,22 +106,23 @@ async def upload(
                         pending, held = [], 0
                 pending.append(seek_table(lengths, size, FRAME_SIZE))
                 if sum(lengths) + len(pending[-1]) >= size:
-                    raise _NotWorthIt
-                number += 1
-                senders.start_soon(send, number, b"".join(pending))
-        await up.complete(sorted(refs, key=lambda r: r.number))
+                    worth = False
+                    tg.cancel_scope.cancel()  # stops the producers and senders still running
+                else:
+                    number += 1
+                    senders.start_soon(send, number, b"".join(pending))
+        if worth:
+            await up.complete(sorted(refs, key=lambda r: r.number))
     except BaseException as exc:
         if not _only(exc, anyio.get_cancelled_exc_class()):  # a cancelled one: gc removes it
             with contextlib.suppress(EtceteraError):
                 await up.abort()
-        if _only(exc, _NotWorthIt):
-            return None
         raise
+    if not worth:  # the frames came out no smaller than the blob
+        with contextlib.suppress(EtceteraError):
+            await up.abort()
+        return None
     return tuple(lengths)
-
-
-class _NotWorthIt(Exception):
-    """The frames came out no smaller than the blob."""
 
 
 def _only(exc: BaseException, kind: type[BaseException]) -> bool:
