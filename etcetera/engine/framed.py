@@ -17,7 +17,14 @@ import anyio.to_thread
 from ..errors import IntegrityError
 from ..format import layout
 from ..format.compression import inflate
-from ..format.frames import FrameTable, read_seek_table, seek_table_size
+from ..format.frames import (
+    MIN_FRAME,
+    FrameTable,
+    frame_count,
+    read_seek_table,
+    seek_table_size,
+    stored_size,
+)
 from ..format.manifest import ObjectEntry
 from .transport import Transport
 
@@ -72,7 +79,7 @@ async def framing_of(t: Transport, obj: ObjectEntry, stored: int) -> ObjectEntry
     if stored == obj.size:
         return obj._replace(encoding="identity", frame_size=0, frames=())
     key = layout.object_key(obj.id)
-    guess = min(stored, seek_table_size(-(-obj.size // 4096)))
+    guess = min(stored, seek_table_size(frame_count(obj.size, MIN_FRAME)))
     blocks: list[bytes] = []
     body = t.stream(key, stored - guess, guess)
     async with aclosing(body):
@@ -82,6 +89,6 @@ async def framing_of(t: Transport, obj: ObjectEntry, stored: int) -> ObjectEntry
         frames, logical, frame_size = read_seek_table(b"".join(blocks), f"object {obj.id}")
     except IntegrityError:
         return None
-    if logical != obj.size or sum(frames) + seek_table_size(len(frames)) != stored:
+    if logical != obj.size or stored_size(frames) != stored:
         return None
     return obj._replace(encoding="zstd", frame_size=frame_size, frames=frames)

@@ -30,12 +30,6 @@ def unle(typecode: str, data: memoryview) -> array[int]:
     return arr
 
 
-def split_hex(data: memoryview) -> list[str]:
-    """Hex digests of a run of 32-byte ids."""
-    text = data.hex()
-    return [text[i : i + 64] for i in range(0, len(text), 64)]
-
-
 def flat(rows: Sequence[tuple[int, ...]]) -> list[int]:
     """The rows joined into one list."""
     return [x for row in rows for x in row]

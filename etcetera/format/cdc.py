@@ -24,6 +24,8 @@ from typing import NamedTuple
 
 from pyfastcdc import FastCDC
 
+from .hashing import combine
+
 KiB = 1024
 MiB = 1024 * KiB
 WINDOW = 16 * MiB  # bytes read at once; a chunk is cut only with max_size bytes in view
@@ -161,4 +163,4 @@ def file_digest(chunks: list[Chunk] | tuple[Chunk, ...]) -> str:
     """A chunked file's digest: SHA-256 of its chunk digests, one chunk's own digest."""
     if len(chunks) == 1:
         return chunks[0].digest.hex()
-    return hashlib.sha256(b"".join(c.digest for c in chunks)).hexdigest()
+    return combine([c.digest for c in chunks])

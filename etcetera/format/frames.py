@@ -10,7 +10,6 @@ the object self-describing (a push that finds the object already stored reads it
 
 from __future__ import annotations
 
-import bisect
 import itertools
 import struct
 from collections.abc import Sequence
@@ -123,7 +122,3 @@ class FrameTable:
     def inflated(self, frame: int) -> int:
         """Logical bytes of frame ``frame``."""
         return min(self.frame_size, self.logical - frame * self.frame_size)
-
-    def frame_at(self, stored_offset: int) -> int:
-        """Index of the frame starting at ``stored_offset``."""
-        return bisect.bisect_left(self.starts, stored_offset)

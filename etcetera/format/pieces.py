@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 
 from ..errors import ManifestError
 from . import arrays, jsontext
-from .table import HexDigests, raw_digests
+from .table import HexDigests, raw_digests, split_hex
 
 VERSION = 3  # the piece layout :func:`encode` writes
 MAGICS = {2: b"etcetera-piece\x00\x02", 3: b"etcetera-piece\x00\x03"}
@@ -237,7 +237,7 @@ def decode(data: bytes, version: int | None = None) -> Columns:
         pos += size
         if code == "id":
             if name != "digests":  # the files' digests stay raw bytes (HexDigests)
-                hexes[name] = arrays.split_hex(raw[name])
+                hexes[name] = split_hex(raw[name])
         elif code not in ("u8", "text"):
             ints[name] = arrays.unle(code, raw[name])
     n = counts["files"]
