@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ import anyio.to_thread
 from .. import legacy
 from ..engine import pull as engine_pull
 from ..engine import refs
+from ..engine.fdpaths import stat_path
 from ..engine.localfs import remove_tree
 from ..engine.progress import ProgressCallback, TransferStats
 from ..engine.scan import HashCache
@@ -431,8 +433,11 @@ def _previous(
     root = home.location(name)
 
     def lookup(path: str) -> str | None:
-        where = root / path
-        return str(where) if where.is_file() else None
+        where = str(root / path)
+        try:  # (a path of any length: Path.is_file raises past PATH_MAX)
+            return where if stat.S_ISREG(stat_path(where).st_mode) else None
+        except OSError:
+            return None
 
     return lookup
 

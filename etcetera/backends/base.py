@@ -206,6 +206,15 @@ class LocalObjects(Protocol):
         """
         ...
 
+    async def stage_ranges(
+        self, folder: str, ranges: Sequence[tuple[int, int, int]]
+    ) -> StagedObject:
+        """Copy ranges ``(fd, offset, length)`` of local files back to back into a temporary object.
+
+        As :meth:`stage`; a file that ends before its range is an error (``LocalIOError``).
+        """
+        ...
+
     async def copy_out(self, key: str, fd: int, offset: int, length: int) -> None:
         """Copy ``length`` bytes of ``key`` from ``offset`` into ``fd`` at the same offset."""
         ...

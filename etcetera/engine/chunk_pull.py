@@ -21,6 +21,7 @@ from ..errors import IntegrityError, TransientError
 from ..format import layout
 from ..format.chunkobjects import Extent
 from ..format.chunkplan import Copy, PullPlan, Read, coalesce
+from .fdpaths import open_file
 from .transport import Transport
 
 _BLOCK = 1024 * 1024
@@ -35,7 +36,7 @@ def copy_chunks(local: str, fd: int, copies: Sequence[Copy]) -> list[Copy]:
     failed: list[Copy] = []
     buf = memoryview(bytearray(_BLOCK))
     try:
-        src = os.open(local, os.O_RDONLY)
+        src = open_file(local)
     except OSError:
         return list(copies)
     try:

@@ -234,6 +234,14 @@ class Transport:
         """Copy a local file into a temporary object of ``local`` (this transport's back-end)."""
         return await self.call(folder, lambda: local.stage(folder, fd))
 
+    async def stage_ranges(
+        self, local: LocalObjects, folder: str, ranges: Sequence[tuple[int, int, int]]
+    ) -> StagedObject:
+        """Copy ranges of local files, back to back, into a temporary object of ``local``."""
+        staged = await self.call(folder, lambda: local.stage_ranges(folder, ranges))
+        self.stats.bytes_sent += sum(r[2] for r in ranges)
+        return staged
+
     async def copy_out(
         self, local: LocalObjects, key: str, fd: int, offset: int, length: int
     ) -> None:

@@ -1,0 +1,162 @@
+"""How large files are cut: recorded in the root, adopted by the next push, one pass each."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import anyio
+import pytest
+
+import etcetera as etc
+from etcetera.backends.file import FileBackend
+from etcetera.engine import chunked, manifests, scan
+from etcetera.engine.chunked import chunk_files, push_chunked
+from etcetera.engine.config import TransferConfig
+from etcetera.engine.transport import Transport
+from etcetera.errors import SourceChangedError
+from etcetera.format import cdc, layout
+from etcetera.format.manifest import Manifest
+from etcetera.urls import parse_url
+from tests.support import RepoSpec, snapshot
+
+MiB = 1024 * 1024
+SMALL = cdc.Chunking(min_size=64 * 1024, avg_size=64 * 1024, max_size=512 * 1024)
+
+
+def _root_doc(url: str, digest: str) -> dict[str, object]:
+    async def go() -> dict[str, object]:
+        t = Transport(FileBackend(parse_url(url)), TransferConfig())
+        return (await manifests.read_root(t, digest)).doc
+
+    return anyio.run(go)
+
+
+def _tree(tmp_path: Path, data: bytes) -> Path:
+    root = tmp_path / "tree"
+    (root / "data" / "all").mkdir(parents=True, exist_ok=True)
+    (root / "data" / "all" / "big.bin").write_bytes(data)
+    return root
+
+
+def test_the_root_records_the_cut_and_the_next_push_cuts_alike(
+    file_repo: RepoSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A repository cut with other parameters is cut with them again: the chunks line up."""
+    rng = random.Random(8)
+    old = rng.randbytes(12 * MiB)
+    root = _tree(tmp_path, old)
+    cfg = file_repo.config(home=tmp_path / "h", content_chunks=True)
+    etc.register(root, "cut", config=cfg)
+    with monkeypatch.context() as m:  # a writer whose parameters are not this one's
+        m.setattr(cdc, "DEFAULT", SMALL)
+        first = etc.push("cut", config=cfg)
+    assert _root_doc(cfg.url or "", first.manifest)["chunking"] == SMALL.describe()
+
+    new = old[: 6 * MiB] + rng.randbytes(1000) + old[6 * MiB :]
+    (root / "data" / "all" / "big.bin").write_bytes(new)
+    second = etc.push("cut", config=cfg, force=True)
+    doc = _root_doc(cfg.url or "", second.manifest)
+    assert doc["chunking"] == SMALL.describe()
+    # Small chunks around the insertion, not the default's 0.5-4 MiB ones.
+    assert second.stats.bytes_sent < MiB + 64 * 1024, second.stats.bytes_sent
+    pulled = etc.pull("cut", config=file_repo.config(home=tmp_path / "p"))
+    assert snapshot(pulled.location) == snapshot(root)
+
+
+def test_parameters_this_version_cannot_cut_with_are_not_adopted() -> None:
+    def previous(chunking: object) -> Manifest:
+        return Manifest([], {}, ("all",), extents={"data/all/x": ()}, chunking=chunking)  # type: ignore[arg-type]
+
+    assert chunked.adopted(None) == cdc.DEFAULT
+    assert chunked.adopted(previous(SMALL.describe())) == SMALL
+    good = SMALL.describe()
+    for bad in (
+        None,
+        "fastcdc-2020",
+        {**good, "algorithm": "gear-1999"},
+        {**good, "max": 1 << 40},  # a window of a TiB
+        {**good, "min": 1024, "avg": 1024},  # a million chunks a GiB
+        {**good, "avg": 1 << 22},  # FastCDC's own bounds: avg past max
+        {**good, "normalization": 7},
+        {**good, "min": "65536"},
+        {**good, "threshold": -1},
+        {k: v for k, v in good.items() if k != "max"},
+    ):
+        assert chunked.adopted(previous(bad)) == cdc.DEFAULT, bad
+    # Without chunked files, nothing recorded counts.
+    assert chunked.adopted(Manifest([], {}, ("all",), chunking=good)) == cdc.DEFAULT
+
+
+def test_a_large_file_is_read_once_before_it_is_sent(
+    file_repo: RepoSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scan's pass is the cut: no fixed-chunk hashing, no second cut of the same bytes."""
+    root = _tree(tmp_path, random.Random(2).randbytes(10 * MiB))
+    cfg = file_repo.config(home=tmp_path / "h", content_chunks=True)
+    etc.register(root, "once", config=cfg)
+    cuts: list[int] = []
+    real = cdc.chunk_fd
+
+    def counted(fd: int, params: cdc.Chunking = cdc.DEFAULT, *, with_crc: bool = False) -> object:
+        cuts.append(os.fstat(fd).st_size)
+        return real(fd, params, with_crc=with_crc)
+
+    def fixed(*args: object, **kwargs: object) -> object:
+        raise AssertionError("a file cut by content was hashed in fixed chunks too")
+
+    monkeypatch.setattr(cdc, "chunk_fd", counted)
+    monkeypatch.setattr(scan, "digest_chunks", fixed)
+    etc.push("once", config=cfg)
+    assert cuts == [10 * MiB]
+    monkeypatch.undo()
+    pulled = etc.pull("once", config=file_repo.config(home=tmp_path / "p"))
+    assert snapshot(pulled.location) == snapshot(root)
+
+
+def test_a_rewrite_that_keeps_size_and_mtime_is_not_stored(repo: RepoSpec, tmp_path: Path) -> None:
+    """The bytes read to send are checked against the cut's running CRC, not the clock."""
+
+    async def main() -> None:
+        path = tmp_path / "f"
+        path.write_bytes(random.Random(3).randbytes(12 * MiB))
+        st = path.stat()
+        t = Transport(repo.backend(), TransferConfig(part_size=5 * MiB))
+        try:
+            (chunks,) = await chunk_files(t, [str(path)], [st.st_size], SMALL)
+            with open(path, "r+b") as fh:  # one byte late in the file, same size
+                fh.seek(9 * MiB)
+                fh.write(b"\x00" if fh.read(1) != b"\x00" else b"\x01")
+            os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+            with pytest.raises(ExceptionGroup) as info:
+                await push_chunked(t, [(str(path), chunks)], {})
+            assert info.group_contains(SourceChangedError)
+            assert not [o async for o in t.backend.list(layout.OBJECTS)]
+        finally:
+            await t.backend.aclose()
+
+    anyio.run(main)
+
+
+def test_digests_cut_by_content_and_fixed_ones_are_kept_apart(
+    file_repo: RepoSpec, tmp_path: Path
+) -> None:
+    """One hash cache serves pushes with and without content chunks, and a pull's record."""
+    root = _tree(tmp_path, random.Random(4).randbytes(10 * MiB))
+    on = file_repo.config(home=tmp_path / "h", content_chunks=True)
+    etc.register(root, "both", config=on)
+    etc.push("both", config=on)
+    pulled = etc.pull("both", config=file_repo.config(home=tmp_path / "p"))
+    for home, source in ((tmp_path / "h", "both"), (tmp_path / "p", "both")):
+        other = tmp_path / f"repo-{home.name}"
+        other.mkdir()
+        off = etc.Config(f"file://{other}", home=home)
+        etc.push(source, config=off)  # the cache holds the cut digest: hashed again, fixed
+        back = etc.pull(
+            source, config=etc.Config(f"file://{other}", home=tmp_path / f"q{home.name}")
+        )
+        assert snapshot(back.location) == snapshot(pulled.location) == snapshot(root)
+        assert etc.verify(
+            source, config=etc.Config(f"file://{other}", home=tmp_path / f"q{home.name}")
+        ).ok
