@@ -219,6 +219,10 @@ class LocalObjects(Protocol):
         """Copy ``length`` bytes of ``key`` from ``offset`` into ``fd`` at the same offset."""
         ...
 
+    async def copy_ranges(self, key: str, fd: int, ranges: Sequence[tuple[int, int, int]]) -> None:
+        """Copy ranges ``(offset in key, offset in fd, length)`` of ``key`` into ``fd``."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class BackendOptions:

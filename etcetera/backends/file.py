@@ -342,24 +342,27 @@ class FileBackend:
         except OSError as exc:
             raise _translate(exc, folder) from exc
 
-    def _copy_out(self, key: str, fd: int, offset: int, length: int) -> None:
+    def _copy_out(self, key: str, fd: int, ranges: Sequence[tuple[int, int, int]]) -> None:
         src, size = _open_regular(self._path(key), key)  # never a FIFO or /dev/zero
         try:
-            if offset + length > size:
-                raise BackendError(
-                    f"object {key} holds {size} bytes, not the {offset + length} asked for"
-                )
-            if _copy(src, fd, offset, offset, length) != length:
-                raise BackendError(f"object {key} ended before the requested range")
+            for offset, at, length in ranges:
+                if offset + length > size:
+                    raise BackendError(
+                        f"object {key} holds {size} bytes, not the {offset + length} asked for"
+                    )
+                if _copy(src, fd, offset, at, length) != length:
+                    raise BackendError(f"object {key} ended before the requested range")
         finally:
             os.close(src)
 
     async def copy_out(self, key: str, fd: int, offset: int, length: int) -> None:
         """Copy a range of an object into a local file, in the kernel."""
+        await self.copy_ranges(key, fd, [(offset, offset, length)])
+
+    async def copy_ranges(self, key: str, fd: int, ranges: Sequence[tuple[int, int, int]]) -> None:
+        """Copy ranges ``(offset in key, offset in fd, length)`` of an object, in the kernel."""
         try:
-            await anyio.to_thread.run_sync(
-                self._copy_out, key, fd, offset, length, limiter=self._limiter
-            )
+            await anyio.to_thread.run_sync(self._copy_out, key, fd, ranges, limiter=self._limiter)
         except OSError as exc:
             if exc.errno in _LOCAL_FULL:  # the copy's side: the repository is only read
                 raise LocalIOError(f"cannot write a copy of {key}: {exc.strerror}") from None

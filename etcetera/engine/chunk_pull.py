@@ -10,6 +10,7 @@ is written in the staging folder; the caller renames it into place once it is wh
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 from collections.abc import Sequence
@@ -72,9 +73,47 @@ def place(fd: int, read: Read, data: memoryview, path: str) -> None:
             os.pwrite(fd, view, dst)
 
 
+def holds(fd: int, at: int, size: int, digest: bytes, buf: memoryview) -> bool:
+    """Whether ``fd`` holds ``size`` bytes of SHA-256 ``digest`` at ``at`` (read into ``buf``)."""
+    h = hashlib.sha256()
+    got = 0
+    while got < size:
+        n = os.preadv(fd, [buf[: min(len(buf), size - got)]], at + got)
+        if not n:
+            return False
+        h.update(buf[:n])
+        got += n
+    return h.digest() == digest
+
+
+def check_placed(fd: int, read: Read, path: str) -> None:
+    """Check each chunk of a read where it was copied, against its digest (a worker thread).
+
+    Raises:
+        IntegrityError: a chunk's bytes are not its digest.
+    """
+    buf = memoryview(bytearray(_BLOCK))
+    for p in read.pieces:
+        for dst in p.dsts:
+            if not holds(fd, dst, p.size, p.digest, buf):
+                raise IntegrityError(
+                    f"chunk {p.digest.hex()[:16]} of {path} does not match its digest"
+                )
+
+
 async def fetch(t: Transport, read: Read, fd: int, path: str) -> None:
-    """Download one ranged read of a chunk object and place its chunks."""
+    """Download one ranged read of a chunk object and place its chunks.
+
+    On ``file://``, into a file open for reading too, its chunks are copied into place in
+    the kernel, then checked there.
+    """
     key = layout.object_key(read.object)
+    local = t.local
+    if local is not None and fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDWR:
+        ranges = [(read.start + p.at, dst, p.size) for p in read.pieces for dst in p.dsts]
+        await t.copy_ranges(local, key, fd, ranges)
+        await anyio.to_thread.run_sync(check_placed, fd, read, path, limiter=t.io)
+        return
     async with t.budget.hold(read.length):
         buf = bytearray(read.length)
         view = memoryview(buf)
@@ -133,15 +172,7 @@ def in_place(fd: int, extents: Sequence[Extent]) -> frozenset[int]:
     buf = memoryview(bytearray(_BLOCK))
     at = 0
     for i, e in enumerate(extents):
-        h = hashlib.sha256()
-        got = 0
-        while got < e.size:
-            n = os.preadv(fd, [buf[: min(_BLOCK, e.size - got)]], at + got)
-            if not n:
-                break
-            h.update(buf[:n])
-            got += n
-        if got == e.size and h.digest() == e.digest:
+        if holds(fd, at, e.size, e.digest, buf):
             done.add(i)
         at += e.size
     return frozenset(done)

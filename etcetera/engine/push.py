@@ -386,6 +386,14 @@ class Prepared:
             assert self.lay_out is not None
             self.laid_out = await anyio.to_thread.run_sync(self.lay_out)
 
+    async def discard_cut(self) -> None:
+        """Delete the staged copies of files cut by content, once their chunks are stored.
+
+        Before the manifest's durable write: its flush would write them to disk first.
+        """
+        cut = [d for d in self.staged if d not in self.manifest.objects]
+        await _discard([self.staged.pop(d) for d in cut])
+
     async def discard(self) -> None:
         """Delete the staged copies not published (even while the caller is cancelled)."""
         await _discard(list(self.staged.values()))
@@ -564,6 +572,7 @@ async def send(
             new = [o for o in prepared.chunks.objects if o.id in chunky]
             await ChunkUploader(t).send_all(new)
             tracker.advance(sum(o.size for o in new))
+        await prepared.discard_cut()
         await t.each(missing, up.upload)
     except BaseException as exc:
         # The cache vouched for bytes that are gone: "push again" must hash them again.

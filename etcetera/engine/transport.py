@@ -249,6 +249,13 @@ class Transport:
         await self.call(key, lambda: local.copy_out(key, fd, offset, length))
         self.stats.bytes_received += length
 
+    async def copy_ranges(
+        self, local: LocalObjects, key: str, fd: int, ranges: Sequence[tuple[int, int, int]]
+    ) -> None:
+        """Copy ranges ``(offset in key, offset in fd, length)`` of an object of ``local``."""
+        await self.call(key, lambda: local.copy_ranges(key, fd, ranges))
+        self.stats.bytes_received += sum(r[2] for r in ranges)
+
     async def upload(self, key: str) -> TransportUpload:
         """Start a multipart upload; its requests then go through this transport too."""
         return TransportUpload(self, await self.call(key, lambda: self.backend.upload(key)))
