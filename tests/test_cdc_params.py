@@ -151,7 +151,7 @@ def test_digests_cut_by_content_and_fixed_ones_are_kept_apart(
     for home, source in ((tmp_path / "h", "both"), (tmp_path / "p", "both")):
         other = tmp_path / f"repo-{home.name}"
         other.mkdir()
-        off = etc.Config(f"file://{other}", home=home)
+        off = etc.Config(f"file://{other}", home=home, content_chunks=False)
         etc.push(source, config=off)  # the cache holds the cut digest: hashed again, fixed
         back = etc.pull(
             source, config=etc.Config(f"file://{other}", home=tmp_path / f"q{home.name}")
@@ -160,3 +160,46 @@ def test_digests_cut_by_content_and_fixed_ones_are_kept_apart(
         assert etc.verify(
             source, config=etc.Config(f"file://{other}", home=tmp_path / f"q{home.name}")
         ).ok
+
+
+def test_a_content_chunked_version_verifies(file_repo: RepoSpec, tmp_path: Path) -> None:
+    """``etc verify`` cuts large files as the version was cut, and sees a change."""
+    root = _tree(tmp_path, random.Random(6).randbytes(10 * MiB))
+    cfg = file_repo.config(home=tmp_path / "h", content_chunks=True)
+    etc.register(root, "v", config=cfg)
+    etc.push("v", config=cfg)
+    puller = file_repo.config(home=tmp_path / "p")
+    pulled = etc.pull("v", config=puller)
+    assert etc.verify("v", config=puller).ok
+    with open(pulled.location / "data" / "all" / "big.bin", "r+b") as fh:
+        fh.seek(5 * MiB)
+        fh.write(b"changed")
+    assert etc.verify("v", config=puller).changed == ["data/all/big.bin"]
+
+
+@pytest.mark.parametrize("how", ["grow", "shrink"])
+def test_a_file_changing_size_while_it_is_cut_is_refused(
+    s3_repo: RepoSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """After the scan's stat, before the cut reads it: the bytes cut are not the size scanned."""
+    root = _tree(tmp_path, random.Random(7).randbytes(10 * MiB))
+    target = root / "data" / "all" / "big.bin"
+    cfg = s3_repo.config(home=tmp_path / "h", content_chunks=True)
+    etc.register(root, "moving", config=cfg)
+    real = chunked.cut_path
+
+    def changing(path: str, params: cdc.Chunking, *, with_crc: bool = True) -> object:
+        with open(target, "r+b") as fh:
+            if how == "grow":
+                fh.seek(0, os.SEEK_END)
+                fh.write(os.urandom(MiB))
+            else:
+                fh.truncate(9 * MiB)
+        return real(path, params, with_crc=with_crc)
+
+    monkeypatch.setattr(chunked, "cut_path", changing)
+    with pytest.raises(etc.LocalIOError, match=r"big\.bin changed while it was (read|pushed)"):
+        etc.push("moving", config=cfg)
+    assert etc.ls(config=cfg, remote=True) == []
+    monkeypatch.undo()
+    assert etc.push("moving", config=cfg).version == 1

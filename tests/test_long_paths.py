@@ -138,7 +138,9 @@ def test_a_large_file_at_a_long_path_is_cut_by_content_pushed_and_pulled(
     _write(src, DEEP, edited)
     second = etc.push(NAME, config=push_cfg, force=True)
     assert second.version == 2 and second.stats.bytes_sent < len(big) // 2
+    assert etc.status(NAME, config=push_cfg).up_to_date  # hashed as the push cut it
     assert _read(etc.pull(NAME, config=cfg).location, DEEP) == edited
+    assert etc.verify(NAME, config=cfg).ok
 
 
 def test_4096_characters_of_two_bytes_each_are_pulled_into_a_long_home(
