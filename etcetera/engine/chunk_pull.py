@@ -13,7 +13,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import aclosing
 
 import anyio
@@ -21,11 +21,12 @@ import anyio
 from ..errors import IntegrityError, TransientError
 from ..format import layout
 from ..format.chunkobjects import Extent
-from ..format.chunkplan import Copy, PullPlan, Read, coalesce
+from ..format.chunkplan import Copy, Piece, PullPlan, Read, coalesce
 from .fdpaths import open_file
 from .transport import Transport
 
 _BLOCK = 1024 * 1024
+_PLACE_STEP = 4 * 1024 * 1024  # bytes of a read in before its whole chunks are written
 
 
 def copy_chunks(local: str, fd: int, copies: Sequence[Copy]) -> list[Copy]:
@@ -58,14 +59,14 @@ def copy_chunks(local: str, fd: int, copies: Sequence[Copy]) -> list[Copy]:
     return failed
 
 
-def place(fd: int, read: Read, data: memoryview, path: str) -> None:
-    """Check each chunk of a read against its digest and write it where it belongs.
+def place(fd: int, pieces: Sequence[Piece], data: memoryview, path: str) -> None:
+    """Check chunks of a read (``data``) against their digests and write them where they belong.
 
     Raises:
         IntegrityError: a chunk's bytes are not its digest (the repository is corrupt
             or hostile).
     """
-    for p in read.pieces:
+    for p in pieces:
         view = data[p.at : p.at + p.size]
         if len(view) != p.size or hashlib.sha256(view).digest() != p.digest:
             raise IntegrityError(f"chunk {p.digest.hex()[:16]} of {path} does not match its digest")
@@ -114,6 +115,10 @@ async def fetch(t: Transport, read: Read, fd: int, path: str) -> None:
         await t.copy_ranges(local, key, fd, ranges)
         await anyio.to_thread.run_sync(check_placed, fd, read, path, limiter=t.io)
         return
+    # Chunks are written as their bytes arrive (a few MiB at a time): a pull interrupted
+    # mid-read keeps them (``in_place``), not only the reads that were whole.
+    pieces = sorted(read.pieces, key=lambda p: p.at)
+    placed = 0  # pieces written so far
     async with t.budget.hold(read.length):
         buf = bytearray(read.length)
         view = memoryview(buf)
@@ -127,11 +132,24 @@ async def fetch(t: Transport, read: Read, fd: int, path: str) -> None:
                     )
                 view[got : got + len(block)] = block
                 got += len(block)
-        await anyio.to_thread.run_sync(place, fd, read, view[:got], path, limiter=t.io)
+                ready = placed
+                while ready < len(pieces) and pieces[ready].at + pieces[ready].size <= got:
+                    ready += 1
+                if ready > placed and got - pieces[placed].at >= _PLACE_STEP:
+                    batch = pieces[placed:ready]
+                    await anyio.to_thread.run_sync(place, fd, batch, view, path, limiter=t.io)
+                    placed = ready
+        rest = pieces[placed:]
+        await anyio.to_thread.run_sync(place, fd, rest, view[:got], path, limiter=t.io)
 
 
 async def write_chunked(
-    t: Transport, plan: PullPlan, path: str, fd: int, local: str | None = None
+    t: Transport,
+    plan: PullPlan,
+    path: str,
+    fd: int,
+    local: str | None = None,
+    progress: Callable[[int], None] = lambda n: None,
 ) -> int:
     """Write a chunked file into ``fd`` (in the staging folder) from ``local`` and reads.
 
@@ -141,6 +159,7 @@ async def write_chunked(
         path: the file's path in the dataset (for messages).
         fd: the staged file, open for writing.
         local: a local copy of the previous version, or ``None``.
+        progress: told the bytes of the file written, as they are (copies, then reads).
 
     Returns:
         The bytes taken from ``local`` (counted as reused).
@@ -155,9 +174,11 @@ async def write_chunked(
     elif plan.copies:
         reads += coalesce((c.extent, c.dst) for c in plan.copies)
     t.stats.bytes_reused += copied
+    progress(copied)
 
     async def one(read: Read) -> None:
         await fetch(t, read, fd, path)
+        progress(sum(p.size * len(p.dsts) for p in read.pieces))
 
     await t.each(reads, one)
     return copied

@@ -27,6 +27,7 @@ from . import manifests
 from .chunk_pull import in_place, write_chunked
 from .chunk_push import ChunkUploader
 from .fdpaths import open_file
+from .progress import ProgressTracker
 from .transport import Transport
 from .walk import ScannedFile
 
@@ -157,6 +158,7 @@ async def fetch_file(
     mode: int,
     previous: str | None = None,
     params: cdc.Chunking = cdc.DEFAULT,
+    progress: ProgressTracker | None = None,
 ) -> int:
     """Pull one content-chunked file of a manifest into place; the bytes copied locally.
 
@@ -173,6 +175,7 @@ async def fetch_file(
         previous: a local file said to hold an earlier version of it (its chunks are
             found by cutting it as a push would, each checked before it is used).
         params: how the version pulled was cut (:func:`adopted`): ``previous`` is cut so.
+        progress: told the file's bytes as they are written (those kept: resumed).
     """
     for oid in {e.object for e in extents}:
         if objects[oid].encoding != "identity":
@@ -186,9 +189,13 @@ async def fetch_file(
         have: dict[bytes, int] = {}
         if previous is not None:
             have = await anyio.to_thread.run_sync(_local_chunks, previous, params, limiter=t.io)
-        t.stats.bytes_resumed += sum(extents[i].size for i in done)
+        kept = sum(extents[i].size for i in done)
+        t.stats.bytes_resumed += kept
+        if progress is not None:
+            progress.resume(kept)
         todo = plan(extents, have, done=done)
-        copied = await write_chunked(t, todo, entry.path, fd, previous if have else None)
+        told = progress.advance if progress is not None else (lambda n: None)
+        copied = await write_chunked(t, todo, entry.path, fd, previous if have else None, told)
         await anyio.to_thread.run_sync(os.fchmod, fd, mode, limiter=t.io)
     finally:
         os.close(fd)

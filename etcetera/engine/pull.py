@@ -701,8 +701,8 @@ def _bind_chunked(
         mode = w.mode(entry)
         await chunked.fetch_file(
             t, entry, extents, manifest.objects, w.tmp, w.move_in, mode, local,
-            chunked.adopted(manifest),
+            chunked.adopted(manifest), tracker,
         )  # fmt: skip
-        tracker.advance(entry.size, 1)
+        tracker.advance(0, 1)
 
     return job
