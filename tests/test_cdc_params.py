@@ -40,6 +40,27 @@ def _tree(tmp_path: Path, data: bytes) -> Path:
     return root
 
 
+def _registered(repo: RepoSpec, tmp_path: Path, name: str, seed: int) -> tuple[Path, etc.Config]:
+    """A registered tree with one random 10 MiB file, pushed with ``content_chunks``."""
+    root = _tree(tmp_path, random.Random(seed).randbytes(10 * MiB))
+    cfg = repo.config(home=tmp_path / "h", content_chunks=True)
+    etc.register(root, name, config=cfg)
+    return root, cfg
+
+
+def _count_cuts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The size of each file cut by content from now on (``cdc.chunk_fd``)."""
+    cuts: list[int] = []
+    real = cdc.chunk_fd
+
+    def counted(fd: int, params: cdc.Chunking = cdc.DEFAULT, *, with_crc: bool = False) -> object:
+        cuts.append(os.fstat(fd).st_size)
+        return real(fd, params, with_crc=with_crc)
+
+    monkeypatch.setattr(cdc, "chunk_fd", counted)
+    return cuts
+
+
 def test_the_root_records_the_cut_and_the_next_push_cuts_alike(
     file_repo: RepoSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -93,20 +114,12 @@ def test_a_large_file_is_read_once_before_it_is_sent(
     file_repo: RepoSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The scan's pass is the cut: no fixed-chunk hashing, no second cut of the same bytes."""
-    root = _tree(tmp_path, random.Random(2).randbytes(10 * MiB))
-    cfg = file_repo.config(home=tmp_path / "h", content_chunks=True)
-    etc.register(root, "once", config=cfg)
-    cuts: list[int] = []
-    real = cdc.chunk_fd
-
-    def counted(fd: int, params: cdc.Chunking = cdc.DEFAULT, *, with_crc: bool = False) -> object:
-        cuts.append(os.fstat(fd).st_size)
-        return real(fd, params, with_crc=with_crc)
+    root, cfg = _registered(file_repo, tmp_path, "once", 2)
 
     def fixed(*args: object, **kwargs: object) -> object:
         raise AssertionError("a file cut by content was hashed in fixed chunks too")
 
-    monkeypatch.setattr(cdc, "chunk_fd", counted)
+    cuts = _count_cuts(monkeypatch)
     monkeypatch.setattr(scan, "digest_chunks", fixed)
     etc.push("once", config=cfg)
     assert cuts == [10 * MiB]
@@ -164,9 +177,7 @@ def test_digests_cut_by_content_and_fixed_ones_are_kept_apart(
 
 def test_a_content_chunked_version_verifies(file_repo: RepoSpec, tmp_path: Path) -> None:
     """``etc verify`` cuts large files as the version was cut, and sees a change."""
-    root = _tree(tmp_path, random.Random(6).randbytes(10 * MiB))
-    cfg = file_repo.config(home=tmp_path / "h", content_chunks=True)
-    etc.register(root, "v", config=cfg)
+    _root, cfg = _registered(file_repo, tmp_path, "v", 6)
     etc.push("v", config=cfg)
     puller = file_repo.config(home=tmp_path / "p")
     pulled = etc.pull("v", config=puller)
@@ -203,3 +214,18 @@ def test_a_file_changing_size_while_it_is_cut_is_refused(
     assert etc.ls(config=cfg, remote=True) == []
     monkeypatch.undo()
     assert etc.push("moving", config=cfg).version == 1
+
+
+def test_an_unchanged_large_file_is_not_read_again(
+    file_repo: RepoSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A push after a small change takes the large file's chunks from the latest version."""
+    root, cfg = _registered(file_repo, tmp_path, "same", 5)
+    etc.push("same", config=cfg)
+    (root / "data" / "all" / "small.txt").write_text("new")
+    cuts = _count_cuts(monkeypatch)
+    second = etc.push("same", config=cfg, force=True)
+    assert cuts == [] and second.version == 2
+    monkeypatch.undo()
+    pulled = etc.pull("same", config=file_repo.config(home=tmp_path / "p"))
+    assert snapshot(pulled.location) == snapshot(root)

@@ -233,6 +233,8 @@ async def lay_out(
         return manifest, PushPlan()
     params = adopted(previous)
     done = cuts.files if cuts is not None and cuts.params == params else {}
+    if previous is not None:  # unchanged since the latest version: its chunks, unread
+        done = {**_unchanged(large, previous, sources), **done}
     todo = [f for f in large if f.path not in done]
     fresh = await chunk_files(t, [sources[f.path] for f in todo], [f.size for f in todo], params)
     done = {**done, **{f.path: (sources[f.path], c) for f, c in zip(todo, fresh, strict=True)}}
@@ -269,6 +271,27 @@ async def lay_out(
         chunking=params.describe(),
     )
     return out, pushed
+
+
+def _unchanged(
+    large: Sequence[FileEntry], previous: Manifest, sources: Mapping[str, str]
+) -> dict[str, tuple[str, list[cdc.Chunk]]]:
+    """The files whose digest (the hash cache's) is the latest version's, with its chunks.
+
+    They need not be read again: every chunk is stored, so none is sent from them.
+    """
+    out: dict[str, tuple[str, list[cdc.Chunk]]] = {}
+    for f in large:
+        extents = previous.extents.get(f.path)
+        if not extents:
+            continue
+        chunks, at = [], 0
+        for e in extents:
+            chunks.append(cdc.Chunk(at, e.size, e.digest))
+            at += e.size
+        if at == f.size and cdc.file_digest(chunks) == f.digest:
+            out[f.path] = (sources[f.path], chunks)
+    return out
 
 
 async def rechunk(
