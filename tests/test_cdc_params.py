@@ -229,3 +229,24 @@ def test_an_unchanged_large_file_is_not_read_again(
     monkeypatch.undo()
     pulled = etc.pull("same", config=file_repo.config(home=tmp_path / "p"))
     assert snapshot(pulled.location) == snapshot(root)
+
+
+def test_a_file_appended_to_before_its_chunks_are_sent_is_refused(
+    s3_repo: RepoSpec, tmp_path: Path
+) -> None:
+    """Its chunks are still the bytes hashed, but the file is not as scanned: as a blob's."""
+    root, cfg = _registered(s3_repo, tmp_path, "grown", 11)
+    target = root / "data" / "all" / "big.bin"
+    changed = False
+
+    def append(event: etc.ProgressEvent) -> None:
+        nonlocal changed
+        if event.phase == "upload" and not changed:
+            changed = True
+            with open(target, "ab") as fh:
+                fh.write(b"more")
+
+    with pytest.raises(etc.LocalIOError, match=r"big\.bin changed while it was pushed"):
+        etc.push("grown", config=cfg, progress=append)
+    assert changed and etc.ls(config=cfg, remote=True) == []
+    assert etc.push("grown", config=cfg).version == 1

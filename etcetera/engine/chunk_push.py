@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import anyio
 
@@ -29,7 +29,31 @@ from .unfinished import Unfinished, same_part
 _STEP = 4 * 1024 * 1024  # bytes checked at once in a copy
 
 
-def read_members(members: Sequence[Source], buf: memoryview) -> int:
+#: ``path -> (size, mtime_ns)`` of the files a push scanned: one that moved since is refused.
+Scanned = Mapping[str, tuple[int, int]]
+
+
+def _opened(path: str, fds: dict[str, int], scanned: Scanned | None) -> int:
+    """``path`` open in ``fds`` (opened once), refused if its size or mtime moved since the scan.
+
+    Raises:
+        SourceChangedError: a file gone, unreadable, or not as scanned.
+    """
+    fd = fds.get(path)
+    if fd is None:
+        try:
+            fd = fds[path] = open_file(path)
+        except OSError:
+            raise SourceChangedError(path) from None
+        want = scanned.get(path) if scanned is not None else None
+        if want is not None:
+            st = os.fstat(fd)
+            if (st.st_size, st.st_mtime_ns) != want:
+                raise SourceChangedError(path)
+    return fd
+
+
+def read_members(members: Sequence[Source], buf: memoryview, scanned: Scanned | None = None) -> int:
     """Read chunks into ``buf`` back to back, each checked; their CRC32 (a worker thread).
 
     A chunk is checked by the file's running CRC32 (:attr:`Source.crc`), continued over
@@ -39,7 +63,8 @@ def read_members(members: Sequence[Source], buf: memoryview) -> int:
     A chunk read from a copy the push made (``crc`` ``None``) needs no check.
 
     Raises:
-        SourceChangedError: a chunk's bytes are not those hashed (the file changed).
+        SourceChangedError: a chunk's bytes are not those hashed, or its file is not as
+            ``scanned`` (the file changed).
     """
     at = 0
     crc = 0  # of buf so far
@@ -48,12 +73,7 @@ def read_members(members: Sequence[Source], buf: memoryview) -> int:
     prev: Source | None = None
     try:
         for m in members:
-            fd = fds.get(m.path)
-            if fd is None:
-                try:
-                    fd = fds[m.path] = open_file(m.path)
-                except OSError:
-                    raise SourceChangedError(m.path) from None
+            fd = _opened(m.path, fds, scanned)
             view = buf[at : at + m.size]
             if os.preadv(fd, [view], m.offset) != m.size:
                 raise SourceChangedError(m.path)
@@ -96,21 +116,16 @@ def _spans(members: Sequence[Source]) -> list[tuple[str, int, int]]:
     return out
 
 
-def _open_spans(spans: Sequence[tuple[str, int, int]]) -> dict[str, int]:
+def _open_spans(spans: Sequence[tuple[str, int, int]], scanned: Scanned | None) -> dict[str, int]:
     """A descriptor of each file of ``spans``, each checked to hold its ranges.
 
     Raises:
-        SourceChangedError: a file gone, unreadable, or shorter than a range.
+        SourceChangedError: a file gone, unreadable, not as ``scanned``, or shorter than a range.
     """
     fds: dict[str, int] = {}
     try:
         for path, offset, length in spans:
-            fd = fds.get(path)
-            if fd is None:
-                try:
-                    fd = fds[path] = open_file(path)
-                except OSError:
-                    raise SourceChangedError(path) from None
+            fd = _opened(path, fds, scanned)
             if os.fstat(fd).st_size < offset + length:
                 raise SourceChangedError(path)
     except BaseException:
@@ -169,8 +184,10 @@ def parts_of(obj: ChunkObject, part: int) -> list[tuple[int, int, tuple[Source, 
 class ChunkUploader:
     """Sends the new chunk objects of one push through its transport."""
 
-    def __init__(self, t: Transport) -> None:
+    def __init__(self, t: Transport, scanned: Scanned | None = None) -> None:
+        """``scanned``: the size and mtime of each file as the push scanned it, by path."""
         self.t = t
+        self.scanned = scanned
         self._unfinished = Unfinished(t)
 
     async def send_all(self, objects: Sequence[ChunkObject]) -> None:
@@ -197,7 +214,7 @@ class ChunkUploader:
                 # size, and a pool keyed by size would keep one of each.
                 buf = bytearray(obj.size)
                 await anyio.to_thread.run_sync(
-                    read_members, obj.members, memoryview(buf), limiter=self.t.io
+                    read_members, obj.members, memoryview(buf), self.scanned, limiter=self.t.io
                 )
                 await self.t.put(key, buf)
         else:
@@ -212,7 +229,7 @@ class ChunkUploader:
         since it was hashed is refused.
         """
         spans = _spans(obj.members)
-        fds = await anyio.to_thread.run_sync(_open_spans, spans, limiter=self.t.io)
+        fds = await anyio.to_thread.run_sync(_open_spans, spans, self.scanned, limiter=self.t.io)
         try:
             ranges = [(fds[path], offset, length) for path, offset, length in spans]
             copy = await self.t.stage_ranges(local, layout.OBJECTS, ranges)
@@ -253,7 +270,7 @@ class ChunkUploader:
             async with self.t.budget.hold(length * copies):
                 buf = bytearray(length)
                 crc = await anyio.to_thread.run_sync(
-                    read_members, members, memoryview(buf), limiter=self.t.io
+                    read_members, members, memoryview(buf), self.scanned, limiter=self.t.io
                 )
                 kept = stored.get(number)
                 if kept is not None and kept.size == length and same_part(buf, kept.checksums, crc):

@@ -570,7 +570,9 @@ async def send(
         if chunky:
             assert prepared.chunks is not None
             new = [o for o in prepared.chunks.objects if o.id in chunky]
-            await ChunkUploader(t).send_all(new)
+            large = (f for f in prepared.scan.files if f.size > manifest.chunk_size)
+            scanned = {f.source: (f.size, f.mtime_ns) for f in large}
+            await ChunkUploader(t, scanned).send_all(new)
             tracker.advance(sum(o.size for o in new))
         await prepared.discard_cut()
         await t.each(missing, up.upload)
