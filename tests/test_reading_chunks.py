@@ -262,3 +262,23 @@ def test_etc_cat_writes_a_chunked_file(file_repo: RepoSpec, tmp_path: Path) -> N
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == _files()[BIG]
+
+
+async def test_a_pull_after_reading_takes_the_chunks_from_the_cache(
+    file_repo: RepoSpec, tmp_path: Path
+) -> None:
+    reader = _push(file_repo, tmp_path)
+    async with session(reader) as s:
+        v = await open_version(s, "sample", 1)
+        assert await v.read(await v.entry(BIG)) == _files()[BIG]
+    pulled = await etc.apull("sample", config=reader)
+    assert pulled.stats.files_reused >= 1
+    assert pulled.stats.bytes_received < MiB  # the small files' packs, not the chunks
+    assert (Path(reader.home) / "sample" / BIG).read_bytes() == _files()[BIG]
+
+
+def test_workers_of_a_loader_share_a_chunked_file(file_repo: RepoSpec, tmp_path: Path) -> None:
+    reader = _push(file_repo, tmp_path)
+    s = etc.stream("sample", "train", config=reader, seed=2, batch_size=4)
+    got = {x.path: x.data for w in range(2) for x in s.for_worker(w, 2)}
+    assert got == {k: v for k, v in _files().items() if k.startswith("data/train/")}
