@@ -7,6 +7,8 @@ touches, each verified against its chunk digest.
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import random
 import subprocess
 import sys
@@ -15,6 +17,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import etcetera as etc
 from etcetera.api.session import session
@@ -23,9 +27,11 @@ from etcetera.errors import EtceteraError, IntegrityError, ManifestError
 from etcetera.format import layout
 from etcetera.format.chunkobjects import Extent
 from etcetera.format.compression import compress
-from etcetera.format.manifest import Manifest
+from etcetera.format.hashing import combine
+from etcetera.format.manifest import FileEntry, Manifest
 from etcetera.fs import EtcFileSystem
 from etcetera.reading import open_version
+from etcetera.reading.chunks import ChunkMap
 from etcetera.settings import Config
 from tests import hostile
 from tests.support import RepoSpec, cli_env, write_tree
@@ -54,6 +60,37 @@ def _push(repo: RepoSpec, tmp_path: Path, *, text: bool = False) -> Config:
     etc.register(write_tree(tmp_path / "sample", _files(text)), config=cfg)
     etc.push("sample", config=cfg)
     return repo.config(home=tmp_path / "reader")
+
+
+@given(
+    st.lists(st.integers(min_value=1, max_value=40), min_size=1, max_size=12),
+    st.integers(min_value=0, max_value=500),
+    st.integers(min_value=-5, max_value=500),
+)
+def test_a_chunk_map_gives_the_chunks_of_a_range_and_joins_them(
+    sizes: list[int], start: int, length: int
+) -> None:
+    data = random.Random(len(sizes)).randbytes(sum(sizes))
+    cuts = [0, *(sum(sizes[: i + 1]) for i in range(len(sizes)))]
+    # The chunks lie in two objects, the odd ones first: not in file order.
+    extents = [
+        Extent(hashlib.sha256(data[a:b]).digest(), b - a, f"o{i % 2}", 1000 * i)
+        for i, (a, b) in enumerate(itertools.pairwise(cuts))
+    ]
+    digests = tuple(e.digest.hex() for e in extents)
+    entry = FileEntry("f", len(data), 0o644, combine([e.digest for e in extents]), "", 0, digests)
+    m = ChunkMap(entry, extents)
+    end = start + length
+    touched = m.touched(start, end)
+    want = data[start:end]
+    assert bool(touched) == bool(want)
+    got = {u: data[a:b] for u, (a, b) in zip(m.units, itertools.pairwise(cuts), strict=True)}
+    assert m.assemble(start, end, got) == want
+    assert m.assemble(start, end, {u: got[u] for u in touched}) == want  # no other chunk
+    if want:
+        lo, hi = m.bounds(start, end)
+        assert lo in cuts and hi in cuts and lo <= start < end and min(end, len(data)) <= hi
+        assert sum(u.length for u in touched) == hi - lo
 
 
 @pytest.fixture
