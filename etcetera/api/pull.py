@@ -257,7 +257,9 @@ class _Pull:
             staging = Staging.in_home(home, name, digest, self.selection)
         from ..reading.pulling import cached_copies  # above the API: imported when used
 
-        reuse = await cached_copies(self.s, files, manifest.chunk_size, staging.tmp, reuse)
+        reuse = await cached_copies(
+            self.s, files, manifest.chunk_size, staging.tmp, reuse, manifest.extents
+        )
         moved = await engine_pull.fetch(
             self.s.transport,
             manifest,
