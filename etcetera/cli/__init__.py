@@ -64,8 +64,18 @@ app.command("etcetera.cli.gc:gc", help="Delete unreferenced objects from the rep
 app.command("etcetera.cli.config:config", help="Show the effective settings.")
 
 
-app.register_install_completion_command()
-for _flag in ("--help", "--version", "--install-completion"):
+app.command(
+    "etcetera.cli.completion:install_completion",
+    name="--install-completion",
+    help=(
+        "Install shell completion for this application.\n\n"
+        "This command generates and installs the completion script to the appropriate "
+        "location for your shell. After installation, you may need to restart your shell "
+        "or source your shell configuration file."
+    ),
+    group=GLOBAL_OPTIONS,
+)
+for _flag in ("--help", "--version"):
     app[_flag].group = GLOBAL_OPTIONS
 app.meta.suppress_keyboard_interrupt = False
 
