@@ -2,9 +2,11 @@
 
 ``etc --help`` imports no cloud SDK: commands import :mod:`etcetera.api` only when run,
 and the API imports a back-end only when a repository of its kind is opened.
-"""
 
-from __future__ import annotations
+The command modules do not postpone their annotations (no ``from __future__ import
+annotations``): cyclopts reads the signatures of the launcher and the command on every
+run, and would evaluate string annotations again each time (3 ms of every command).
+"""
 
 import sys
 from pathlib import Path
