@@ -172,18 +172,22 @@ def report(codes: list[Code], keys: list[str]) -> str:
     """The timing table (medians) and the import tables."""
     names = [c.name for c in codes]
     headers = ["run"] + [f"{n} wall s" for n in names] + [f"{n} cpu s" for n in names]
-    t = Table([*headers, "runs"])
+    change = ["cpu new/old"] if len(codes) == 2 else []
+    t = Table([*headers, *change, "runs"])
     for key in keys:
         walls = [statistics.median(m.wall for m in c.runs[key]) for c in codes]
         cpus = [statistics.median(m.cpu for m in c.runs[key]) for c in codes]
-        t.add(key, *(fmt(w, 3) for w in walls), *(fmt(c, 3) for c in cpus), len(codes[0].runs[key]))
+        ratio = [fmt(cpus[1] / cpus[0], 2)] if change else []
+        t.add(key, *(fmt(w, 3) for w in walls), *(fmt(c, 3) for c in cpus), *ratio,
+              len(codes[0].runs[key]))  # fmt: skip
     out = [t.render()]
     for code in codes:
         for what, prof in code.imports.items():
             top = ", ".join(f"{n} {ms:.0f}" for n, ms in prof["top_ms"])
+            absent = [w for w in WATCHED if w not in prof["watched"]]
             out.append(
-                f"\n{code.name}, {what}: {prof['modules']} modules imported; "
-                f"of {', '.join(WATCHED)}: {', '.join(prof['watched']) or 'none'}\n"
+                f"\n{code.name}, {what}: {prof['modules']} modules imported, among them "
+                f"{', '.join(prof['watched']) or 'none'} (not {', '.join(absent) or '-'})\n"
                 f"  largest cumulative imports, ms: {top}"
             )
     return "\n".join(out)
