@@ -9,6 +9,7 @@ run, and would evaluate string annotations again each time (3 ms of every comman
 """
 
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated
 
@@ -155,4 +156,16 @@ def main(argv: list[str] | None = None) -> None:
     """
     _return_freed_buffers_to_the_os()
     args = sys.argv[1:] if argv is None else argv
-    sys.exit(run(app.meta, args))
+    sys.exit(run(_entry(args), args))
+
+
+def _entry(args: Sequence[str]) -> Callable[[Sequence[str]], object]:
+    """What reads ``args``: the meta app (global options, help), or the launcher itself.
+
+    cyclopts takes as long to parse the launcher's options as the command's (8 ms of
+    every command here). A command line with no option at all (``etc pull NAME``) has no
+    global option to read: the launcher runs directly, with every global at its default.
+    """
+    if not args or any(a.startswith("-") for a in args):
+        return app.meta
+    return lambda tokens: _launcher(*tokens)
