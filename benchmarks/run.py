@@ -423,7 +423,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"\ntext: zlib level 6 would shrink it to {ratio:.0%} "
             f"({text_info['bytes'] / MiB:.0f} -> {text_info['zlib6_bytes'] / MiB:.0f} MiB): "
-            f"that is what compression could save in bytes sent; etcetera sends it as is."
+            f"a yardstick; etcetera stores it zstd-compressed where a trial pays "
+            f"(benchmarks/bytes_moved.py counts the bytes it moves)."
         )
     print("\nGoals (issue 13):")
     for rule in GOAL_RULES:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -57,10 +58,11 @@ def home(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def file_repo(tmp_path_factory: pytest.TempPathFactory) -> RepoSpec:
-    """A fresh file:// repository."""
+def file_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RepoSpec]:
+    """A fresh file:// repository, removed after the test."""
     root = tmp_path_factory.mktemp(f"repo{next(_counter)}")
-    return RepoSpec(f"file://{root}")
+    yield RepoSpec(f"file://{root}")
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(params=["file", "s3", "gcs"])

@@ -12,6 +12,7 @@ import itertools
 import json
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import time
@@ -150,8 +151,13 @@ def gcs_settings(fake: FakeGCS) -> dict[str, object]:
 
 
 @pytest.fixture
-def gcs_repo(fake_gcs: FakeGCS) -> RepoSpec:
-    """A gs:// repository in a fresh bucket of the session's fake-gcs-server."""
+def gcs_repo(fake_gcs: FakeGCS) -> Iterator[RepoSpec]:
+    """A gs:// repository in a fresh bucket of the session's fake-gcs-server.
+
+    The bucket's folder is removed after the test: the filesystem back-end keeps
+    every object on disk, and no later test asks for that bucket.
+    """
     bucket = f"etc-test-{next(_buckets)}-{secrets.token_hex(3)}"
     fake_gcs.create_bucket(bucket)
-    return RepoSpec(f"gs://{bucket}", gcs_settings(fake_gcs))
+    yield RepoSpec(f"gs://{bucket}", gcs_settings(fake_gcs))
+    shutil.rmtree(fake_gcs.data_dir / bucket, ignore_errors=True)

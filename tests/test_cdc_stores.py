@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 import random
+import shutil
 from pathlib import Path
 
 import anyio
@@ -99,6 +100,7 @@ def test_random_trees_with_random_edits_come_back_byte_identical(
                 await t.backend.aclose()
 
         anyio.run(main)
+        shutil.rmtree(base)
 
     run()
 

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.support import run_etc, write_tree
 
 
@@ -97,3 +99,19 @@ def test_secrets_are_masked(tmp_path: Path) -> None:
     assert run.returncode == 0
     assert "s3cr3t-value" not in run.stdout
     assert "aws_secret_access_key = '****'  (environment ETC_AWS_SECRET_ACCESS_KEY)" in run.stdout
+
+
+def test_a_command_line_without_options_starts_from_the_default_globals(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """In one process, ``etc --url U config`` then ``etc config``: the second has no option
+    (so no meta app parses it), and none of the first's reaches it."""
+    from etcetera.cli import _entry
+    from etcetera.cli._run import run
+
+    monkeypatch.setenv("ETC_HOME", str(tmp_path / "home"))
+    for argv in (["--url", "file:///elsewhere", "-v", "config"], ["config"]):
+        assert run(_entry(argv), argv) == 0
+    out = capsys.readouterr().out
+    assert out.count("url = 'file:///elsewhere'  (argument)") == 1
+    assert "url = None  (default)" in out

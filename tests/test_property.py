@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import shutil
 import unicodedata
 from pathlib import Path
 
@@ -64,6 +65,7 @@ def test_random_trees_roundtrip(
     etc.push("rand", config=cfg)
     pulled = etc.pull("rand", config=etc.Config(url, home=base / "h2"))
     assert snapshot(pulled.location) == snapshot(root)
+    shutil.rmtree(base)
 
 
 @given(st.lists(st.binary(max_size=3000), min_size=1, max_size=6))

@@ -9,7 +9,6 @@ the ``progress_bar = false`` setting turn it off; the ``etc`` command draws its 
 
 from __future__ import annotations
 
-import html
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -44,6 +43,8 @@ class NotebookBar:
 
     def __call__(self, event: ProgressEvent) -> None:
         """Progress callback: draw the event."""
+        import html
+
         from IPython.display import display
 
         total = max(event.bytes_total, 1)

@@ -7,30 +7,30 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.to_thread
 
-from .. import legacy
-from ..engine import pull as engine_pull
 from ..engine import refs
-from ..engine.fdpaths import stat_path
-from ..engine.localfs import remove_tree
 from ..engine.progress import ProgressCallback, TransferStats
-from ..engine.scan import HashCache
 from ..errors import ConfigError, DatasetExistsError, PartitionNotFoundError
 from ..format import layout
 from ..format.manifest import FileEntry, Manifest
 from ..format.record import VersionRecord
 from ..format.selection import Selection
 from ..home import Home, LocalVersion
-from ..model import check_dataset
 from ..settings import Config
-from . import folder
 from ._common import parse_ref
 from .bar import progress_for
 from .session import Session, session
-from .staging import Staging
+
+# A pull of what is already local is told from the version record alone; the modules
+# that move files (the pull engine, content-defined chunking, staging, the scan of a
+# tree, 0.0.x archives) are imported where a transfer starts, not by every `etc pull`.
+if TYPE_CHECKING:
+    from ..engine import pull as engine_pull
+    from .staging import Staging
 
 
 @dataclass
@@ -226,6 +226,10 @@ class _Pull:
             # Already local: decided from the version record alone, so a no-op pull of
             # ten million files does not read their manifest.
             return self.result(home.location(name), noop=True)
+        from ..engine import pull as engine_pull
+        from . import folder
+        from .staging import Staging
+
         if into_home:
             _refuse_local(home, name, current, force)
             if current is not None and current.manifest == digest:
@@ -259,7 +263,9 @@ class _Pull:
             staging = Staging.in_home(home, name, digest, self.selection)
         from ..reading.pulling import cached_copies  # above the API: imported when used
 
-        reuse = await cached_copies(self.s, files, manifest.chunk_size, staging.tmp, reuse)
+        reuse = await cached_copies(
+            self.s, files, manifest.chunk_size, staging.tmp, reuse, manifest.extents
+        )
         moved = await engine_pull.fetch(
             self.s.transport,
             manifest,
@@ -291,6 +297,8 @@ class _Pull:
         return result
 
     async def _holds(self, target: Path, manifest: Manifest, files: Sequence[FileEntry]) -> bool:
+        from . import folder
+
         parts = (
             manifest.partitions if self.selection.partitions is None else self.selection.partitions
         )
@@ -335,6 +343,9 @@ async def astage(
     place), and one :func:`apull` of the same selection then finds them staged and
     publishes the whole. Nothing becomes visible here. Returns the files written.
     """
+    from ..engine import pull as engine_pull
+    from .staging import Staging
+
     name, _ = parse_ref(name, None)
     worker = Selection.of(shard=shard).shard or (0, 1)
     async with session(config) as s:
@@ -356,6 +367,8 @@ async def astage(
 
 
 def _remove_tree(path: Path) -> None:
+    from ..engine.localfs import remove_tree
+
     remove_tree(str(path))
 
 
@@ -380,6 +393,10 @@ def _refuse_local(home: Home, name: str, current: LocalVersion | None, force: bo
 
 async def _pull_legacy(s: Session, name: str, size: int, force: bool, started: float) -> PullResult:
     """Pull a dataset of etcetera 0.0.x (one tgz) as version 0."""
+    from .. import legacy
+    from ..model import check_dataset
+    from .staging import Staging
+
     home, t = s.home, s.transport
     marker = f"legacy-tgz:{size}"
     current = await anyio.to_thread.run_sync(home.current, name)
@@ -432,6 +449,8 @@ def _previous(
         return None
     root = home.location(name)
 
+    from ..engine.fdpaths import stat_path
+
     def lookup(path: str) -> str | None:
         where = str(root / path)
         try:  # (a path of any length: Path.is_file raises past PATH_MAX)
@@ -446,6 +465,9 @@ def _reuse_index(
     home: Home, name: str, current: LocalVersion | None
 ) -> engine_pull.ReuseLookup | None:
     """Files of the current local copy the hash cache knows, by digest (checked when used)."""
+    from ..engine import pull as engine_pull
+    from ..engine.scan import HashCache
+
     if current is None:
         return None
     root = home.location(name)

@@ -14,20 +14,22 @@ import os
 import secrets
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import anyio
 
 from ..backends.base import Backend
 from ..connect import open_backend, transfer_options
-from ..engine import manifests
 from ..engine.progress import TransferStats
 from ..engine.transport import Transport
 from ..errors import EtceteraError
-from ..format.manifest import Manifest
-from ..format.v2 import ManifestRoot
 from ..home import Home
 from ..settings import Config
 from ._common import resolve_config
+
+if TYPE_CHECKING:
+    from ..format.manifest import Manifest
+    from ..format.v2 import ManifestRoot
 
 
 class HomeManifests:
@@ -89,12 +91,18 @@ class Session:
 
         With ``partitions``, only those partitions' files are read (``Manifest.loaded``).
         """
+        # Imported here: a no-op push or pull reads no manifest, and the format's modules
+        # (zstandard with them) are a good share of a command's start.
+        from ..engine import manifests
+
         return await manifests.read_manifest(
             self.transport, digest, HomeManifests(self.home), partitions
         )
 
     async def manifest_root(self, digest: str) -> ManifestRoot:
         """The root of a manifest (header and piece list), cached like :meth:`manifest`."""
+        from ..engine import manifests
+
         return await manifests.read_root(self.transport, digest, HomeManifests(self.home))
 
 

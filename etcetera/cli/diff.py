@@ -1,7 +1,5 @@
 """``etc diff``: exit 0 when equal, 1 when they differ, 2 on an error (as ``diff``)."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 from cyclopts import Parameter

@@ -1,7 +1,5 @@
 """``etc cat NAME[@K] PATH`` and ``etc list NAME[@K] [PATH]``: a version's files, unpulled."""
 
-from __future__ import annotations
-
 import sys
 
 from ._common import human, settings

@@ -1,7 +1,5 @@
 """``etc gc``."""
 
-from __future__ import annotations
-
 from datetime import timedelta
 
 from ._common import count, human, say, settings

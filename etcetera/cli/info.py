@@ -1,7 +1,5 @@
 """``etc info``."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 from cyclopts import Parameter

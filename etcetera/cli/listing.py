@@ -1,7 +1,5 @@
 """``etc list`` (alias ``ls``)."""
 
-from __future__ import annotations
-
 import sys
 from typing import Annotated, Any
 

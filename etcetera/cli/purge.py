@@ -1,7 +1,5 @@
 """``etc purge``."""
 
-from __future__ import annotations
-
 from ._common import say, settings
 
 

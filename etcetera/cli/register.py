@@ -1,7 +1,5 @@
 """``etc register``."""
 
-from __future__ import annotations
-
 from pathlib import Path
 
 from ._common import say, settings

@@ -1,7 +1,5 @@
 """``etc status``."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 from cyclopts import Parameter

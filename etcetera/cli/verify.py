@@ -1,7 +1,5 @@
 """``etc verify``."""
 
-from __future__ import annotations
-
 from ._common import display, say, settings
 
 

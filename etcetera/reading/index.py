@@ -23,9 +23,11 @@ from ..engine.manifests import ManifestCache
 from ..engine.transport import Transport
 from ..errors import IntegrityError, ManifestError, ObjectNotFoundError
 from ..format import layout, pieces
+from ..format.chunkobjects import Extent
 from ..format.manifest import FileEntry, Manifest, ObjectEntry
 from ..format.v2 import ManifestRoot, PieceRef, check_piece, stored_limit, unpack_piece
 from ..format.validate import Tables, check_header
+from .chunks import ChunkMap
 
 _path = operator.attrgetter("path")
 
@@ -48,6 +50,7 @@ class Index:
         partitions: every partition, empty ones too.
         dirs: empty folders outside ``data/``.
         objects: the objects of the pieces read so far, by id.
+        extents: the chunk places of the content-chunked files of those pieces, by path.
     """
 
     def __init__(
@@ -62,6 +65,8 @@ class Index:
         except (KeyError, TypeError) as exc:
             raise ManifestError(f"manifest is malformed ({exc})") from None
         self.objects: dict[str, ObjectEntry] = {}
+        self.extents: dict[str, tuple[Extent, ...]] = {}
+        self._maps: dict[str, ChunkMap] = {}
         self._pieces: dict[int, list[FileEntry]] = {}
         self._locks: dict[int, anyio.Lock] = {}
         self._count = len(root.pieces) if root.version >= 2 else 1
@@ -81,7 +86,7 @@ class Index:
     async def _load(self, i: int) -> list[FileEntry]:
         if self.root.version < 2:
             whole: Manifest = await manifests.read_manifest(self.t, self.digest, self.cache)
-            self._merge(whole.objects)
+            self._merge(whole.objects, whole.extents)
             return list(whole.files)
         ref = self.root.pieces[i]
         raw = None
@@ -104,13 +109,13 @@ class Index:
             if self.cache is not None:
                 await anyio.to_thread.run_sync(self.cache.put, ref.id, stored)
         first = self.root.firsts[i] if self.root.firsts else None
-        files, objects = await anyio.to_thread.run_sync(self._check, i, raw, first)
-        self._merge(objects)
+        files, objects, extents = await anyio.to_thread.run_sync(self._check, i, raw, first)
+        self._merge(objects, extents)
         return files
 
     def _check(
         self, i: int, raw: bytes, first: str | None
-    ) -> tuple[list[FileEntry], dict[str, ObjectEntry]]:
+    ) -> tuple[list[FileEntry], dict[str, ObjectEntry], dict[str, tuple[Extent, ...]]]:
         ref = self.root.pieces[i]
         cols = pieces.decode(raw)
         check_piece(ref, cols, first)
@@ -118,13 +123,32 @@ class Index:
         tables.add(cols, trusted_types=True)
         if sum(cols.sizes) != ref.size:
             raise ManifestError(f"manifest piece {ref.id} does not match its root entry")
-        return tables.files, tables.objects
+        return tables.files, tables.objects, tables.extents
 
-    def _merge(self, objects: dict[str, ObjectEntry]) -> None:
+    def _merge(
+        self, objects: dict[str, ObjectEntry], extents: dict[str, tuple[Extent, ...]]
+    ) -> None:
         for oid, obj in objects.items():
             known = self.objects.setdefault(oid, obj)
-            if (known.kind, known.size) != (obj.kind, obj.size):
+            if known != obj:  # one object, two framings: which stored bytes to believe?
                 raise ManifestError(f"manifest object {oid} is listed twice, differently")
+        self.extents.update(extents)
+
+    def chunk_map(self, entry: FileEntry) -> ChunkMap | None:
+        """Where a content-chunked file's bytes are; ``None`` for a file with a place of its own.
+
+        Raises:
+            ManifestError: a file with neither a place nor chunk places.
+        """
+        if entry.object or not entry.size:
+            return None
+        found = self._maps.get(entry.path)
+        if found is None:
+            extents = self.extents.get(entry.path)
+            if extents is None:
+                raise ManifestError(f"manifest file {entry.path!r} has no place of its bytes")
+            found = self._maps[entry.path] = ChunkMap(entry, extents)
+        return found
 
     async def pieces_of(self, indexes: list[int]) -> list[list[FileEntry]]:
         """The files of several pieces, read concurrently, in the order asked.

@@ -10,25 +10,34 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import anyio.to_thread
 
 from ..api.session import Session
 from ..engine.pull import LocalCopy, ReuseLookup
+from ..format.chunkobjects import Extent
 from ..format.manifest import FileEntry
 from . import plan
 from .cache import ObjectCache
+from .chunks import ChunkMap
 from .version import object_cache
 
 _BATCH = 32 * 1024 * 1024  # bytes of cached units read in one thread hop
 
 
 async def cached_copies(
-    s: Session, files: list[FileEntry], chunk_size: int, tmp: Path, also: ReuseLookup | None
+    s: Session,
+    files: list[FileEntry],
+    chunk_size: int,
+    tmp: Path,
+    also: ReuseLookup | None,
+    extents: Mapping[str, tuple[Extent, ...]] | None = None,
 ) -> ReuseLookup | None:
     """A reuse lookup for ``fetch``: ``also``'s copies, then files the cache holds whole.
 
+    ``extents``: the manifest's content-chunked files (their units are their chunks).
     Returns ``also`` as it is when the cache is off or empty.
     """
     cache = object_cache(s)
@@ -43,10 +52,10 @@ async def cached_copies(
         batch.append(f)
         size += f.size
         if size >= _BATCH:
-            found |= await anyio.to_thread.run_sync(_write, cache, batch, chunk_size, tmp)
+            found |= await anyio.to_thread.run_sync(_write, cache, batch, chunk_size, extents, tmp)
             batch, size = [], 0
     if batch:
-        found |= await anyio.to_thread.run_sync(_write, cache, batch, chunk_size, tmp)
+        found |= await anyio.to_thread.run_sync(_write, cache, batch, chunk_size, extents, tmp)
     if not found:
         return also
 
@@ -57,10 +66,22 @@ async def cached_copies(
 
 
 def _write(
-    cache: ObjectCache, files: list[FileEntry], chunk_size: int, tmp: Path
+    cache: ObjectCache,
+    files: list[FileEntry],
+    chunk_size: int,
+    extents: Mapping[str, tuple[Extent, ...]] | None,
+    tmp: Path,
 ) -> dict[str, LocalCopy]:
     """Write the files the cache holds whole into ``tmp`` (a worker thread)."""
-    wanted = {f.digest: plan.units(f, chunk_size) for f in files}
+    chunked = extents or {}
+    wanted = {
+        f.digest: (
+            list(ChunkMap(f, chunked[f.path]).units)
+            if f.path in chunked
+            else plan.units(f, chunk_size)
+        )
+        for f in files
+    }
     got = cache.lookup(u for units in wanted.values() for u in units)
     out: dict[str, LocalCopy] = {}
     by_digest = {f.digest: f for f in files}

@@ -147,11 +147,10 @@ class Version:
         missing ones of each object in few ranged reads (``split``: long ones cut in
         part-size reads fetched concurrently).
         """
-        cs = self.index.chunk_size
         bounds = [
             (e, max(0, s), e.size if x is None else max(0, min(x, e.size))) for e, s, x in wanted
         ]
-        units = [u for e, s, x in bounds for u in plan.units(e, cs, s, x)]
+        units = [u for e, s, x in bounds for u in self._units(e, s, x)]
         try:
             got = await fetch.read_units(
                 self.session.transport, units, self.index.objects, self.cache, split=split
@@ -165,7 +164,28 @@ class Version:
             if isinstance(error, ObjectNotFoundError):
                 raise await self._gone(error) from None
             raise error from None
-        return [fetch.assemble(e, cs, s, x, got) for e, s, x in bounds]
+        return [self._assemble(e, s, x, got) for e, s, x in bounds]
+
+    def chunk_bounds(self, entry: FileEntry, start: int, end: int) -> tuple[int, int] | None:
+        """The file range of the whole chunks holding bytes ``start .. end``.
+
+        For a content-chunked file: what reading those bytes costs anyway (a reader that
+        reads ahead reads that far). ``None`` for a file with a place of its own.
+        """
+        found = self.index.chunk_map(entry)
+        return None if found is None else found.bounds(start, end)
+
+    def _units(self, entry: FileEntry, start: int, end: int) -> list[plan.Unit]:
+        found = self.index.chunk_map(entry)
+        if found is None:
+            return plan.units(entry, self.index.chunk_size, start, end)
+        return found.touched(start, end)
+
+    def _assemble(self, entry: FileEntry, start: int, end: int, got: fetch.Got) -> bytes:
+        found = self.index.chunk_map(entry)
+        if found is None:
+            return fetch.assemble(entry, self.index.chunk_size, start, end, got)
+        return found.assemble(start, end, got)
 
     async def _gone(self, exc: ObjectNotFoundError) -> EtceteraError:
         t = self.session.transport

@@ -88,13 +88,13 @@ async def produce(
 
         async def fetch(piece: order.Piece) -> list[bytes]:
             members = [files[i] for i in piece.members]
-            if not piece.object:
-                return [b""] * len(members)
+            if not piece.object and not piece.end:  # empty files (a content-chunked file
+                return [b""] * len(members)  # has no object either, but bytes)
             # One request per piece, as a pull reads a pack: the reader fetches several
             # pieces at once already.
             if not shared:
                 return await v.read_many(members, split=False)
-            async with _fetching(v, piece):
+            async with _fetching(v, piece, members[0].digest):
                 return await v.read_many(members, split=False)
 
         # The pieces held for the reader have a budget of their own: the transport's
@@ -105,11 +105,14 @@ async def produce(
 
 
 @contextlib.asynccontextmanager
-async def _fetching(v: Version, piece: order.Piece) -> AsyncIterator[None]:
-    """Hold the machine-wide lock of one piece (a file beside the cache) while it is read."""
+async def _fetching(v: Version, piece: order.Piece, digest: str) -> AsyncIterator[None]:
+    """Hold the machine-wide lock of one piece (a file beside the cache) while it is read.
+
+    A piece without an object (a content-chunked file) is named by its file's ``digest``.
+    """
     assert v.cache is not None
     folder = v.cache.root / ".fetching"
-    path = folder / f"{piece.object}-{piece.start}-{piece.end}"
+    path = folder / f"{piece.object or digest}-{piece.start}-{piece.end}"
 
     def take() -> int | None:
         try:

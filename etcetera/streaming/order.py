@@ -52,7 +52,9 @@ class Piece:
     """A rank's part of one unit: files that one ranged read of one object returns.
 
     Attributes:
-        object: the id of the object holding them (``""``: one empty file, nothing to read).
+        object: the id of the object holding them (``""``: one file without an object of
+            its own: an empty file, nothing to read, or a content-chunked one, read by its
+            chunks).
         start: where the range starts in the object.
         end: where it ends (exclusive).
         members: indexes of the files (into the stream's file list), in offset order.
