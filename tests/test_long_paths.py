@@ -116,6 +116,33 @@ def test_a_path_of_4090_characters_is_pushed_pulled_and_verified(
         assert _read(again.location, rel) == data
 
 
+@pytest.mark.parametrize("kind", ["file", "s3"])
+def test_a_large_file_at_a_long_path_is_cut_by_content_pushed_and_pulled(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path, long_home: Path
+) -> None:
+    """``content_chunks``: the cut, the chunk objects' reads and copies, the delta pull."""
+    import random
+
+    spec: RepoSpec = request.getfixturevalue(f"{kind}_repo")
+    src = long_home / "src" / NAME
+    src.mkdir(parents=True)
+    rng = random.Random(9)
+    big = rng.randbytes(9 * 1024 * 1024)  # past the 8 MiB from which files are cut
+    _write(src, DEEP, big)
+    push_cfg = spec.config(home=long_home / "push-home", content_chunks=True)
+    etc.register(src, NAME, config=push_cfg)
+    assert etc.push(NAME, config=push_cfg).version == 1
+    cfg = spec.config(home=long_home / "home")
+    assert _read(etc.pull(NAME, config=cfg).location, DEEP) == big
+    edited = big[:4096] + rng.randbytes(100) + big[4096:]
+    _write(src, DEEP, edited)
+    second = etc.push(NAME, config=push_cfg, force=True)
+    assert second.version == 2 and second.stats.bytes_sent < len(big) // 2
+    assert etc.status(NAME, config=push_cfg).up_to_date  # hashed as the push cut it
+    assert _read(etc.pull(NAME, config=cfg).location, DEEP) == edited
+    assert etc.verify(NAME, config=cfg).ok
+
+
 def test_4096_characters_of_two_bytes_each_are_pulled_into_a_long_home(
     tmp_path: Path, long_home: Path
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -448,9 +449,14 @@ def _previous(
         return None
     root = home.location(name)
 
+    from ..engine.fdpaths import stat_path
+
     def lookup(path: str) -> str | None:
-        where = root / path
-        return str(where) if where.is_file() else None
+        where = str(root / path)
+        try:  # (a path of any length: Path.is_file raises past PATH_MAX)
+            return where if stat.S_ISREG(stat_path(where).st_mode) else None
+        except OSError:
+            return None
 
     return lookup
 

@@ -83,7 +83,9 @@ async def astatus(name: str, *, config: Config | None = None) -> Status:
     options = push_options(cfg, dry_run=True)
     async with session(cfg) as s:
         t = s.transport
-        prepared = await engine_push.prepare(t, root, name, options, cache=cache)
+        prepared = await engine_push.prepare(
+            t, root, name, options, cache=cache, cut=t.config.content_chunks
+        )
         manifest = prepared.manifest
         latest = await refs.latest(t, name)
         previous = None if latest is None else await s.manifest(latest.manifest)

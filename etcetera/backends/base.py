@@ -206,8 +206,21 @@ class LocalObjects(Protocol):
         """
         ...
 
+    async def stage_ranges(
+        self, folder: str, ranges: Sequence[tuple[int, int, int]]
+    ) -> StagedObject:
+        """Copy ranges ``(fd, offset, length)`` of local files back to back into a temporary object.
+
+        As :meth:`stage`; a file that ends before its range is an error (``LocalIOError``).
+        """
+        ...
+
     async def copy_out(self, key: str, fd: int, offset: int, length: int) -> None:
         """Copy ``length`` bytes of ``key`` from ``offset`` into ``fd`` at the same offset."""
+        ...
+
+    async def copy_ranges(self, key: str, fd: int, ranges: Sequence[tuple[int, int, int]]) -> None:
+        """Copy ranges ``(offset in key, offset in fd, length)`` of ``key`` into ``fd``."""
         ...
 
 

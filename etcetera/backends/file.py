@@ -305,12 +305,18 @@ class FileBackend:
         for item in found:
             yield item
 
-    def _stage(self, folder: str, fd: int) -> FileStaged:
+    def _stage(self, folder: str, ranges: Sequence[tuple[int, int, int | None]]) -> FileStaged:
+        """Copy ``(fd, offset, length)`` ranges (``None``: to the end) into a temporary file."""
         tmp = self._path(folder) / f".staged.{secrets.token_hex(6)}.tmp"
         tmp.parent.mkdir(parents=True, exist_ok=True)
         out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         try:
-            _copy(fd, out, 0, 0, None)
+            at = 0
+            for fd, offset, length in ranges:
+                done = _copy(fd, out, offset, at, length)
+                if length is not None and done != length:
+                    raise LocalIOError("a local file ended before the range to copy")
+                at += done
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
@@ -318,31 +324,45 @@ class FileBackend:
             os.close(out)
         return FileStaged(self, tmp)
 
-    async def stage(self, folder: str, fd: int) -> FileStaged:
-        """Copy a local file into a temporary file of the repository, in the kernel."""
+    async def stage_ranges(self, folder: str, ranges: Sequence[tuple[int, int, int]]) -> FileStaged:
+        """Copy ``(fd, offset, length)`` ranges into one temporary file, in the kernel."""
         try:
-            return await anyio.to_thread.run_sync(self._stage, folder, fd, limiter=self._limiter)
+            return await anyio.to_thread.run_sync(
+                self._stage, folder, ranges, limiter=self._limiter
+            )
         except OSError as exc:
             raise _translate(exc, folder) from exc
 
-    def _copy_out(self, key: str, fd: int, offset: int, length: int) -> None:
+    async def stage(self, folder: str, fd: int) -> FileStaged:
+        """Copy a local file into a temporary file of the repository, in the kernel."""
+        try:
+            return await anyio.to_thread.run_sync(
+                self._stage, folder, [(fd, 0, None)], limiter=self._limiter
+            )
+        except OSError as exc:
+            raise _translate(exc, folder) from exc
+
+    def _copy_out(self, key: str, fd: int, ranges: Sequence[tuple[int, int, int]]) -> None:
         src, size = _open_regular(self._path(key), key)  # never a FIFO or /dev/zero
         try:
-            if offset + length > size:
-                raise BackendError(
-                    f"object {key} holds {size} bytes, not the {offset + length} asked for"
-                )
-            if _copy(src, fd, offset, offset, length) != length:
-                raise BackendError(f"object {key} ended before the requested range")
+            for offset, at, length in ranges:
+                if offset + length > size:
+                    raise BackendError(
+                        f"object {key} holds {size} bytes, not the {offset + length} asked for"
+                    )
+                if _copy(src, fd, offset, at, length) != length:
+                    raise BackendError(f"object {key} ended before the requested range")
         finally:
             os.close(src)
 
     async def copy_out(self, key: str, fd: int, offset: int, length: int) -> None:
         """Copy a range of an object into a local file, in the kernel."""
+        await self.copy_ranges(key, fd, [(offset, offset, length)])
+
+    async def copy_ranges(self, key: str, fd: int, ranges: Sequence[tuple[int, int, int]]) -> None:
+        """Copy ranges ``(offset in key, offset in fd, length)`` of an object, in the kernel."""
         try:
-            await anyio.to_thread.run_sync(
-                self._copy_out, key, fd, offset, length, limiter=self._limiter
-            )
+            await anyio.to_thread.run_sync(self._copy_out, key, fd, ranges, limiter=self._limiter)
         except OSError as exc:
             if exc.errno in _LOCAL_FULL:  # the copy's side: the repository is only read
                 raise LocalIOError(f"cannot write a copy of {key}: {exc.strerror}") from None

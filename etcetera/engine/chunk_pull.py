@@ -10,9 +10,10 @@ is written in the staging folder; the caller renames it into place once it is wh
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import aclosing
 
 import anyio
@@ -20,10 +21,12 @@ import anyio
 from ..errors import IntegrityError, TransientError
 from ..format import layout
 from ..format.chunkobjects import Extent
-from ..format.chunkplan import Copy, PullPlan, Read, coalesce
+from ..format.chunkplan import Copy, Piece, PullPlan, Read, coalesce
+from .fdpaths import open_file
 from .transport import Transport
 
 _BLOCK = 1024 * 1024
+_PLACE_STEP = 4 * 1024 * 1024  # bytes of a read in before its whole chunks are written
 
 
 def copy_chunks(local: str, fd: int, copies: Sequence[Copy]) -> list[Copy]:
@@ -35,7 +38,7 @@ def copy_chunks(local: str, fd: int, copies: Sequence[Copy]) -> list[Copy]:
     failed: list[Copy] = []
     buf = memoryview(bytearray(_BLOCK))
     try:
-        src = os.open(local, os.O_RDONLY)
+        src = open_file(local)
     except OSError:
         return list(copies)
     try:
@@ -56,14 +59,14 @@ def copy_chunks(local: str, fd: int, copies: Sequence[Copy]) -> list[Copy]:
     return failed
 
 
-def place(fd: int, read: Read, data: memoryview, path: str) -> None:
-    """Check each chunk of a read against its digest and write it where it belongs.
+def place(fd: int, pieces: Sequence[Piece], data: memoryview, path: str) -> None:
+    """Check chunks of a read (``data``) against their digests and write them where they belong.
 
     Raises:
         IntegrityError: a chunk's bytes are not its digest (the repository is corrupt
             or hostile).
     """
-    for p in read.pieces:
+    for p in pieces:
         view = data[p.at : p.at + p.size]
         if len(view) != p.size or hashlib.sha256(view).digest() != p.digest:
             raise IntegrityError(f"chunk {p.digest.hex()[:16]} of {path} does not match its digest")
@@ -71,9 +74,51 @@ def place(fd: int, read: Read, data: memoryview, path: str) -> None:
             os.pwrite(fd, view, dst)
 
 
+def holds(fd: int, at: int, size: int, digest: bytes, buf: memoryview) -> bool:
+    """Whether ``fd`` holds ``size`` bytes of SHA-256 ``digest`` at ``at`` (read into ``buf``)."""
+    h = hashlib.sha256()
+    got = 0
+    while got < size:
+        n = os.preadv(fd, [buf[: min(len(buf), size - got)]], at + got)
+        if not n:
+            return False
+        h.update(buf[:n])
+        got += n
+    return h.digest() == digest
+
+
+def check_placed(fd: int, read: Read, path: str) -> None:
+    """Check each chunk of a read where it was copied, against its digest (a worker thread).
+
+    Raises:
+        IntegrityError: a chunk's bytes are not its digest.
+    """
+    buf = memoryview(bytearray(_BLOCK))
+    for p in read.pieces:
+        for dst in p.dsts:
+            if not holds(fd, dst, p.size, p.digest, buf):
+                raise IntegrityError(
+                    f"chunk {p.digest.hex()[:16]} of {path} does not match its digest"
+                )
+
+
 async def fetch(t: Transport, read: Read, fd: int, path: str) -> None:
-    """Download one ranged read of a chunk object and place its chunks."""
+    """Download one ranged read of a chunk object and place its chunks.
+
+    On ``file://``, into a file open for reading too, its chunks are copied into place in
+    the kernel, then checked there.
+    """
     key = layout.object_key(read.object)
+    local = t.local
+    if local is not None and fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDWR:
+        ranges = [(read.start + p.at, dst, p.size) for p in read.pieces for dst in p.dsts]
+        await t.copy_ranges(local, key, fd, ranges)
+        await anyio.to_thread.run_sync(check_placed, fd, read, path, limiter=t.io)
+        return
+    # Chunks are written as their bytes arrive (a few MiB at a time): a pull interrupted
+    # mid-read keeps them (``in_place``), not only the reads that were whole.
+    pieces = sorted(read.pieces, key=lambda p: p.at)
+    placed = 0  # pieces written so far
     async with t.budget.hold(read.length):
         buf = bytearray(read.length)
         view = memoryview(buf)
@@ -87,11 +132,24 @@ async def fetch(t: Transport, read: Read, fd: int, path: str) -> None:
                     )
                 view[got : got + len(block)] = block
                 got += len(block)
-        await anyio.to_thread.run_sync(place, fd, read, view[:got], path, limiter=t.io)
+                ready = placed
+                while ready < len(pieces) and pieces[ready].at + pieces[ready].size <= got:
+                    ready += 1
+                if ready > placed and got - pieces[placed].at >= _PLACE_STEP:
+                    batch = pieces[placed:ready]
+                    await anyio.to_thread.run_sync(place, fd, batch, view, path, limiter=t.io)
+                    placed = ready
+        rest = pieces[placed:]
+        await anyio.to_thread.run_sync(place, fd, rest, view[:got], path, limiter=t.io)
 
 
 async def write_chunked(
-    t: Transport, plan: PullPlan, path: str, fd: int, local: str | None = None
+    t: Transport,
+    plan: PullPlan,
+    path: str,
+    fd: int,
+    local: str | None = None,
+    progress: Callable[[int], None] = lambda n: None,
 ) -> int:
     """Write a chunked file into ``fd`` (in the staging folder) from ``local`` and reads.
 
@@ -101,6 +159,7 @@ async def write_chunked(
         path: the file's path in the dataset (for messages).
         fd: the staged file, open for writing.
         local: a local copy of the previous version, or ``None``.
+        progress: told the bytes of the file written, as they are (copies, then reads).
 
     Returns:
         The bytes taken from ``local`` (counted as reused).
@@ -115,9 +174,11 @@ async def write_chunked(
     elif plan.copies:
         reads += coalesce((c.extent, c.dst) for c in plan.copies)
     t.stats.bytes_reused += copied
+    progress(copied)
 
     async def one(read: Read) -> None:
         await fetch(t, read, fd, path)
+        progress(sum(p.size * len(p.dsts) for p in read.pieces))
 
     await t.each(reads, one)
     return copied
@@ -132,15 +193,7 @@ def in_place(fd: int, extents: Sequence[Extent]) -> frozenset[int]:
     buf = memoryview(bytearray(_BLOCK))
     at = 0
     for i, e in enumerate(extents):
-        h = hashlib.sha256()
-        got = 0
-        while got < e.size:
-            n = os.preadv(fd, [buf[: min(_BLOCK, e.size - got)]], at + got)
-            if not n:
-                break
-            h.update(buf[:n])
-            got += n
-        if got == e.size and h.digest() == e.digest:
+        if holds(fd, at, e.size, e.digest, buf):
             done.add(i)
         at += e.size
     return frozenset(done)

@@ -16,16 +16,63 @@ from pathlib import Path
 
 import anyio
 
-from ..errors import EtceteraError, ManifestError, SourceChangedError
+from ..errors import EtceteraError, LocalIOError, ManifestError, SourceChangedError
 from ..format import cdc
 from ..format.chunkobjects import TARGET, Extent, PushPlan, known_chunks, plan_push
 from ..format.chunkplan import local_offsets, plan
+from ..format.hashing import Digest
 from ..format.manifest import FileEntry, FileTable, Manifest, ObjectEntry
 from ..format.v2 import EncodedManifest, encode_manifest
 from . import manifests
 from .chunk_pull import in_place, write_chunked
 from .chunk_push import ChunkUploader
+from .fdpaths import open_file
+from .progress import ProgressTracker
 from .transport import Transport
+from .walk import ScannedFile
+
+
+def cut_path(
+    path: str, params: cdc.Chunking, *, with_crc: bool = True
+) -> tuple[list[cdc.Chunk], int]:
+    """:func:`cdc.chunk_fd` of the file at ``path`` (of any length), with its running CRC32."""
+    return cdc.chunk_fd(open_file(path), params, with_crc=with_crc)
+
+
+class Cuts:
+    """The large files a push's scan cut by content (``hash_files``'s ``cut``), by path.
+
+    The scan's one pass over such a file is the cut: it names the file (the digest of
+    its chunk digests) and gives its chunks, kept here for :func:`lay_out`. A file the
+    push staged (copied into a ``file://`` repository) is cut in its copy, without CRCs:
+    the copy's bytes are the bytes hashed.
+    """
+
+    def __init__(self, params: cdc.Chunking | None = None) -> None:
+        self.params = params or cdc.DEFAULT
+        #: dataset path -> (the file read, its chunks)
+        self.files: dict[str, tuple[str, list[cdc.Chunk]]] = {}
+
+    def __call__(self, f: ScannedFile, source: str, staged: bool) -> tuple[Digest, int]:
+        """Cut ``source`` (``f`` or its staged copy; a worker thread): digest, bytes read."""
+        try:
+            chunks, size = cut_path(source, self.params, with_crc=not staged)
+        except OSError as exc:
+            raise LocalIOError(f"cannot read {f.source}: {exc.strerror}") from None
+        self.files[f.path] = (source, chunks)
+        return Digest(cdc.file_digest(chunks)), size
+
+
+def adopted(previous: Manifest | None) -> cdc.Chunking:
+    """How a push cuts: as the previous version's chunked files were cut, where this can.
+
+    So that cut points line up with the stored chunks. The previous version's
+    parameters (its root's ``chunking``) are taken when they are valid for this version;
+    otherwise (none recorded, another algorithm, out of bounds) :data:`cdc.DEFAULT`.
+    """
+    if previous is None or not previous.extents:
+        return cdc.DEFAULT
+    return cdc.Chunking.recorded(previous.chunking) or cdc.DEFAULT
 
 
 async def chunk_files(
@@ -39,9 +86,7 @@ async def chunk_files(
     out: list[list[cdc.Chunk]] = [[] for _ in paths]
 
     async def one(i: int) -> None:
-        chunks, size = await anyio.to_thread.run_sync(
-            cdc.chunk_file, paths[i], params, limiter=t.io
-        )
+        chunks, size = await anyio.to_thread.run_sync(cut_path, paths[i], params, limiter=t.io)
         if size != sizes[i]:
             raise SourceChangedError(paths[i])
         out[i] = chunks
@@ -94,7 +139,7 @@ def _open_staged(path: Path, extents: Sequence[Extent]) -> tuple[int, frozenset[
 def _local_chunks(previous: str, params: cdc.Chunking) -> dict[bytes, int]:
     """Where each chunk of a local file starts in it, cut as a push would cut it."""
     try:
-        chunks, _ = cdc.chunk_file(previous, params)
+        chunks, _ = cut_path(previous, params, with_crc=False)
     except OSError:
         return {}  # gone or unreadable: everything is fetched
     out: dict[bytes, int] = {}
@@ -112,6 +157,8 @@ async def fetch_file(
     place: Callable[[str, str], None],
     mode: int,
     previous: str | None = None,
+    params: cdc.Chunking = cdc.DEFAULT,
+    progress: ProgressTracker | None = None,
 ) -> int:
     """Pull one content-chunked file of a manifest into place; the bytes copied locally.
 
@@ -127,6 +174,8 @@ async def fetch_file(
         mode: its permission bits.
         previous: a local file said to hold an earlier version of it (its chunks are
             found by cutting it as a push would, each checked before it is used).
+        params: how the version pulled was cut (:func:`adopted`): ``previous`` is cut so.
+        progress: told the file's bytes as they are written (those kept: resumed).
     """
     for oid in {e.object for e in extents}:
         if objects[oid].encoding != "identity":
@@ -139,12 +188,14 @@ async def fetch_file(
     try:
         have: dict[bytes, int] = {}
         if previous is not None:
-            have = await anyio.to_thread.run_sync(
-                _local_chunks, previous, cdc.DEFAULT, limiter=t.io
-            )
-        t.stats.bytes_resumed += sum(extents[i].size for i in done)
+            have = await anyio.to_thread.run_sync(_local_chunks, previous, params, limiter=t.io)
+        kept = sum(extents[i].size for i in done)
+        t.stats.bytes_resumed += kept
+        if progress is not None:
+            progress.resume(kept)
         todo = plan(extents, have, done=done)
-        copied = await write_chunked(t, todo, entry.path, fd, previous if have else None)
+        told = progress.advance if progress is not None else (lambda n: None)
+        copied = await write_chunked(t, todo, entry.path, fd, previous if have else None, told)
         await anyio.to_thread.run_sync(os.fchmod, fd, mode, limiter=t.io)
     finally:
         os.close(fd)
@@ -158,7 +209,7 @@ async def lay_out(
     manifest: Manifest,
     sources: Mapping[str, str],
     previous: Manifest | None,
-    params: cdc.Chunking = cdc.DEFAULT,
+    cuts: Cuts | None = None,
 ) -> tuple[Manifest, PushPlan]:
     """The manifest of a push with its large files cut by content, and what to upload.
 
@@ -174,13 +225,26 @@ async def lay_out(
         manifest: the tree laid out as today (packs and blobs).
         sources: the local file of each path.
         previous: the latest version's manifest, or ``None``.
-        params: how to cut.
+        cuts: the files the scan cut already (used where cut as ``previous`` was;
+            the others are cut now).
     """
     large = [f for f in manifest.files if f.size > manifest.chunk_size]
     if not large:
         return manifest, PushPlan()
-    local = [sources[f.path] for f in large]
-    cut = await chunk_files(t, local, [f.size for f in large], params)
+    params = adopted(previous)
+    done = cuts.files if cuts is not None and cuts.params == params else {}
+    if previous is not None:  # unchanged since the latest version: its chunks, unread
+        done = {**_unchanged(large, previous, sources), **done}
+    todo = [f for f in large if f.path not in done]
+    fresh = await chunk_files(t, [sources[f.path] for f in todo], [f.size for f in todo], params)
+    done = {**done, **{f.path: (sources[f.path], c) for f, c in zip(todo, fresh, strict=True)}}
+    # One content, one place to read it from: the staged copy of a second file with the
+    # same content was discarded (its chunks are the first file's anyway).
+    first: dict[str, tuple[str, list[cdc.Chunk]]] = {}
+    for f in large:
+        first.setdefault(f.digest, done[f.path])
+    local = [first[f.digest][0] for f in large]
+    cut = [first[f.digest][1] for f in large]
     held = previous.extents.values() if previous is not None else ()
     pushed = plan_push(zip(local, cut, strict=True), known_chunks(held))
     changed: dict[str, FileEntry] = {}
@@ -199,12 +263,43 @@ async def lay_out(
         objects[obj.id] = ObjectEntry(obj.id, "chunks", obj.size)
     for oid in pushed.reused:
         objects[oid] = stored[oid]
-    out = replace(manifest, files=files, objects=objects, extents={**manifest.extents, **extents})
+    out = replace(
+        manifest,
+        files=files,
+        objects=objects,
+        extents={**manifest.extents, **extents},
+        chunking=params.describe(),
+    )
     return out, pushed
 
 
+def _unchanged(
+    large: Sequence[FileEntry], previous: Manifest, sources: Mapping[str, str]
+) -> dict[str, tuple[str, list[cdc.Chunk]]]:
+    """The files whose digest (the hash cache's) is the latest version's, with its chunks.
+
+    They need not be read again: every chunk is stored, so none is sent from them.
+    """
+    out: dict[str, tuple[str, list[cdc.Chunk]]] = {}
+    for f in large:
+        extents = previous.extents.get(f.path)
+        if not extents:
+            continue
+        chunks, at = [], 0
+        for e in extents:
+            chunks.append(cdc.Chunk(at, e.size, e.digest))
+            at += e.size
+        if at == f.size and cdc.file_digest(chunks) == f.digest:
+            out[f.path] = (sources[f.path], chunks)
+    return out
+
+
 async def rechunk(
-    t: Transport, manifest: Manifest, sources: Mapping[str, str], latest: str | None
+    t: Transport,
+    manifest: Manifest,
+    sources: Mapping[str, str],
+    latest: str | None,
+    cuts: Cuts | None = None,
 ) -> tuple[Manifest, EncodedManifest, PushPlan]:
     """:func:`lay_out` against the latest version's manifest (digest ``latest``), encoded.
 
@@ -215,6 +310,6 @@ async def rechunk(
     if latest is not None:
         with contextlib.suppress(EtceteraError):
             previous = await manifests.read_manifest(t, latest)
-    out, pushed = await lay_out(t, manifest, sources, previous)
+    out, pushed = await lay_out(t, manifest, sources, previous, cuts)
     encoded = await anyio.to_thread.run_sync(encode_manifest, out, limiter=t.io)
     return out, encoded, pushed

@@ -699,7 +699,10 @@ def _bind_chunked(
         local = previous(entry.path) if previous is not None else None
         extents = manifest.extents[entry.path]
         mode = w.mode(entry)
-        await chunked.fetch_file(t, entry, extents, manifest.objects, w.tmp, w.move_in, mode, local)
-        tracker.advance(entry.size, 1)
+        await chunked.fetch_file(
+            t, entry, extents, manifest.objects, w.tmp, w.move_in, mode, local,
+            chunked.adopted(manifest), tracker,
+        )  # fmt: skip
+        tracker.advance(0, 1)
 
     return job

@@ -365,6 +365,8 @@ class Prepared:
     layout_key: str = ""
     #: The chunk objects of files cut by content (``content_chunks``), once laid out so.
     chunks: PushPlan | None = None
+    #: The large files the scan cut by content (``cut`` in :func:`prepare`).
+    cuts: chunked.Cuts | None = None
 
     @property
     def manifest(self) -> Manifest:
@@ -383,6 +385,14 @@ class Prepared:
         if self.laid_out is None:
             assert self.lay_out is not None
             self.laid_out = await anyio.to_thread.run_sync(self.lay_out)
+
+    async def discard_cut(self) -> None:
+        """Delete the staged copies of files cut by content, once their chunks are stored.
+
+        Before the manifest's durable write: its flush would write them to disk first.
+        """
+        cut = [d for d in self.staged if d not in self.manifest.objects]
+        await _discard([self.staged.pop(d) for d in cut])
 
     async def discard(self) -> None:
         """Delete the staged copies not published (even while the caller is cancelled)."""
@@ -409,6 +419,7 @@ async def prepare(
     group: str | None = None,
     stage: bool = False,
     lazy: bool = False,
+    cut: bool = False,
 ) -> Prepared:
     """Scan, hash (cached) and lay out the tree at ``root``, or one ``group`` of it.
 
@@ -420,7 +431,9 @@ async def prepare(
     ``bandwidth_limit``, which only a push of parts can keep). The caller
     publishes or discards the copies (:attr:`Prepared.staged`, :meth:`Prepared.discard`).
     With ``lazy``, inputs laid out before (by the cache's memo) are not laid out again:
-    :attr:`Prepared.hint` is their digest, and a no-op needs no more.
+    :attr:`Prepared.hint` is their digest, and a no-op needs no more. With ``cut``,
+    files of more than one chunk are cut by content as they are hashed (one pass:
+    :class:`chunked.Cuts`, :attr:`Prepared.cuts`), staged whether they compress or not.
     """
     config = t.config
     scan = await anyio.to_thread.run_sync(scan_tree, root, options.ignore, group)
@@ -428,11 +441,12 @@ async def prepare(
         scan.files = [f for f in scan.files if selected(f.path, options.include, options.exclude)]
     local = t.local if stage else None
     copies: dict[str, StagedObject] = {}
+    cuts = chunked.Cuts() if cut else None
 
     async def stage_one(f: ScannedFile) -> str:
         assert local is not None
         # A blob is compressed if it pays: read when it is sent, not copied now.
-        compressing = config.compression > 0
+        compressing = config.compression > 0 and not (cut and f.size > config.chunk_size)
         if compressing and await anyio.to_thread.run_sync(
             storing.compressible, f.source, limiter=t.io
         ):
@@ -458,6 +472,7 @@ async def prepare(
             progress=progress,
             stage=stage_one if local is not None else None,
             stage_from=config.pack_threshold,
+            cut=cuts,
         )
         for f in files:
             copy = copies.pop(f.path, None)
@@ -491,7 +506,7 @@ async def prepare(
         await _discard([*copies.values(), *staged.values()])
         raise
     await _discard(list(copies.values()))
-    return Prepared(scan, files, laid_out, staged, hint, lay_out, key)
+    return Prepared(scan, files, laid_out, staged, hint, lay_out, key, cuts=cuts)
 
 
 def _layout_key(files: list[LocalFile], scan: Scan, group: str | None, *sizes: int) -> str:
@@ -555,8 +570,11 @@ async def send(
         if chunky:
             assert prepared.chunks is not None
             new = [o for o in prepared.chunks.objects if o.id in chunky]
-            await ChunkUploader(t).send_all(new)
+            large = (f for f in prepared.scan.files if f.size > manifest.chunk_size)
+            scanned = {f.source: (f.size, f.mtime_ns) for f in large}
+            await ChunkUploader(t, scanned).send_all(new)
             tracker.advance(sum(o.size for o in new))
+        await prepared.discard_cut()
         await t.each(missing, up.upload)
     except BaseException as exc:
         # The cache vouched for bytes that are gone: "push again" must hash them again.
@@ -590,7 +608,7 @@ async def push(
     await t.backend.check()
     prepared = await prepare(
         t, root, name, options, cache=cache, progress=progress, stage=not options.dry_run,
-        lazy=True,
+        lazy=True, cut=t.config.content_chunks,
     )  # fmt: skip
     try:
         latest = await refs.latest(t, name)
@@ -603,7 +621,7 @@ async def push(
         if t.config.content_chunks:  # large files cut by content, against the latest version
             sources = {f.path: f.source for f in prepared.scan.files}
             cut, encoded, prepared.chunks = await chunked.rechunk(
-                t, prepared.manifest, sources, latest.manifest if latest else None
+                t, prepared.manifest, sources, latest.manifest if latest else None, prepared.cuts
             )
             prepared.laid_out = cut, encoded
         result = await _push(t, prepared, name, latest, options, cache=cache, progress=progress)

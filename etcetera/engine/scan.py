@@ -121,10 +121,12 @@ _LAYOUT = ""
 
 
 class HashCache:
-    """``path -> (size, mtime_ns, inode, digest, chunks)`` of files hashed before.
+    """``path -> (size, mtime_ns, inode, digest, chunks[, cut digest])`` of files hashed before.
 
     A file whose size, mtime and inode are unchanged is not read again; ``verify``
-    ignores the cache. Stored as one JSON file, written atomically.
+    ignores the cache. Stored as one JSON file, written atomically. A large file cut by
+    content (``content_chunks``) has another digest than the same file in fixed
+    chunks: that one is kept apart, sixth (an empty ``digest`` then means "not known").
     """
 
     def __init__(self, path: Path | None) -> None:
@@ -143,28 +145,35 @@ class HashCache:
     def get(self, f: ScannedFile) -> Digest | None:
         """The cached digest if the file looks unchanged."""
         hit = self._entries.get(f.source)
-        if hit and hit[0] == f.size and hit[1] == f.mtime_ns and hit[2] == f.ino:
+        if hit and hit[0] == f.size and hit[1] == f.mtime_ns and hit[2] == f.ino and hit[3]:
             chunks = hit[4]
             return Digest(str(hit[3]), tuple(chunks) if isinstance(chunks, list) else ())
         return None
 
-    def vouched(self, files: list[ScannedFile]) -> list[LocalFile]:
+    def vouched(self, files: list[ScannedFile], cut_above: int | None = None) -> list[LocalFile]:
         """Each file as hashed before where the cache vouches for it, else ``_NOT_YET``.
 
+        With ``cut_above``, a file of more bytes is vouched for by its cut digest only.
         One loop without a call per file: a no-op push of 10^5 files spends its time here.
         """
         with _gc.paused():
-            return self._vouched(files)
+            return self._vouched(files, (1 << 63) if cut_above is None else cut_above)
 
-    def _vouched(self, files: list[ScannedFile]) -> list[LocalFile]:
+    def _vouched(self, files: list[ScannedFile], cut_above: int) -> list[LocalFile]:
         entries = self._entries
         out: list[LocalFile] = []
         append = out.append
         for f in files:
             hit = entries.get(f.source)
             if hit and hit[0] == f.size and hit[1] == f.mtime_ns and hit[2] == f.ino:
-                chunks = hit[4]
-                digest = hit[3]
+                if f.size > cut_above:
+                    digest = hit[5] if len(hit) > 5 else ""
+                    chunks = None
+                else:
+                    digest, chunks = hit[3], hit[4]
+                if not digest:
+                    append(_NOT_YET)
+                    continue
                 append(
                     _local(
                         LocalFile,
@@ -175,9 +184,30 @@ class HashCache:
                 append(_NOT_YET)
         return out
 
-    def put(self, f: ScannedFile, d: Digest) -> None:
-        """Remember a digest."""
-        self._entries[f.source] = [f.size, f.mtime_ns, f.ino, d.hex, list(d.chunks)]
+    def put(self, f: ScannedFile, d: Digest, *, cut: bool = False) -> None:
+        """Remember a digest (``cut``: the file's digest as cut by content)."""
+        self._put(f.source, f.size, f.mtime_ns, f.ino, d.hex, list(d.chunks), cut)
+
+    def _put(
+        self,
+        source: str,
+        size: int,
+        mtime_ns: int,
+        ino: int,
+        digest: str,
+        chunks: list[str],
+        cut: bool,
+    ) -> None:
+        old = self._entries.get(source)
+        same = old is not None and old[:3] == [size, mtime_ns, ino]
+        entry: list[object] = [size, mtime_ns, ino, "", []]
+        if same and old is not None:
+            entry = list(old)
+        if cut:
+            entry[5:] = [digest]
+        else:
+            entry[3:5] = [digest, chunks]
+        self._entries[source] = entry
         self.dirty = True
 
     def forget(self, source: str) -> None:
@@ -214,14 +244,10 @@ class HashCache:
                     st = stat_path(source)
                 except OSError:
                     continue
-            self._entries[source] = [
-                st.st_size,
-                st.st_mtime_ns,
-                st.st_ino,
-                f.digest,
-                list(f.chunks),
-            ]
-            self.dirty = True
+            # A file without an object of its own was cut by content: its digest is that.
+            cut = not f.object and f.size > 0
+            chunks = [] if cut else list(f.chunks)
+            self._put(source, st.st_size, st.st_mtime_ns, st.st_ino, f.digest, chunks, cut)
 
     def save(self) -> None:
         """Write the cache if it changed (blocking)."""
@@ -304,6 +330,7 @@ async def hash_files(
     verify: bool = False,
     stage: Callable[[ScannedFile], Awaitable[str]] | None = None,
     stage_from: int = 0,
+    cut: Callable[[ScannedFile, str, bool], tuple[Digest, int]] | None = None,
 ) -> list[LocalFile]:
     """Digest every scanned file, from the cache where it vouches (unless ``verify``).
 
@@ -312,19 +339,26 @@ async def hash_files(
     hashed in parallel, so that one large file uses every core. With ``stage``, each
     file of at least ``stage_from`` bytes is first copied by ``stage`` (which returns
     the copy's path) and the copy is hashed, without CRCs: it is what a push sends.
+    With ``cut``, a file of more than one chunk is cut by content instead, in one pass:
+    ``cut(file, path to read, whether that is a copy stage made)`` gives its digest
+    and the bytes read (the cache keeps those digests apart from fixed-chunk ones).
     """
     files = scan.files
-    out: list[LocalFile] = [] if verify else cache.vouched(files)
+    cut_above = chunk_size if cut is not None else None
+    out: list[LocalFile] = [] if verify else cache.vouched(files, cut_above)
     if verify:
         out = [_NOT_YET] * len(files)
     position = {id(f): i for i, f in enumerate(files) if out[i] is _NOT_YET}
     todo = [f for f in files if id(f) in position]
     tracker = ProgressTracker("hash", name, sum(f.size for f in todo), len(todo), progress)
     workers = max(1, int(min(io.total_tokens, 256)))  # (256: the most io_threads allows)
-    jobs: list[list[ScannedFile] | tuple[_Split, int] | _Split] = []
+    jobs: list[list[ScannedFile] | tuple[_Split, int] | _Split | ScannedFile] = []
     current: list[ScannedFile] = []
     current_bytes = 0
     for f in todo:
+        if cut is not None and f.size > chunk_size:
+            jobs.append(f)
+            continue
         if stage is not None and f.size and f.size >= stage_from:
             jobs.append(_Split(f, chunk_size, workers))
             continue
@@ -345,7 +379,7 @@ async def hash_files(
             raise LocalIOError(f"{f.source} changed while it was read: try again")
         out[position[id(f)]] = _local(LocalFile, (f.path, f.size, f.mode, d.hex, d.chunks))
         f.crcs = d.crcs
-        cache.put(f, d)
+        cache.put(f, d, cut=cut is not None and f.size > chunk_size)
 
     async def run_batch(batch: list[ScannedFile]) -> None:
         results = await anyio.to_thread.run_sync(_hash_batch, batch, chunk_size, limiter=io)
@@ -371,6 +405,15 @@ async def hash_files(
             for index in range(len(split.ranges)):
                 tg.start_soon(run_range, split, index)
 
+    async def run_cut(f: ScannedFile) -> None:
+        assert cut is not None
+        source = f.source
+        if stage is not None and f.size >= stage_from:
+            source = await stage(f)
+        d, size = await anyio.to_thread.run_sync(cut, f, source, source != f.source, limiter=io)
+        done(f, d, size)
+        tracker.advance(size, 1)
+
     # As many workers as the limiter has threads, each taking the next job in turn:
     # the tasks stay few however many files and ranges there are.
     queue = iter(jobs)
@@ -381,6 +424,8 @@ async def hash_files(
                 await run_batch(job)
             elif isinstance(job, _Split):
                 await run_staged(job)
+            elif isinstance(job, ScannedFile):
+                await run_cut(job)
             else:
                 await run_range(*job)
 

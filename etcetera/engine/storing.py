@@ -24,6 +24,7 @@ from ..format.manifest import Manifest, ObjectEntry
 from ..format.record import VersionRecord
 from ..format.v2 import EncodedManifest, encode_manifest
 from . import framed, manifests
+from .fdpaths import open_file
 from .transport import Transport
 
 
@@ -43,8 +44,8 @@ def encode(obj: ObjectEntry, data: bytearray, level: int) -> tuple[ObjectEntry, 
 
 
 def compressible(path: str) -> bool:
-    """Whether the file at ``path`` compresses well, from a trial on samples of it."""
-    fd = os.open(path, os.O_RDONLY)
+    """Whether the file at ``path`` (of any length) compresses well, from a trial on samples."""
+    fd = open_file(path)
     try:
         size = os.fstat(fd).st_size
         step = max(0, size - SAMPLE) // (SAMPLES - 1)

@@ -234,12 +234,27 @@ class Transport:
         """Copy a local file into a temporary object of ``local`` (this transport's back-end)."""
         return await self.call(folder, lambda: local.stage(folder, fd))
 
+    async def stage_ranges(
+        self, local: LocalObjects, folder: str, ranges: Sequence[tuple[int, int, int]]
+    ) -> StagedObject:
+        """Copy ranges of local files, back to back, into a temporary object of ``local``."""
+        staged = await self.call(folder, lambda: local.stage_ranges(folder, ranges))
+        self.stats.bytes_sent += sum(r[2] for r in ranges)
+        return staged
+
     async def copy_out(
         self, local: LocalObjects, key: str, fd: int, offset: int, length: int
     ) -> None:
         """Copy a range of an object of ``local`` into a local file."""
         await self.call(key, lambda: local.copy_out(key, fd, offset, length))
         self.stats.bytes_received += length
+
+    async def copy_ranges(
+        self, local: LocalObjects, key: str, fd: int, ranges: Sequence[tuple[int, int, int]]
+    ) -> None:
+        """Copy ranges ``(offset in key, offset in fd, length)`` of an object of ``local``."""
+        await self.call(key, lambda: local.copy_ranges(key, fd, ranges))
+        self.stats.bytes_received += sum(r[2] for r in ranges)
 
     async def upload(self, key: str) -> TransportUpload:
         """Start a multipart upload; its requests then go through this transport too."""

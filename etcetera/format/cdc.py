@@ -8,10 +8,13 @@ releases the GIL): a chunk ends at the first position at least ``min_size`` byte
 its start where the gear hash's masked bits are zero, and at ``max_size`` at the latest.
 
 A chunk is named by the SHA-256 of its bytes, taken in the same pass over the same
-buffer as the cut (no copy), so chunking costs the gear hash alone on top of the
-hashing every push already does. The manifest lists every chunk with its size, so a
-reader never needs the parameters; they are recorded beside the chunks so that a later
-writer knows whether its cuts will line up with the stored ones.
+buffer as the cut (no copy), with its CRC32 where asked: the cut replaces the hashing
+a push does of a file that is not cut, so chunking costs the gear hash alone on top of
+it. The CRC32 lets the upload check, at a fifth of the cost of SHA-256, that the bytes
+it reads to send are still those hashed. The manifest lists every chunk with its size,
+so a reader never needs the parameters; they are recorded in the manifest's root
+(:meth:`Chunking.describe`) so that a later writer cuts where the stored chunks were
+cut.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import zlib
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -59,14 +63,39 @@ class Chunking:
     threshold: int = 8 * MiB
 
     def describe(self) -> dict[str, object]:
-        """What a manifest records of the parameters (informative: readers need none)."""
+        """What a manifest's root records of the parameters (readers need none)."""
         return {
-            "algorithm": "fastcdc-2020",
+            "algorithm": ALGORITHM,
             "min": self.min_size,
             "avg": self.avg_size,
             "max": self.max_size,
             "normalization": self.normalization,
+            "threshold": self.threshold,
         }
+
+    @classmethod
+    def recorded(cls, doc: object) -> Chunking | None:
+        """The parameters a root recorded (:meth:`describe`), or ``None``.
+
+        ``None`` for anything this version cannot cut the same way: another algorithm,
+        a missing or mistyped field, sizes FastCDC refuses. Hostile bytes get little say
+        in what a cut costs: ``max`` is at most :data:`MAX_MAX` (the read window is twice
+        it), ``min`` at least :data:`MIN_MIN` (the chunks a file is cut into).
+        """
+        if not isinstance(doc, dict) or doc.get("algorithm") != ALGORITHM:
+            return None
+        fields = [doc.get(k) for k in ("min", "avg", "max", "normalization", "threshold")]
+        if not all(type(v) is int for v in fields):
+            return None
+        lo, avg, hi, norm, threshold = (v for v in fields if isinstance(v, int))
+        if not (MIN_MIN <= lo <= avg <= hi <= MAX_MAX and 0 <= norm <= 3 and threshold >= 0):
+            return None
+        params = cls(lo, avg, hi, norm, threshold)
+        try:
+            params.chunker()  # FastCDC's own bounds (they depend on avg)
+        except ValueError:
+            return None
+        return params
 
     def chunker(self) -> FastCDC:
         """The calling thread's FastCDC for these parameters (one is not thread-safe)."""
@@ -84,6 +113,9 @@ class Chunking:
         return cdc
 
 
+ALGORITHM = "fastcdc-2020"
+MAX_MAX = 64 * MiB  # the largest max_size adopted from a repository (a window is twice it)
+MIN_MIN = 64 * KiB  # the smallest min_size adopted (it bounds the chunks a manifest lists)
 DEFAULT = Chunking()
 
 
@@ -94,11 +126,16 @@ class Chunk(NamedTuple):
         offset: where it starts in the file.
         size: bytes.
         digest: SHA-256 of its bytes (binary).
+        crc: CRC32 of the file's bytes from its start to this chunk's end (a running
+            CRC: the bytes of a run of chunks are checked by continuing it from the
+            previous chunk's, with no per-chunk combination), or ``None`` where the cut
+            was asked for none.
     """
 
     offset: int
     size: int
     digest: bytes
+    crc: int | None = None
 
 
 def cut(view: memoryview, params: Chunking = DEFAULT, base: int = 0) -> list[Chunk]:
@@ -119,7 +156,17 @@ def _window(size: int) -> memoryview:
 
 
 def chunk_file(path: str | os.PathLike[str], params: Chunking = DEFAULT) -> tuple[list[Chunk], int]:
-    """Chunks of a file and the bytes read, in one pass (call it in a worker thread).
+    """:func:`chunk_fd` of the file at a (short) path, without CRCs."""
+    return chunk_fd(os.open(path, os.O_RDONLY), params)
+
+
+def chunk_fd(
+    fd: int, params: Chunking = DEFAULT, *, with_crc: bool = False
+) -> tuple[list[Chunk], int]:
+    """Chunks of an open file and the bytes read, in one pass; closes ``fd``.
+
+    Call it in a worker thread. With ``with_crc``, the running CRC32 is taken in the
+    same pass (from the same buffer, while it is in the cache): :attr:`Chunk.crc`.
 
     The file is read in windows of :data:`WINDOW` bytes; a chunk is cut only while at
     least ``max_size`` bytes from its start are in the window (or the file ends there),
@@ -133,9 +180,10 @@ def chunk_file(path: str | os.PathLike[str], params: Chunking = DEFAULT) -> tupl
     window = _window(max(WINDOW, 2 * params.max_size))
     cdc = params.chunker()
     sha = hashlib.sha256
+    crc32 = zlib.crc32
     chunks: list[Chunk] = []
     start = 0  # file offset of the window's first byte: the next chunk's start
-    fd = os.open(path, os.O_RDONLY)
+    running = 0
     try:
         while True:
             n = 0
@@ -150,7 +198,17 @@ def chunk_file(path: str | os.PathLike[str], params: Chunking = DEFAULT) -> tupl
             for c in cdc.cut_buf(view):
                 if not end and c.offset + params.max_size > n:
                     break  # not enough bytes in view to be sure of this cut
-                chunks.append(Chunk(start + c.offset, c.length, sha(c.data).digest()))
+                data = c.data
+                if with_crc:
+                    running = crc32(data, running)
+                chunks.append(
+                    Chunk(
+                        start + c.offset,
+                        c.length,
+                        sha(data).digest(),
+                        running if with_crc else None,
+                    )
+                )
                 done = c.offset + c.length
             start += done
             if end:

@@ -43,12 +43,20 @@ class Extent(NamedTuple):
 
 
 class Source(NamedTuple):
-    """A chunk to store: where its bytes are in a local file."""
+    """A chunk to store: where its bytes are in a local file.
+
+    ``crc`` and ``crc0`` are the running CRC32 of the file (:attr:`cdc.Chunk.crc`) at the
+    chunk's end and at its start, as hashed: its bytes are checked by them when they are
+    read to send. ``None`` where ``path`` is a copy the push made and hashed (its bytes
+    are those hashed: nothing else writes there).
+    """
 
     path: str
     offset: int
     size: int
     digest: bytes
+    crc: int | None = None
+    crc0: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +141,7 @@ class PushPlan:
 
 
 def plan_push(
-    files: Iterable[tuple[str, Sequence[tuple[int, int, bytes]]]],
+    files: Iterable[tuple[str, Sequence[tuple[int, int, bytes, int | None]]]],
     known: Mapping[bytes, Extent],
     target: int = TARGET,
 ) -> PushPlan:
@@ -141,7 +149,7 @@ def plan_push(
 
     Args:
         files: ``(path, chunks)`` of each large file, in path order; a chunk is
-            ``(offset, size, digest)`` as :func:`etcetera.format.cdc.chunk_file` gives.
+            ``(offset, size, digest, crc)`` as :func:`etcetera.format.cdc.chunk_fd` gives.
         known: chunks earlier versions store (:func:`known_chunks`).
         target: chunk object size.
     """
@@ -150,13 +158,17 @@ def plan_push(
     order: list[tuple[str, list[tuple[bytes, int]]]] = []
     for path, chunks in files:
         listed: list[tuple[bytes, int]] = []
-        for offset, size, digest in chunks:
+        crc0: int | None = 0
+        for offset, size, digest, crc in chunks:
             listed.append((digest, size))
             if digest in known or digest in new:
                 plan.bytes_reused += size
             else:
-                new[digest] = Source(path, offset, size, digest)
+                new[digest] = Source(
+                    path, offset, size, digest, crc, crc0 if crc is not None else None
+                )
                 plan.bytes_new += size
+            crc0 = crc
         order.append((path, listed))
     plan.objects = group(new.values(), target)
     placed: dict[bytes, Extent] = {}

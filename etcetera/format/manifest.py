@@ -41,6 +41,9 @@ class Manifest:
             partial pull decodes only their pieces.
         extents: where the chunks of each content-chunked file are (format v3), by
             path; such a file has no object of its own (``object`` is empty).
+        chunking: how the content-chunked files were cut, as the root records it
+            (``cdc.Chunking.describe``; as read, unchecked: ``cdc.Chunking.recorded``
+            checks it), or ``None``. Readers need none of it; a later push cuts alike.
     """
 
     files: FileTable
@@ -50,6 +53,7 @@ class Manifest:
     dirs: tuple[str, ...] = ()
     loaded: tuple[str, ...] | None = field(default=None, compare=False)
     extents: dict[str, tuple[Extent, ...]] = field(default_factory=dict)
+    chunking: dict[str, object] | None = field(default=None, compare=False)
 
     def __init__(
         self,
@@ -60,6 +64,7 @@ class Manifest:
         dirs: tuple[str, ...] = (),
         loaded: tuple[str, ...] | None = None,
         extents: dict[str, tuple[Extent, ...]] | None = None,
+        chunking: dict[str, object] | None = None,
     ) -> None:
         table = files if isinstance(files, FileTable) else FileTable.of(files)
         for name, value in (
@@ -70,6 +75,7 @@ class Manifest:
             ("dirs", dirs),
             ("loaded", loaded),
             ("extents", {} if extents is None else extents),
+            ("chunking", chunking),
         ):
             object.__setattr__(self, name, value)
 

@@ -216,8 +216,9 @@ def _encode(manifest: Manifest, level: int, identity: str | None) -> EncodedMani
             stored[pid] = compressor.compress(raw)
             a = b
     root = manifest_root(
-        manifest.chunk_size, manifest.partitions, manifest.dirs, refs, starts, identity
-    )
+        manifest.chunk_size, manifest.partitions, manifest.dirs, refs, starts, identity,
+        manifest.chunking if manifest.extents else None,
+    )  # fmt: skip
     return EncodedManifest(root, sha256_hex(root), stored, tuple(refs), tuple(starts))
 
 
@@ -228,11 +229,13 @@ def manifest_root(
     refs: Sequence[PieceRef],
     firsts: Sequence[str],
     identity: str | None = None,
+    chunking: Mapping[str, object] | None = None,
 ) -> bytes:
     """Canonical bytes of a v2 root listing ``refs`` (in path order) and their first paths.
 
     ``firsts`` (the first path of each piece) take a reader from a path to its piece
-    without a search; a reader that does not know the key ignores it.
+    without a search; a reader that does not know the key ignores it. So does one that
+    does not know ``chunking`` (how content-chunked files were cut, for a later push).
     """
     doc: dict[str, Any] = {
         "format": MANIFEST_KIND,
@@ -247,6 +250,8 @@ def manifest_root(
     }
     if identity is not None:
         doc["identity"] = identity
+    if chunking is not None:
+        doc["chunking"] = dict(chunking)
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
 
 
@@ -354,7 +359,12 @@ def build(
         tables.add(cols, trusted_types=True)
         if sum(cols.sizes) != ref.size:
             raise ManifestError(f"manifest piece {ref.id} does not match its root entry")
-    return replace(tables.finish(partitions, dirs), loaded=loaded)
+    chunking = root.doc.get("chunking")
+    return replace(
+        tables.finish(partitions, dirs),
+        loaded=loaded,
+        chunking=chunking if isinstance(chunking, dict) else None,
+    )
 
 
 def check_piece(ref: PieceRef, cols: pieces.Columns, first: str | None) -> None:
