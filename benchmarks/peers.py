@@ -269,7 +269,7 @@ class Etcetera(Tool):
                 "anonymous = true",
             ]
         for key, value in self.settings.items():
-            lines.append(f"{key} = {value!r}" if isinstance(value, str) else f"{key} = {value}")
+            lines.append(f"{key} = {toml_value(value)}")
         path = cell.scratch / "etc.toml"
         path.write_text("\n".join(lines) + "\n")
         return path
@@ -504,6 +504,31 @@ class Rclone(Tool):
         return self.pull(cell)[0]
 
 
+class EtceteraChunks(Etcetera):
+    """etcetera with ``content_chunks`` on: large files cut by content (format v3).
+
+    Not a peer: it is the same tool with one setting changed, measured beside the
+    default so that one run shows the large-file figures with and without the cut.
+    """
+
+    name = "etcetera-cdc"
+    label = "etcetera, content_chunks on"
+
+    def __init__(self, command: EtcCommand | None = None) -> None:
+        super().__init__(command, {"content_chunks": True})
+
+    def is_peer(self, kind: str) -> bool:
+        """Never compared as a peer of etcetera."""
+        return False
+
+
+def toml_value(value: bool | int | str) -> str:
+    """``value`` as TOML writes it (booleans lower-case, strings quoted)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value) if isinstance(value, str) else str(value)
+
+
 class OldEtcetera(Tool):
     """The original ``etcetera==0.0.12``: one tgz of the whole dataset through boto3.
 
@@ -588,5 +613,5 @@ class Copy(Tool):
 
 
 TOOLS: dict[str, type[Tool]] = {
-    t.name: t for t in (Etcetera, S5cmd, AwsCli, Rclone, OldEtcetera, Copy)
+    t.name: t for t in (Etcetera, EtceteraChunks, S5cmd, AwsCli, Rclone, OldEtcetera, Copy)
 }

@@ -23,6 +23,8 @@ SMALL_PUSH_FACTOR = 3.0
 SMALL_PULL_FACTOR = 1.0
 SMALL_PULL_CP_FACTOR = 1.0
 #: 4: the no-op push and pull of 20,000 files through the CLI on moto (medians of 5).
+#: etcetera's own rows: the default, and the variant with ``content_chunks`` on.
+OURS_ETC = ("etcetera", "etcetera-cdc")
 NOOP_FILES = 20_000
 NOOP_SECONDS = {"push": 1.0, "pull": 0.5}
 NOOP_RUNS = 5
@@ -166,7 +168,7 @@ def summarize(runs: list[Run]) -> list[Row]:
             )
         )
     for row in rows:
-        if row.tool != "etcetera" or row.wall is None:
+        if row.tool not in OURS_ETC or row.wall is None:
             continue
         best = best_peer(rows, row.workload, row.target, row.direction)
         if best is None or best.wall is None or best.fps is None or row.fps is None:
@@ -196,7 +198,7 @@ def best_peer(rows: list[Row], workload: str, target: str, direction: str) -> Ro
         and r.target == target
         and r.direction == direction
         and r.peer
-        and r.tool != "etcetera"
+        and r.tool not in OURS_ETC
         and r.wall is not None
     ]
     if not peers:
@@ -275,7 +277,7 @@ def limits(rows: list[Row], machine: dict[str, Any]) -> dict[str, Any]:
                         cell["files_per_s"] = cell[kind]["files_per_s"]
                         break
     for r in rows:
-        if r.tool != "etcetera" or r.fps is None:
+        if r.tool not in OURS_ETC or r.fps is None:
             continue
         cell = out.get(r.target, {}).get(r.workload, {}).get(r.direction)
         if not cell or "used" not in cell:
@@ -641,3 +643,20 @@ def _metric(workload: str) -> tuple[str, str]:
     if workload == "noop":
         return "wall", "seconds (lower is better)"
     return "mbps", "MB/s (higher is better)"
+
+
+def chunk_lines(rows: list[Row]) -> list[str]:
+    """The large workload with ``content_chunks`` on against the default, cell by cell."""
+    out = []
+    for r in rows:
+        if r.tool != "etcetera-cdc" or r.mbps is None:
+            continue
+        base = find(rows, "etcetera", r.workload, r.target, r.direction)
+        if base is None or not base.mbps or not base.cpu_per_gib or not r.cpu_per_gib:
+            continue
+        out.append(
+            f"{r.workload} {r.direction} on {r.target}: {r.mbps:,.1f} MB/s on, "
+            f"{base.mbps:,.1f} off ({r.mbps / base.mbps:.2f}x); CPU {r.cpu_per_gib:.2f} "
+            f"s/GiB on, {base.cpu_per_gib:.2f} off ({r.cpu_per_gib / base.cpu_per_gib:.2f}x)"
+        )
+    return out

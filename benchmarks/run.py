@@ -50,7 +50,7 @@ from common import (
     versions,
     write_json,
 )
-from peers import TOOLS, Cell, Etcetera, Target, Tool, rmtree
+from peers import TOOLS, Cell, Etcetera, EtceteraChunks, Target, Tool, rmtree
 from report import (
     GOAL_RULES,
     LEGEND,
@@ -58,6 +58,7 @@ from report import (
     GoalContext,
     Run,
     chart,
+    chunk_lines,
     goal_summary,
     goals,
     limits,
@@ -70,7 +71,9 @@ from workloads import FULL, QUICK, Workload, generate
 PER_OBJECT = {"s5cmd", "aws-cli", "rclone", "cp"}
 MOTO_RSS_LIMIT = 1536 * MiB
 #: Tools run in every etcetera round (the others: ``--peer-rounds`` rounds).
-OURS = ("etcetera", "cp", "ceiling")
+OURS = ("etcetera", "etcetera-cdc", "cp", "ceiling")
+#: Tools measured on these workloads only (the chunked variant: large files).
+ONLY_ON = {"etcetera-cdc": ("large",)}
 ALL_TOOLS = (*TOOLS, Ceiling.name)
 
 
@@ -127,6 +130,8 @@ class Bench:
     def _tool(self, name: str) -> Tool:
         if name == "etcetera":
             return Etcetera(self.etc_cmd)
+        if name == EtceteraChunks.name:
+            return EtceteraChunks(self.etc_cmd)
         if name == Ceiling.name:
             return Ceiling(self.ceiling)
         if name not in TOOLS:
@@ -157,6 +162,8 @@ class Bench:
                             continue
                         if tool.name == Ceiling.name and wl.name not in self.ceiling_workloads:
                             continue
+                        if wl.name not in ONLY_ON.get(tool.name, (wl.name,)):
+                            continue
                         reason = tool.missing(kind)
                         if reason:
                             self.missing[(tool.name, kind, "*")] = reason
@@ -181,7 +188,7 @@ class Bench:
         rmtree(scratch)
         scratch.mkdir(parents=True)
         location = target.new_location(tag)
-        cap = max(self.cap, 900.0) if tool.name in ("etcetera", Ceiling.name) else self.cap
+        cap = max(self.cap, 900.0) if tool.name in OURS else self.cap
         c = Cell(target, wl.root, location, scratch, cap)
         peer = tool.is_peer(target.kind) and tool.name != "etcetera"
         print(f"  {tag} ...", end="", flush=True)
@@ -426,6 +433,11 @@ def main(argv: list[str] | None = None) -> int:
             f"a yardstick; etcetera stores it zstd-compressed where a trial pays "
             f"(benchmarks/bytes_moved.py counts the bytes it moves)."
         )
+    cdc = chunk_lines(rows)
+    if cdc:
+        print("\nWith content_chunks on against the default (same run):")
+        for line in cdc:
+            print("  " + line)
     print("\nGoals (issue 13):")
     for rule in GOAL_RULES:
         print(f"  goal {rule}")
