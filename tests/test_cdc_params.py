@@ -102,12 +102,37 @@ def test_parameters_this_version_cannot_cut_with_are_not_adopted() -> None:
         {**good, "avg": 1 << 22},  # FastCDC's own bounds: avg past max
         {**good, "normalization": 7},
         {**good, "min": "65536"},
-        {**good, "threshold": -1},
+        {**good, "max": 16 * MiB, "avg": MiB},  # chunks longer than the chunk_size
         {k: v for k, v in good.items() if k != "max"},
     ):
         assert chunked.adopted(previous(bad)) == cdc.DEFAULT, bad
+    # The threshold is informative: whatever a root says of it, the default is kept.
+    for threshold in (-1, 10**30, "big"):
+        params = chunked.adopted(previous({**good, "threshold": threshold}))
+        assert params == SMALL and params.threshold == cdc.DEFAULT.threshold
+        assert params.describe()["threshold"] == cdc.DEFAULT.threshold
     # Without chunked files, nothing recorded counts.
     assert chunked.adopted(Manifest([], {}, ("all",), chunking=good)) == cdc.DEFAULT
+
+
+def test_a_root_cutting_longer_than_the_chunk_size_is_not_followed(
+    file_repo: RepoSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks of up to 16 MiB where a manifest lists 8 MiB at most: the next push cuts its own."""
+    long = cdc.Chunking(min_size=MiB, avg_size=MiB, max_size=16 * MiB, normalization=0)
+    root = _tree(tmp_path, random.Random(9).randbytes(10 * MiB))
+    cfg = file_repo.config(home=tmp_path / "h", content_chunks=True)
+    etc.register(root, "long", config=cfg)
+    with monkeypatch.context() as m:  # a writer (or hostile bytes) recording such a cut
+        m.setattr(cdc, "DEFAULT", long)
+        first = etc.push("long", config=cfg)
+    assert _root_doc(cfg.url or "", first.manifest)["chunking"] == long.describe()
+
+    (root / "data" / "all" / "big.bin").write_bytes(bytes(40 * MiB))  # no cut before max
+    second = etc.push("long", config=cfg, force=True)
+    pulled = etc.pull("long", config=file_repo.config(home=tmp_path / "p"))
+    assert snapshot(pulled.location) == snapshot(root)
+    assert _root_doc(cfg.url or "", second.manifest)["chunking"] == cdc.DEFAULT.describe()
 
 
 def test_a_large_file_is_read_once_before_it_is_sent(

@@ -63,16 +63,19 @@ class Cuts:
         return Digest(cdc.file_digest(chunks)), size
 
 
-def adopted(previous: Manifest | None) -> cdc.Chunking:
+def adopted(previous: Manifest | None, chunk_size: int | None = None) -> cdc.Chunking:
     """How a push cuts: as the previous version's chunked files were cut, where this can.
 
     So that cut points line up with the stored chunks. The previous version's
-    parameters (its root's ``chunking``) are taken when they are valid for this version;
-    otherwise (none recorded, another algorithm, out of bounds) :data:`cdc.DEFAULT`.
+    parameters (its root's ``chunking``) are taken when they are valid for this version
+    and cut no chunk longer than ``chunk_size`` (the manifest's being written;
+    ``previous``'s by default); otherwise (none recorded, another algorithm, out of
+    bounds) :data:`cdc.DEFAULT`.
     """
     if previous is None or not previous.extents:
         return cdc.DEFAULT
-    return cdc.Chunking.recorded(previous.chunking) or cdc.DEFAULT
+    limit = previous.chunk_size if chunk_size is None else chunk_size
+    return cdc.Chunking.recorded(previous.chunking, limit) or cdc.DEFAULT
 
 
 async def chunk_files(
@@ -231,7 +234,7 @@ async def lay_out(
     large = [f for f in manifest.files if f.size > manifest.chunk_size]
     if not large:
         return manifest, PushPlan()
-    params = adopted(previous)
+    params = adopted(previous, manifest.chunk_size)
     done = cuts.files if cuts is not None and cuts.params == params else {}
     if previous is not None:  # unchanged since the latest version: its chunks, unread
         done = {**_unchanged(large, previous, sources), **done}
