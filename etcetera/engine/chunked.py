@@ -78,6 +78,14 @@ def adopted(previous: Manifest | None, chunk_size: int | None = None) -> cdc.Chu
     return cdc.Chunking.recorded(previous.chunking, limit) or cdc.DEFAULT
 
 
+def cuts_like(manifest: Manifest) -> Cuts | None:
+    """How a local copy is hashed to compare it with ``manifest``, or ``None`` (as always).
+
+    A version cut by content names its large files by their chunks: they are cut alike.
+    """
+    return Cuts(adopted(manifest)) if manifest.extents else None
+
+
 async def chunk_files(
     t: Transport, paths: Sequence[str], sizes: Sequence[int], params: cdc.Chunking = cdc.DEFAULT
 ) -> list[list[cdc.Chunk]]:
