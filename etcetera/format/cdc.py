@@ -180,14 +180,14 @@ def chunk_fd(
         The chunks in order (an empty file has none) and the bytes read, so that a
         caller can notice a file that changed between ``stat`` and hashing.
     """
-    window = _window(max(WINDOW, 2 * params.max_size))
-    cdc = params.chunker()
     sha = hashlib.sha256
     crc32 = zlib.crc32
     chunks: list[Chunk] = []
     start = 0  # file offset of the window's first byte: the next chunk's start
     running = 0
     try:
+        window = _window(max(WINDOW, 2 * params.max_size))
+        cdc = params.chunker()
         while True:
             n = 0
             while n < len(window):
