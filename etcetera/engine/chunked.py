@@ -23,11 +23,12 @@ from ..format.chunkplan import local_offsets, plan
 from ..format.hashing import Digest
 from ..format.manifest import FileEntry, FileTable, Manifest, ObjectEntry
 from ..format.v2 import EncodedManifest, encode_manifest
-from . import manifests
+from . import manifests, refs
 from .chunk_pull import in_place, write_chunked
 from .chunk_push import ChunkUploader
 from .fdpaths import open_file
 from .progress import ProgressTracker
+from .scan import HashCache
 from .transport import Transport
 from .walk import ScannedFile
 
@@ -76,6 +77,30 @@ def adopted(previous: Manifest | None, chunk_size: int | None = None) -> cdc.Chu
         return cdc.DEFAULT
     limit = previous.chunk_size if chunk_size is None else chunk_size
     return cdc.Chunking.recorded(previous.chunking, limit) or cdc.DEFAULT
+
+
+async def scan_cuts(
+    t: Transport, name: str, files: Sequence[ScannedFile], cache: HashCache
+) -> Cuts:
+    """The :class:`Cuts` a push of ``name`` hashes ``files`` (its scan's) with.
+
+    With the parameters :func:`lay_out` will adopt, so that it uses the scan's pass
+    rather than reading each large file again; they are told from the latest version's
+    root, read only where the hash cache cannot vouch for a large file (a no-op push
+    cuts nothing and asks nothing more).
+    """
+    chunk_size = t.config.chunk_size
+    large = [f for f in files if f.size > chunk_size]
+    if not large or cache.vouches(large, chunk_size):
+        return Cuts()
+    latest = await refs.latest(t, name)
+    if latest is None:
+        return Cuts()
+    try:
+        root = await manifests.read_root(t, latest.manifest)
+    except EtceteraError:
+        return Cuts()  # lay_out cannot adopt from it either
+    return Cuts(cdc.Chunking.recorded(root.doc.get("chunking"), chunk_size))
 
 
 def cuts_like(manifest: Manifest) -> Cuts | None:
