@@ -66,6 +66,17 @@ def test_an_empty_file_has_no_chunks_and_a_small_one_one(tmp_path: Path) -> None
     assert cdc.file_digest(chunks) == hashlib.sha256(b"abc").hexdigest()
 
 
+def test_the_file_is_closed_when_its_parameters_are_refused(tmp_path: Path) -> None:
+    """FastCDC refuses a centre above the maximum: the descriptor handed over is closed."""
+    (tmp_path / "f").write_bytes(b"abc")
+    refused = cdc.Chunking(min_size=64 * 1024, avg_size=4 << 20, max_size=512 * 1024)
+    fd = os.open(tmp_path / "f", os.O_RDONLY)
+    with pytest.raises(ValueError, match="avg_size"):
+        cdc.chunk_fd(fd, refused)
+    with pytest.raises(OSError, match="Bad file descriptor"):  # none opened since
+        os.fstat(fd)
+
+
 def _transport(tmp_path: Path) -> Transport:
     (tmp_path / "repo").mkdir(exist_ok=True)
     return Transport(FileBackend(parse_url(f"file://{tmp_path / 'repo'}")), TransferConfig())

@@ -61,19 +61,32 @@ def _count_cuts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return cuts
 
 
+def _pushed_with(
+    repo: RepoSpec,
+    tmp_path: Path,
+    name: str,
+    data: bytes,
+    params: cdc.Chunking,
+    monkeypatch: pytest.MonkeyPatch,
+) -> tuple[Path, etc.Config]:
+    """A tree with one file of ``data``, pushed by a writer that cuts with ``params``."""
+    root = _tree(tmp_path, data)
+    cfg = repo.config(home=tmp_path / "h", content_chunks=True)
+    etc.register(root, name, config=cfg)
+    with monkeypatch.context() as m:  # a writer whose parameters are not this one's
+        m.setattr(cdc, "DEFAULT", params)
+        first = etc.push(name, config=cfg)
+    assert _root_doc(cfg.url or "", first.manifest)["chunking"] == params.describe()
+    return root, cfg
+
+
 def test_the_root_records_the_cut_and_the_next_push_cuts_alike(
     file_repo: RepoSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A repository cut with other parameters is cut with them again: the chunks line up."""
     rng = random.Random(8)
     old = rng.randbytes(12 * MiB)
-    root = _tree(tmp_path, old)
-    cfg = file_repo.config(home=tmp_path / "h", content_chunks=True)
-    etc.register(root, "cut", config=cfg)
-    with monkeypatch.context() as m:  # a writer whose parameters are not this one's
-        m.setattr(cdc, "DEFAULT", SMALL)
-        first = etc.push("cut", config=cfg)
-    assert _root_doc(cfg.url or "", first.manifest)["chunking"] == SMALL.describe()
+    root, cfg = _pushed_with(file_repo, tmp_path, "cut", old, SMALL, monkeypatch)
 
     new = old[: 6 * MiB] + rng.randbytes(1000) + old[6 * MiB :]
     (root / "data" / "all" / "big.bin").write_bytes(new)
@@ -83,6 +96,23 @@ def test_the_root_records_the_cut_and_the_next_push_cuts_alike(
     # Small chunks around the insertion, not the default's 0.5-4 MiB ones.
     assert second.stats.bytes_sent < MiB + 64 * 1024, second.stats.bytes_sent
     pulled = etc.pull("cut", config=file_repo.config(home=tmp_path / "p"))
+    assert snapshot(pulled.location) == snapshot(root)
+
+
+def test_a_repository_cut_otherwise_is_read_once_a_push(
+    file_repo: RepoSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scan cuts as the latest version was cut: its pass is the one the layout uses."""
+    old = random.Random(10).randbytes(10 * MiB)
+    root, cfg = _pushed_with(file_repo, tmp_path, "other", old, SMALL, monkeypatch)
+    (root / "data" / "all" / "big.bin").write_bytes(old[: 5 * MiB] + b"new" + old[5 * MiB :])
+    cuts = _count_cuts(monkeypatch)
+    second = etc.push("other", config=cfg, force=True)
+    assert cuts == [10 * MiB + 3]
+    assert _root_doc(cfg.url or "", second.manifest)["chunking"] == SMALL.describe()
+    assert etc.push("other", config=cfg).noop and cuts == [10 * MiB + 3]  # the cache vouches
+    monkeypatch.undo()
+    pulled = etc.pull("other", config=file_repo.config(home=tmp_path / "p"))
     assert snapshot(pulled.location) == snapshot(root)
 
 
@@ -102,12 +132,32 @@ def test_parameters_this_version_cannot_cut_with_are_not_adopted() -> None:
         {**good, "avg": 1 << 22},  # FastCDC's own bounds: avg past max
         {**good, "normalization": 7},
         {**good, "min": "65536"},
-        {**good, "threshold": -1},
+        {**good, "max": 16 * MiB, "avg": MiB},  # chunks longer than the chunk_size
         {k: v for k, v in good.items() if k != "max"},
     ):
         assert chunked.adopted(previous(bad)) == cdc.DEFAULT, bad
+    # The threshold is informative: whatever a root says of it, the default is kept.
+    for threshold in (-1, 10**30, "big"):
+        params = chunked.adopted(previous({**good, "threshold": threshold}))
+        assert params == SMALL and params.threshold == cdc.DEFAULT.threshold
+        assert params.describe()["threshold"] == cdc.DEFAULT.threshold
     # Without chunked files, nothing recorded counts.
     assert chunked.adopted(Manifest([], {}, ("all",), chunking=good)) == cdc.DEFAULT
+
+
+def test_a_root_cutting_longer_than_the_chunk_size_is_not_followed(
+    file_repo: RepoSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks of up to 16 MiB where a manifest lists 8 MiB at most: the next push cuts its own."""
+    long = cdc.Chunking(min_size=MiB, avg_size=MiB, max_size=16 * MiB, normalization=0)
+    data = random.Random(9).randbytes(10 * MiB)  # (a writer, or hostile bytes, records it)
+    root, cfg = _pushed_with(file_repo, tmp_path, "long", data, long, monkeypatch)
+
+    (root / "data" / "all" / "big.bin").write_bytes(bytes(40 * MiB))  # no cut before max
+    second = etc.push("long", config=cfg, force=True)
+    pulled = etc.pull("long", config=file_repo.config(home=tmp_path / "p"))
+    assert snapshot(pulled.location) == snapshot(root)
+    assert _root_doc(cfg.url or "", second.manifest)["chunking"] == cdc.DEFAULT.describe()
 
 
 def test_a_large_file_is_read_once_before_it_is_sent(

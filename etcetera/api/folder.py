@@ -9,13 +9,15 @@ download, and a changed file is found.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import anyio
 import anyio.to_thread
 
 from ..engine.scan import HashCache, hash_files, scan_tree
+from ..engine.walk import ScannedFile
+from ..format.hashing import Digest
 from ..format.manifest import FileEntry
 from ..home import Home
 from .changes import table
@@ -31,15 +33,22 @@ async def holds(
     chunk_size: int,
     ignore: tuple[str, ...],
     io: anyio.CapacityLimiter,
+    cut: Callable[[ScannedFile, str, bool], tuple[Digest, int]] | None = None,
 ) -> bool:
-    """Whether ``target`` holds exactly ``files`` (and the ``partitions`` folders)."""
+    """Whether ``target`` holds exactly ``files`` (and the ``partitions`` folders).
+
+    ``cut`` (``engine.chunked.Cuts``, for a version with content-chunked files) names
+    the files above ``chunk_size`` as that version does: by their cut.
+    """
     if not all((target / "data" / p).is_dir() for p in partitions):
         return False
     scan = await anyio.to_thread.run_sync(scan_tree, target, ignore)
     if len(scan.files) != len(files):
         return False
     cache = await anyio.to_thread.run_sync(HashCache, home.cache_file(target.resolve()))
-    found = await hash_files(scan, cache, name=name, chunk_size=chunk_size, io=io, progress=None)
+    found = await hash_files(
+        scan, cache, name=name, chunk_size=chunk_size, io=io, progress=None, cut=cut
+    )
     await anyio.to_thread.run_sync(cache.save)
     return table(found) == table(files)
 

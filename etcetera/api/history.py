@@ -22,6 +22,7 @@ from ..engine import refs
 from ..engine.scan import HashCache, hash_files, scan_tree
 from ..errors import DatasetNotFoundError
 from ..format.hashing import CHUNK_SIZE
+from ..format.manifest import Manifest
 from ..format.packing import LocalFile
 from ..format.record import VersionRecord
 from ..home import Home, valid_name
@@ -201,29 +202,56 @@ async def adiff(old: str, new: str, *, config: Config | None = None) -> Diff:
         b = table(await local_files(home, valid_name(new), cfg.ignore, io))
         return Diff(old, new, None, None, compare(a, b))
     async with session(cfg) as s:
-        a_table, a_version = await side(s, old)
-        b_table, b_version = await side(s, new)
+        # The remote side first: a local side is named as it names its large files.
+        remote = [ref for ref in (old, new) if "@" in ref]
+        sides = {ref: await side(s, ref) for ref in remote}
+        other = sides[remote[0]][2]
+        for ref in (old, new):
+            if ref not in sides:
+                sides[ref] = await side(s, ref, other)
+    (a_table, a_version, _), (b_table, b_version, _) = sides[old], sides[new]
     return Diff(old, new, a_version, b_version, compare(a_table, b_table))
 
 
-async def side(s: Session, ref: str) -> tuple[Table, int | None]:
-    """The file table of ``NAME@K`` (remote) or ``NAME`` (local), and its version number."""
+async def side(
+    s: Session, ref: str, other: Manifest | None = None
+) -> tuple[Table, int | None, Manifest | None]:
+    """The file table of ``NAME@K`` (remote) or ``NAME`` (local), its version, its manifest.
+
+    A local side is hashed as ``other`` (the manifest it is compared with) names its
+    files: those ``other`` cut by content are cut alike.
+    """
     if "@" in ref:
         name, number = parse_ref(ref, None)
         record = await refs.resolve(s.transport, name, number)
         manifest = await s.manifest(record.manifest)
-        return table(manifest.files), record.number
-    files = await local_files(s.home, valid_name(ref), s.config.ignore, s.transport.io)
-    return table(files), None
+        return table(manifest.files), record.number, manifest
+    files = await local_files(s.home, valid_name(ref), s.config.ignore, s.transport.io, other)
+    return table(files), None, None
 
 
 async def local_files(
-    home: Home, name: str, ignore: tuple[str, ...], io: anyio.CapacityLimiter
+    home: Home,
+    name: str,
+    ignore: tuple[str, ...],
+    io: anyio.CapacityLimiter,
+    like: Manifest | None = None,
 ) -> list[LocalFile]:
-    """The hashed files of a local dataset, from the hash cache where it vouches."""
+    """The hashed files of a local dataset, from the hash cache where it vouches.
+
+    Its large files are cut by content as ``like`` cut them where it has chunked files
+    (so that their digests compare with its), else hashed in fixed chunks.
+    """
     root = await anyio.to_thread.run_sync(home.location, name)
     scan = await anyio.to_thread.run_sync(scan_tree, root, tuple(ignore))
     cache = await anyio.to_thread.run_sync(HashCache, home.cache_file(root))
-    files = await hash_files(scan, cache, name=name, chunk_size=CHUNK_SIZE, io=io, progress=None)
+    chunk_size, cuts = CHUNK_SIZE, None
+    if like is not None and like.extents:
+        from ..engine.chunked import cuts_like
+
+        chunk_size, cuts = like.chunk_size, cuts_like(like)
+    files = await hash_files(
+        scan, cache, name=name, chunk_size=chunk_size, io=io, progress=None, cut=cuts
+    )
     await anyio.to_thread.run_sync(cache.save)
     return files

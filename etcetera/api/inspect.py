@@ -10,7 +10,7 @@ import anyio.to_thread
 
 from ..backends.base import ObjectInfo
 from ..engine import refs
-from ..engine.chunked import Cuts, adopted
+from ..engine.chunked import cuts_like
 from ..engine.localfs import current_umask, local_mode
 from ..engine.progress import ProgressCallback
 from ..engine.scan import HashCache, hash_files, scan_tree
@@ -166,8 +166,7 @@ async def averify(
             )
         manifest: Manifest = await s.manifest(digest)
         scan = await anyio.to_thread.run_sync(scan_tree, location, tuple(cfg.ignore))
-        # A version cut by content names its large files by their chunks: cut them alike.
-        cuts = Cuts(adopted(manifest)) if manifest.extents else None
+        cuts = cuts_like(manifest)
         hashed = await hash_files(
             scan,
             HashCache(None),

@@ -299,6 +299,11 @@ class _Pull:
     async def _holds(self, target: Path, manifest: Manifest, files: Sequence[FileEntry]) -> bool:
         from . import folder
 
+        cuts = None
+        if manifest.extents:  # (the chunker is imported only where a version needs it)
+            from ..engine.chunked import cuts_like
+
+            cuts = cuts_like(manifest)
         parts = (
             manifest.partitions if self.selection.partitions is None else self.selection.partitions
         )
@@ -311,6 +316,7 @@ class _Pull:
             chunk_size=manifest.chunk_size,
             ignore=tuple(self.s.config.ignore),
             io=self.s.transport.io,
+            cut=cuts,
         )
 
 
@@ -474,8 +480,12 @@ def _reuse_index(
     by_digest: dict[str, engine_pull.LocalCopy] = {}
     for path, entry in HashCache(home.cache_file(root)).items():
         mtime_ns, ino = entry[1], entry[2]
-        if isinstance(mtime_ns, int) and isinstance(ino, int):
-            by_digest.setdefault(str(entry[3]), engine_pull.LocalCopy(path, mtime_ns, ino))
+        if not (isinstance(mtime_ns, int) and isinstance(ino, int)):
+            continue
+        copy = engine_pull.LocalCopy(path, mtime_ns, ino)
+        for digest in entry[3:4] + entry[5:6]:  # fixed-chunk and cut digests, where known
+            if isinstance(digest, str) and digest:
+                by_digest.setdefault(digest, copy)
 
     def lookup(f: FileEntry) -> engine_pull.LocalCopy | None:
         return by_digest.get(f.digest)

@@ -23,11 +23,12 @@ from ..format.chunkplan import local_offsets, plan
 from ..format.hashing import Digest
 from ..format.manifest import FileEntry, FileTable, Manifest, ObjectEntry
 from ..format.v2 import EncodedManifest, encode_manifest
-from . import manifests
+from . import manifests, refs
 from .chunk_pull import in_place, write_chunked
 from .chunk_push import ChunkUploader
 from .fdpaths import open_file
 from .progress import ProgressTracker
+from .scan import HashCache
 from .transport import Transport
 from .walk import ScannedFile
 
@@ -63,16 +64,51 @@ class Cuts:
         return Digest(cdc.file_digest(chunks)), size
 
 
-def adopted(previous: Manifest | None) -> cdc.Chunking:
+def adopted(previous: Manifest | None, chunk_size: int | None = None) -> cdc.Chunking:
     """How a push cuts: as the previous version's chunked files were cut, where this can.
 
     So that cut points line up with the stored chunks. The previous version's
-    parameters (its root's ``chunking``) are taken when they are valid for this version;
-    otherwise (none recorded, another algorithm, out of bounds) :data:`cdc.DEFAULT`.
+    parameters (its root's ``chunking``) are taken when they are valid for this version
+    and cut no chunk longer than ``chunk_size`` (the manifest's being written;
+    ``previous``'s by default); otherwise (none recorded, another algorithm, out of
+    bounds) :data:`cdc.DEFAULT`.
     """
     if previous is None or not previous.extents:
         return cdc.DEFAULT
-    return cdc.Chunking.recorded(previous.chunking) or cdc.DEFAULT
+    limit = previous.chunk_size if chunk_size is None else chunk_size
+    return cdc.Chunking.recorded(previous.chunking, limit) or cdc.DEFAULT
+
+
+async def scan_cuts(
+    t: Transport, name: str, files: Sequence[ScannedFile], cache: HashCache
+) -> Cuts:
+    """The :class:`Cuts` a push of ``name`` hashes ``files`` (its scan's) with.
+
+    With the parameters :func:`lay_out` will adopt, so that it uses the scan's pass
+    rather than reading each large file again; they are told from the latest version's
+    root, read only where the hash cache cannot vouch for a large file (a no-op push
+    cuts nothing and asks nothing more).
+    """
+    chunk_size = t.config.chunk_size
+    large = [f for f in files if f.size > chunk_size]
+    if not large or cache.vouches(large, chunk_size):
+        return Cuts()
+    latest = await refs.latest(t, name)
+    if latest is None:
+        return Cuts()
+    try:
+        root = await manifests.read_root(t, latest.manifest)
+    except EtceteraError:
+        return Cuts()  # lay_out cannot adopt from it either
+    return Cuts(cdc.Chunking.recorded(root.doc.get("chunking"), chunk_size))
+
+
+def cuts_like(manifest: Manifest) -> Cuts | None:
+    """How a local copy is hashed to compare it with ``manifest``, or ``None`` (as always).
+
+    A version cut by content names its large files by their chunks: they are cut alike.
+    """
+    return Cuts(adopted(manifest)) if manifest.extents else None
 
 
 async def chunk_files(
@@ -231,7 +267,7 @@ async def lay_out(
     large = [f for f in manifest.files if f.size > manifest.chunk_size]
     if not large:
         return manifest, PushPlan()
-    params = adopted(previous)
+    params = adopted(previous, manifest.chunk_size)
     done = cuts.files if cuts is not None and cuts.params == params else {}
     if previous is not None:  # unchanged since the latest version: its chunks, unread
         done = {**_unchanged(large, previous, sources), **done}

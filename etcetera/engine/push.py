@@ -433,7 +433,7 @@ async def prepare(
     With ``lazy``, inputs laid out before (by the cache's memo) are not laid out again:
     :attr:`Prepared.hint` is their digest, and a no-op needs no more. With ``cut``,
     files of more than one chunk are cut by content as they are hashed (one pass:
-    :class:`chunked.Cuts`, :attr:`Prepared.cuts`), staged whether they compress or not.
+    :func:`chunked.scan_cuts`, :attr:`Prepared.cuts`), staged whether they compress or not.
     """
     config = t.config
     scan = await anyio.to_thread.run_sync(scan_tree, root, options.ignore, group)
@@ -441,7 +441,7 @@ async def prepare(
         scan.files = [f for f in scan.files if selected(f.path, options.include, options.exclude)]
     local = t.local if stage else None
     copies: dict[str, StagedObject] = {}
-    cuts = chunked.Cuts() if cut else None
+    cuts = await chunked.scan_cuts(t, name, scan.files, cache) if cut else None
 
     async def stage_one(f: ScannedFile) -> str:
         assert local is not None

@@ -159,6 +159,10 @@ class HashCache:
         with _gc.paused():
             return self._vouched(files, (1 << 63) if cut_above is None else cut_above)
 
+    def vouches(self, files: list[ScannedFile], cut_above: int | None = None) -> bool:
+        """Whether the cache vouches for every one of ``files`` (:meth:`vouched`)."""
+        return _NOT_YET not in self.vouched(files, cut_above)
+
     def _vouched(self, files: list[ScannedFile], cut_above: int) -> list[LocalFile]:
         entries = self._entries
         out: list[LocalFile] = []

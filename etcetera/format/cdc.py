@@ -23,7 +23,7 @@ import hashlib
 import os
 import threading
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from pyfastcdc import FastCDC
@@ -53,14 +53,16 @@ class Chunking:
         max_size: a cut at this many bytes at the latest.
         normalization: FastCDC's normalised-chunking level (0-3).
         threshold: files of at least this size are cut by content; smaller files are one
-            chunk (their digest is then their plain SHA-256).
+            chunk (their digest is then their plain SHA-256). Informative: the files cut
+            are those larger than the manifest's ``chunk_size``, so it is neither
+            adopted from a root nor compared.
     """
 
     min_size: int = 512 * KiB
     avg_size: int = 512 * KiB
     max_size: int = 4 * MiB
     normalization: int = 1
-    threshold: int = 8 * MiB
+    threshold: int = field(default=8 * MiB, compare=False)
 
     def describe(self) -> dict[str, object]:
         """What a manifest's root records of the parameters (readers need none)."""
@@ -74,23 +76,25 @@ class Chunking:
         }
 
     @classmethod
-    def recorded(cls, doc: object) -> Chunking | None:
+    def recorded(cls, doc: object, chunk_size: int) -> Chunking | None:
         """The parameters a root recorded (:meth:`describe`), or ``None``.
 
         ``None`` for anything this version cannot cut the same way: another algorithm,
         a missing or mistyped field, sizes FastCDC refuses. Hostile bytes get little say
-        in what a cut costs: ``max`` is at most :data:`MAX_MAX` (the read window is twice
-        it), ``min`` at least :data:`MIN_MIN` (the chunks a file is cut into).
+        in what a cut costs: ``max`` is at most ``chunk_size`` (the manifest's: format
+        v3 lists no chunk longer; the read window is twice it), ``min`` at least
+        :data:`MIN_MIN` (the chunks a file is cut into). The recorded ``threshold`` is
+        ignored (it is informative): the result has the default one.
         """
         if not isinstance(doc, dict) or doc.get("algorithm") != ALGORITHM:
             return None
-        fields = [doc.get(k) for k in ("min", "avg", "max", "normalization", "threshold")]
+        fields = [doc.get(k) for k in ("min", "avg", "max", "normalization")]
         if not all(type(v) is int for v in fields):
             return None
-        lo, avg, hi, norm, threshold = (v for v in fields if isinstance(v, int))
-        if not (MIN_MIN <= lo <= avg <= hi <= MAX_MAX and 0 <= norm <= 3 and threshold >= 0):
+        lo, avg, hi, norm = (v for v in fields if isinstance(v, int))
+        if not (MIN_MIN <= lo <= avg <= hi <= chunk_size and 0 <= norm <= 3):
             return None
-        params = cls(lo, avg, hi, norm, threshold)
+        params = cls(lo, avg, hi, norm)
         try:
             params.chunker()  # FastCDC's own bounds (they depend on avg)
         except ValueError:
@@ -114,7 +118,6 @@ class Chunking:
 
 
 ALGORITHM = "fastcdc-2020"
-MAX_MAX = 64 * MiB  # the largest max_size adopted from a repository (a window is twice it)
 MIN_MIN = 64 * KiB  # the smallest min_size adopted (it bounds the chunks a manifest lists)
 DEFAULT = Chunking()
 
@@ -177,14 +180,14 @@ def chunk_fd(
         The chunks in order (an empty file has none) and the bytes read, so that a
         caller can notice a file that changed between ``stat`` and hashing.
     """
-    window = _window(max(WINDOW, 2 * params.max_size))
-    cdc = params.chunker()
     sha = hashlib.sha256
     crc32 = zlib.crc32
     chunks: list[Chunk] = []
     start = 0  # file offset of the window's first byte: the next chunk's start
     running = 0
     try:
+        window = _window(max(WINDOW, 2 * params.max_size))
+        cdc = params.chunker()
         while True:
             n = 0
             while n < len(window):
