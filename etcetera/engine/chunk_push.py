@@ -53,6 +53,11 @@ def _opened(path: str, fds: dict[str, int], scanned: Scanned | None) -> int:
     return fd
 
 
+def _follows(prev: Source | None, m: Source) -> bool:
+    """Whether chunk ``m`` comes right after ``prev`` in the same file (one CRC run)."""
+    return prev is not None and prev.path == m.path and prev.offset + prev.size == m.offset
+
+
 def read_members(members: Sequence[Source], buf: memoryview, scanned: Scanned | None = None) -> int:
     """Read chunks into ``buf`` back to back, each checked; their CRC32 (a worker thread).
 
@@ -77,10 +82,7 @@ def read_members(members: Sequence[Source], buf: memoryview, scanned: Scanned | 
             view = buf[at : at + m.size]
             if os.preadv(fd, [view], m.offset) != m.size:
                 raise SourceChangedError(m.path)
-            follows = (
-                prev is not None and prev.path == m.path and prev.offset + prev.size == m.offset
-            )
-            if not follows:
+            if not _follows(prev, m):
                 if at:
                     crc = _append(crc, run_crc0, running, at - run_start)
                 run_start, run_crc0 = at, m.crc0 or 0
@@ -148,7 +150,7 @@ def _check_copy(copy: str, members: Sequence[Source]) -> None:
         prev: Source | None = None
         running = 0
         for m in members:
-            if prev is None or prev.path != m.path or prev.offset + prev.size != m.offset:
+            if not _follows(prev, m):
                 running = m.crc0 or 0
             done = 0
             while done < m.size:

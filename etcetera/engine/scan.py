@@ -142,14 +142,6 @@ class HashCache:
             except (OSError, ValueError):
                 self._entries = {}
 
-    def get(self, f: ScannedFile) -> Digest | None:
-        """The cached digest if the file looks unchanged."""
-        hit = self._entries.get(f.source)
-        if hit and hit[0] == f.size and hit[1] == f.mtime_ns and hit[2] == f.ino and hit[3]:
-            chunks = hit[4]
-            return Digest(str(hit[3]), tuple(chunks) if isinstance(chunks, list) else ())
-        return None
-
     def vouched(self, files: list[ScannedFile], cut_above: int | None = None) -> list[LocalFile]:
         """Each file as hashed before where the cache vouches for it, else ``_NOT_YET``.
 
