@@ -22,7 +22,7 @@ from tests.support import RepoSpec, cli_env, write_tree
 pytestmark = pytest.mark.anyio
 
 #: Run ``python -m etcetera ARGS`` (argv[2:]); write to argv[1] at exit its modules and
-#: how many objects it froze (see ``_skip_the_collections_of_exit`` in etcetera.cli).
+#: how many objects it froze (see etcetera.cli._process).
 _WITH_MODULES = (
     "import atexit, gc, json, runpy, sys\n"
     "out = sys.argv.pop(1)\n"
