@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> None:
     or SIGTERM; a closed pipe ends it silently, by SIGPIPE, as it ends ``git log``.
     """
     _process.return_freed_buffers_to_the_os()
-    start = _process.StartUp(seconds=1.0)
+    start = _process.StartUp(seconds=1.0)  # longer than a no-op takes (0.4-0.9 s here)
     args = sys.argv[1:] if argv is None else argv
     status = run(_entry(args), args)
     start.end()
