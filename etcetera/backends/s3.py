@@ -39,6 +39,7 @@ from ..errors import (
 from ..urls import RepoURL
 from . import redact
 from .base import BackendOptions, Buffer, Capabilities, ObjectInfo, PartRef, Requests, direct
+from .s3_data import data_loader
 
 _CHUNK = 1024 * 1024
 _LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -63,15 +64,12 @@ _NETWORK = (
 )
 _CAUGHT = (bx.BotoCoreError, bx.ClientError, aiohttp.ClientError, OSError)
 
-# botocore's JSON models take ~0.15 s to load per session and never change, so every
-# back-end's session shares the first one's loader and its caches.
-_shared: dict[str, Any] = {}
-
 
 def _session(profile: str | None) -> AioSession:
+    # botocore's JSON models take tens of ms to load and never change: every back-end's
+    # session shares one loader and its caches (see s3_data).
     session = AioSession(profile=profile)
-    loader = _shared.setdefault("data_loader", session.get_component("data_loader"))
-    session.register_component("data_loader", loader)
+    session.register_component("data_loader", data_loader(session))
     return session
 
 

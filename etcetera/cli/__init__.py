@@ -15,6 +15,7 @@ from typing import Annotated
 
 from cyclopts import App, Group, Parameter
 
+from . import _process
 from ._common import STATE
 from ._help import HelpScreen, version_line
 from ._run import run
@@ -125,38 +126,19 @@ def _launcher(
     return result if isinstance(result, int) else 0
 
 
-def _return_freed_buffers_to_the_os() -> None:
-    """Serve every allocation over 4 MiB with mmap, and unmap it when freed.
-
-    glibc raises its mmap threshold as large blocks are freed (up to 32 MiB), after
-    which 16 MiB part buffers come from per-thread arenas that keep freed memory:
-    measured here, a 512 MiB push at a 160 MiB budget peaked at 310 MiB of RSS with the
-    default and at 210 MiB with a fixed threshold. The threshold sits above the 1 MiB
-    blocks reads and hashing allocate by the thousand: served by mmap, each of those
-    would be mapped, zero-filled page by page and unmapped again. Only the ``etc``
-    process is changed; a library user's process keeps its own allocator settings.
-    """
-    import ctypes
-
-    try:
-        # The process's own symbols, libc's among them: no find_library(), which runs
-        # `ldconfig -p` in a subprocess (tens of ms of every command's start).
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return  # not glibc
-    m_mmap_threshold = -3
-    mallopt(ctypes.c_int(m_mmap_threshold), ctypes.c_int(4 << 20))
-
-
 def main(argv: list[str] | None = None) -> None:
     """Entry point of ``etc``: results on stdout, one line on stderr for any error.
 
     Exit status: 0 done, 1 an error, 2 a usage error, 130 or 143 interrupted by SIGINT
     or SIGTERM; a closed pipe ends it silently, by SIGPIPE, as it ends ``git log``.
     """
-    _return_freed_buffers_to_the_os()
+    _process.return_freed_buffers_to_the_os()
+    start = _process.StartUp(seconds=1.0)  # longer than a no-op takes (0.4-0.9 s here)
     args = sys.argv[1:] if argv is None else argv
-    sys.exit(run(_entry(args), args))
+    status = run(_entry(args), args)
+    start.end()
+    _process.skip_the_collections_of_exit()
+    sys.exit(status)
 
 
 def _entry(args: Sequence[str]) -> Callable[[Sequence[str]], object]:
