@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 
 from ..errors import ManifestError
 from . import arrays, jsontext
-from .table import HexDigests, raw_digests, split_hex
+from .hexdigests import HexDigests, raw_digests, split_hex
 
 VERSION = 3  # the piece layout :func:`encode` writes
 MAGICS = {2: b"etcetera-piece\x00\x02", 3: b"etcetera-piece\x00\x03"}
