@@ -92,7 +92,8 @@ def unplace(cols: Columns, chunk_size: int) -> tuple[Columns, list[Framing]]:
     file at its first chunk's place, when its chunks lie back to back in one object
     and all but the last are ``chunk_size`` long. Any other placement (content-defined
     chunks, in chunk objects shared across files) keeps object ``-1``: its
-    :func:`extents` say where its bytes are.
+    :func:`extents` say where its bytes are. A table without chunked files is handed
+    back as it is (the same object).
 
     Raises:
         ManifestError: see :func:`check_framing`; a chunk list whose lengths do not add

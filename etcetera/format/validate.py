@@ -113,7 +113,8 @@ class Tables:
         if cols.placed:  # v3: encodings and chunk places, checked and mapped first
             placed = cols
             cols, framing = v3.unplace(cols, self.chunk_size)
-            loose = v3.extents(placed, cols)
+            if cols is not placed:  # (unplace hands back a table without chunks as it is)
+                loose = v3.extents(placed, cols)
         n, m = len(cols.paths), len(cols.object_ids)
         if not (
             len(cols.object_kinds) == len(cols.object_sizes) == m
