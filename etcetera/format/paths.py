@@ -86,10 +86,16 @@ _DOTS = re.compile(r"/\.\.?/")
 def _paths_look_safe(joined: str) -> bool:
     if "\\" in joined or (":" in joined and _DRIVE.search(f"\x00{joined}")):
         return False
-    # With each NUL made a "/", one "//" is an absolute, empty or slash-ended path or an
-    # empty segment; "/./" and "/../" are dot segments, at either end of a path too.
-    slashed = f"/{joined.replace(chr(0), '/')}/"
-    return "//" not in slashed and ("/." not in slashed or not _DOTS.search(slashed))
+    # With each NUL made a "/" and a "/" at both ends, one "//" is an absolute, empty or
+    # slash-ended path or an empty segment; "/./" and "/../" are dot segments, at either
+    # end of a path too. The ends are looked at apart (a pattern is at most 4 characters),
+    # so that the whole text is not copied once more.
+    slashed = joined.replace("\x00", "/")
+    ends = (f"/{slashed[:3]}", f"{slashed[-3:]}/", slashed)
+    for text in ends if len(slashed) > 8 else (f"/{slashed}/",):
+        if "//" in text or ("/." in text and _DOTS.search(text)):
+            return False
+    return True
 
 
 def check_paths(paths: list[str], *, strings: bool = False) -> str:

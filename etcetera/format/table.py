@@ -292,9 +292,9 @@ class TableBuilder:
     ) -> None:
         """Append a run of files: ``objects`` index ``object_ids`` (``-1``: none).
 
-        ``digests``: raw, kept as given. ``joined``: the paths joined by NULs, if the
-        caller has them so already. The number columns are copied at C speed when they
-        are arrays of the table's types.
+        ``digests``: raw, kept as given. ``chunks``: per file, or empty for none at all.
+        ``joined``: the paths joined by NULs, if the caller has them so already. The
+        number columns are copied at C speed when they are arrays of the table's types.
         """
         if not paths:
             return

@@ -152,7 +152,8 @@ class Tables:
         self._check_groups(cols, joined)
         _check_extents(cols, loose)
         digests = raw_digests(cols.digests)
-        self._check_chunks(cols, loose)
+        chunked = any(cols.chunks)
+        self._check_chunks(cols, loose, chunked)
         self.table.add(
             paths,
             cols.sizes,
@@ -160,7 +161,7 @@ class Tables:
             cols.objects,
             cols.offsets,
             digests,
-            cols.chunks,
+            cols.chunks if chunked else (),
             ids,
             joined,
         )
@@ -232,10 +233,12 @@ class Tables:
         candidates.update(itertools.compress(ahead, map(str.startswith, after, ahead)))
         self._last[group] = paths[-1]
 
-    def _check_chunks(self, cols: pieces.Columns, loose: dict[int, tuple[Extent, ...]]) -> None:
+    def _check_chunks(
+        self, cols: pieces.Columns, loose: dict[int, tuple[Extent, ...]], chunked: bool
+    ) -> None:
         cs = self.chunk_size
         if within(cols.sizes, 0, cs):  # no file above one chunk (a C-speed look)
-            if any(cols.chunks):
+            if chunked:
                 raise ManifestError("manifest chunk lists do not match the file sizes")
             return
         n = len(cols.sizes)
