@@ -98,10 +98,11 @@ def _paths_look_safe(joined: str) -> bool:
     return True
 
 
-def check_paths(paths: list[str], *, strings: bool = False) -> str:
+def check_paths(paths: list[str], *, strings: bool = False, joined: str | None = None) -> str:
     """Check many paths at once (a few C-speed scans); raise ``ManifestError`` on a bad one.
 
     ``strings``: the caller knows every item is a ``str`` (a decoder made them).
+    ``joined``: the text ``paths`` were split from at NULs, if they were (a decoded piece).
 
     Returns:
         the paths joined by NULs, which the checks made anyway.
@@ -110,9 +111,11 @@ def check_paths(paths: list[str], *, strings: bool = False) -> str:
         return ""
     if not strings and set(map(type, paths)) != {str}:
         raise ManifestError("manifest has a path that is not a string")
-    joined = "\x00".join(paths)
+    split = joined is not None and strings  # then no path holds a NUL
+    if joined is None or not strings:
+        joined = "\x00".join(paths)
     if (
-        joined.count("\x00") != len(paths) - 1
+        (not split and joined.count("\x00") != len(paths) - 1)
         or not _paths_look_safe(joined)
         or max(map(len, paths)) > MAX_PATH
         or not (joined.isascii() or unicodedata.is_normalized("NFC", joined))

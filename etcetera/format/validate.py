@@ -142,7 +142,7 @@ class Tables:
             raise ManifestError("manifest objects are not sorted and unique")
         self._objects(cols, framing)
         paths = cols.paths
-        joined = check_paths(paths, strings=trusted_types)
+        joined = check_paths(paths, strings=trusted_types, joined=cols.joined)
         last = self.table.last_path()
         if last is not None and n and paths[0] <= last:
             raise ManifestError(f"manifest paths are not sorted and unique at {paths[0]!r}")
