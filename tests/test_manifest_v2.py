@@ -175,6 +175,14 @@ def test_a_file_where_the_next_piece_needs_a_folder_is_refused() -> None:
     assert len(decode_manifest(json.dumps(doc).encode(), stored).files) == 1
 
 
+def test_a_piece_whose_chunk_counts_disagree_with_its_header_is_refused() -> None:
+    raw = bytearray(pieces.encode(_cols(["data/train/a", "data/train/b"])))
+    assert pieces.decode(bytes(raw)).paths == ["data/train/a", "data/train/b"]
+    raw[-4:] = (1).to_bytes(4, "little")  # its last column: chunk counts (no chunk follows)
+    with pytest.raises(ManifestError, match="chunk count does not match"):
+        pieces.decode(bytes(raw))
+
+
 def test_a_valid_piece_passes_the_same_checks() -> None:
     root, stored = _one_piece(_cols(["data/train/a", "data/train/b"]))
     manifest = decode_manifest(root, stored)

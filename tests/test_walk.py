@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import pytest
 
-from etcetera.engine.walk import walk
+from etcetera.engine.walk import WALK_THREADS, walk
 from etcetera.errors import NotADatasetError
 
 
@@ -44,3 +45,23 @@ def test_a_symlink_loop_is_refused(tmp_path: Path) -> None:
     st = os.stat(tmp_path)
     with pytest.raises(NotADatasetError, match="symlink loop"):
         walk(str(tmp_path), "", frozenset({(st.st_dev, st.st_ino)}), lambda _: False, threads=3)
+
+
+def test_a_walk_lists_folders_in_more_than_one_thread(tmp_path: Path) -> None:
+    # Each folder's one file waits until the other folder's is seen: a walk that lists
+    # one folder at a time breaks the barrier (after its timeout) instead of passing.
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "f").write_bytes(b"x")
+    barrier = threading.Barrier(2, timeout=60)
+    listers: set[str] = set()
+
+    def ignored(name: str) -> bool:
+        if name == "f":
+            listers.add(threading.current_thread().name)
+            barrier.wait()
+        return False
+
+    walked = walk(str(tmp_path), "", frozenset(), ignored)
+    assert WALK_THREADS > 1 and len(listers) == 2
+    assert sorted(f.path for f in walked.files) == ["a/f", "b/f"]

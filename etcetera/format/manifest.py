@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from ..errors import IntegrityError, ManifestError, PartitionNotFoundError
 from . import _gc
 from .chunkobjects import Extent
+from .entries import FileEntry, ObjectEntry, ObjectKind
 from .hashing import CHUNK_SIZE
-from .table import FileEntry, FileTable, ObjectEntry, ObjectKind
+from .table import FileTable
 
 __all__ = ["FileEntry", "FileTable", "Manifest", "ObjectEntry", "ObjectKind"]
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 
 from ..errors import ManifestError
 from . import arrays, jsontext
-from .table import HexDigests, raw_digests, split_hex
+from .hexdigests import HexDigests, raw_digests, split_hex
 
 VERSION = 3  # the piece layout :func:`encode` writes
 MAGICS = {2: b"etcetera-piece\x00\x02", 3: b"etcetera-piece\x00\x03"}
@@ -93,6 +93,8 @@ class Columns:
         chunk_lengths: bytes of each chunk, per file (``()`` for an unchunked file).
         chunk_objects: index into ``object_ids`` of each chunk, per file.
         chunk_offsets: where each chunk starts in its object (logical bytes), per file.
+        joined: ``paths`` joined by NULs, as a decoded piece held them (``None``: not
+            known), so that the checks need not join them again.
     """
 
     group: str
@@ -113,6 +115,7 @@ class Columns:
     chunk_lengths: list[tuple[int, ...]] = field(default_factory=list)
     chunk_objects: list[tuple[int, ...]] = field(default_factory=list)
     chunk_offsets: list[tuple[int, ...]] = field(default_factory=list)
+    joined: str | None = None
 
     @property
     def placed(self) -> bool:
@@ -242,16 +245,21 @@ def decode(data: bytes, version: int | None = None) -> Columns:
             ints[name] = arrays.unle(code, raw[name])
     n = counts["files"]
     try:
-        paths = str(raw["paths"], "utf-8").split("\x00") if n else []
+        joined = str(raw["paths"], "utf-8")
     except UnicodeDecodeError:
         raise ManifestError("manifest piece paths are not UTF-8") from None
+    paths = joined.split("\x00") if n else []
     if len(paths) != n:
         raise ManifestError("manifest piece path count does not match its header")
     kinds = bytes(raw["object_kinds"])
     if kinds.strip(bytes(range(len(KINDS) if found >= 3 else 2))):
         raise ManifestError("manifest piece has an unknown object kind")
     chunk_counts = ints["chunk_counts"]
-    if sum(chunk_counts) != counts["chunks"]:
+    if counts["chunks"] == 0:  # (the usual case: all zero, seen in one pass of its bytes)
+        bad_counts = bool(bytes(raw["chunk_counts"]).strip(b"\x00"))
+    else:
+        bad_counts = sum(chunk_counts) != counts["chunks"]
+    if bad_counts:
         raise ManifestError("manifest piece chunk count does not match its header")
     empty: list[tuple[str, ...]] = [()] * n
     chunks = arrays.regroup(hexes["chunk_digests"], chunk_counts) if counts["chunks"] else empty
@@ -267,17 +275,18 @@ def decode(data: bytes, version: int | None = None) -> Columns:
         ints["offsets"],
         HexDigests(bytes(raw["digests"])),
         chunks,
+        joined=joined if n else None,
     )
     if found == 2:
         return base
-    return _placed(base, bytes(raw["object_encodings"]), ints, counts["frames"], chunk_counts)
+    return _placed(base, bytes(raw["object_encodings"]), ints, counts, chunk_counts)
 
 
 def _placed(
     base: Columns,
     encodings: bytes,
     ints: dict[str, array[int]],
-    frames: int,
+    totals: dict[str, int],
     counts: Sequence[int],
 ) -> Columns:
     """``base`` with the v3 columns: encodings, stored sizes, frames, chunk places."""
@@ -285,9 +294,9 @@ def _placed(
         code = next(b for b in encodings if b >= len(ENCODINGS))
         raise ManifestError(f"manifest piece has an unknown object encoding ({code})")
     frame_counts = ints["frame_counts"]
-    if sum(frame_counts) != frames:
+    if sum(frame_counts) != totals["frames"]:
         raise ManifestError("manifest piece frame count does not match its header")
-    if any(counts):
+    if totals["chunks"]:  # (the counts add up to it: checked)
         lengths = arrays.regroup(ints["chunk_lengths"], counts)
         where = arrays.regroup(ints["chunk_objects"], counts)
         offsets = arrays.regroup(ints["chunk_offsets"], counts)

@@ -1,12 +1,14 @@
 """The file table of a manifest, held as columns rather than as one Python object per file.
 
 A named tuple per file costs ~400 bytes (the tuple, its path and digest strings, its
-ints): 4 GiB for 10^7 files. Here the paths are one UTF-8 buffer with an array of
-offsets, the digests one buffer of raw bytes, the numbers arrays, the objects indexes
-into one list of ids, and the chunk lists (of the few files above one chunk) a dict:
-about 100 bytes per file. :class:`FileTable` still reads as a sorted sequence of
-:class:`FileEntry` (made on the fly, a block at a time), so that code which iterates,
-indexes or looks up files does not change.
+ints): 4 GiB for 10^7 files. Here the numbers are arrays, and the rest is kept per
+*run* of rows (a manifest piece, appended as it was read, never copied into one
+growing buffer): its paths one UTF-8 buffer (joined by NULs) with an array of where
+each starts, its digests one buffer of raw bytes, its object ids one list that the
+rows' object column indexes. With the chunk lists of the few files above one chunk in
+a dict, that is about 100 bytes per file. :class:`FileTable` still reads as a sorted
+sequence of :class:`FileEntry` (made on the fly, a block at a time), so that code which
+iterates, indexes or looks up files does not change.
 """
 
 from __future__ import annotations
@@ -16,147 +18,64 @@ import itertools
 import operator
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Literal, NamedTuple, overload
+from typing import NamedTuple, overload
 
-from .frames import stored_size
+from .entries import FileEntry, ObjectEntry, ObjectKind
+from .hexdigests import DIGEST, HexDigests, raw_digests, split_hex
 
-ObjectKind = Literal["pack", "blob", "chunks"]
+__all__ = ["FileEntry", "FileTable", "HexDigests", "ObjectEntry", "ObjectKind", "TableBuilder"]
 
 _BLOCK = 4096  # entries made per step of an iteration
-_DIGEST = 32
 
 
-class ObjectEntry(NamedTuple):
-    """A stored object: a pack of small files, the blob of one large file, or chunks.
-
-    Attributes:
-        id: its id (the key's last part).
-        kind: ``"pack"``, ``"blob"`` or ``"chunks"`` (chunks of large files, format v3).
-        size: logical bytes (what it inflates to).
-        encoding: ``"identity"`` (stored as it is) or ``"zstd"`` (in frames).
-        frame_size: logical bytes of each frame but the last (``0``: identity).
-        frames: stored bytes of each frame (``()``: identity).
-    """
-
-    id: str
-    kind: ObjectKind
-    size: int
-    encoding: str = "identity"
-    frame_size: int = 0
-    frames: tuple[int, ...] = ()
-
-    @property
-    def stored_size(self) -> int:
-        """Bytes the store holds: ``size``, or the frames and their seek table."""
-        return stored_size(self.frames) if self.frames else self.size
-
-
-class FileEntry(NamedTuple):
-    """One regular file of the dataset tree, as :class:`FileTable` hands it out.
+class Run(NamedTuple):
+    """What one run of consecutive rows keeps beside the table's number columns.
 
     Attributes:
-        path: relative, ``/``-separated, NFC path.
-        size: bytes.
-        mode: permission bits (``0o644``, ``0o755`` ...).
-        digest: format-v1 digest (see :mod:`etcetera.format.hashing`).
-        object: id of the object holding the bytes; empty for an empty file.
-        offset: where the bytes start in that object.
-        chunks: chunk digests of a multi-chunk file, else empty.
+        paths: the run's paths, UTF-8, joined by NULs.
+        starts: ``len(paths) + 1`` cumulative byte lengths of the paths without their
+            NULs: path ``k`` is ``paths[starts[k] + k : starts[k + 1] + k]``.
+        digests: the run's digests, raw, 32 bytes each.
+        ids: the object ids the run's object column indexes, then ``""`` (index ``-1``).
     """
 
-    path: str
-    size: int
-    mode: int
-    digest: str
-    object: str = ""
-    offset: int = 0
-    chunks: tuple[str, ...] = ()
-
-    @property
-    def partition(self) -> str | None:
-        """Partition name for files under ``data/``, else ``None``."""
-        if self.path.startswith("data/"):
-            return self.path.split("/", 2)[1]
-        return None
+    paths: bytes
+    starts: array[int]
+    digests: bytes
+    ids: list[str]
 
 
 _new_entry = tuple.__new__  # skips NamedTuple's Python-level __new__
-
-
-def split_hex(data: bytes | memoryview, width: int = _DIGEST) -> list[str]:
-    """Hex strings of consecutive ``width``-byte digests (one C-speed pass)."""
-    text = data.hex()
-    step = 2 * width
-    cuts = map(slice, range(0, len(text), step), itertools.count(step, step))
-    return list(map(text.__getitem__, cuts))
-
-
-class HexDigests(Sequence[str]):
-    """SHA-256 digests held as raw bytes, read as hex strings (made when asked for)."""
-
-    __slots__ = ("raw",)
-
-    def __init__(self, raw: bytes) -> None:
-        if len(raw) % _DIGEST:
-            raise ValueError("digest bytes are not a whole number of digests")
-        self.raw = raw
-
-    def __len__(self) -> int:
-        return len(self.raw) // _DIGEST
-
-    @overload
-    def __getitem__(self, i: int) -> str: ...
-    @overload
-    def __getitem__(self, i: slice) -> list[str]: ...
-    def __getitem__(self, i: int | slice) -> str | list[str]:
-        if isinstance(i, slice):
-            return split_hex(self.raw)[i]
-        n = len(self)
-        if not -n <= i < n:
-            raise IndexError("digest index out of range")
-        i %= n
-        return self.raw[_DIGEST * i : _DIGEST * (i + 1)].hex()
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(split_hex(self.raw))
-
-
-def raw_digests(digests: Sequence[str]) -> bytes:
-    """The raw bytes of hex digests (checked hex: ``bytes.fromhex`` refuses the rest)."""
-    if isinstance(digests, HexDigests):
-        return digests.raw
-    return bytes.fromhex("".join(digests))
 
 
 class FileTable(Sequence[FileEntry]):
     """The files of a manifest in path order, as columns (see the module docstring).
 
     Built by :class:`TableBuilder` (or :meth:`of` from entries); read-only after.
+
+    Attributes:
+        sizes: bytes of each file.
+        modes: permission bits of each file.
+        offsets: where each file starts in its object.
     """
 
-    __slots__ = ("_chunks", "_digests", "_ids", "_paths", "_starts", "modes", "objects",
-                 "offsets", "sizes")  # fmt: skip
+    __slots__ = ("_chunks", "_firsts", "_objects", "_runs", "modes", "offsets", "sizes")
 
     def __init__(
         self,
-        paths: bytes | bytearray,
-        starts: array[int],
+        runs: Sequence[tuple[int, Run]],
         sizes: array[int],
         modes: array[int],
         objects: array[int],
         offsets: array[int],
-        digests: bytes | bytearray,
-        object_ids: Sequence[str],
         chunks: dict[int, tuple[str, ...]],
     ) -> None:
-        self._paths = paths
-        self._starts = starts  # path i is _paths[_starts[i] : _starts[i + 1] - 1] (a NUL ends it)
+        self._firsts = array("Q", [first for first, _ in runs])  # the first row of each run
+        self._runs = [run for _, run in runs]
         self.sizes = sizes
         self.modes = modes
-        self.objects = objects  # index into _ids; -1 (the "" at its end): no object
+        self._objects = objects  # row i's object: its run's ids[_objects[i]]
         self.offsets = offsets
-        self._digests = digests
-        self._ids = [*object_ids, ""]
         self._chunks = chunks
 
     @classmethod
@@ -184,16 +103,8 @@ class FileTable(Sequence[FileEntry]):
         index = {oid: i for i, oid in enumerate(ids)}
         index[""] = -1
         builder = TableBuilder()
-        builder.object_ids = ids
-        builder.add(
-            paths,
-            sizes,
-            modes,
-            map(index.__getitem__, object_ids),
-            offsets,
-            raw_digests(digests),
-            chunks,
-        )
+        objects = array("i", map(index.__getitem__, object_ids))
+        builder.add(paths, sizes, modes, objects, offsets, raw_digests(digests), chunks, ids)
         return builder.table()
 
     def __len__(self) -> int:
@@ -224,13 +135,14 @@ class FileTable(Sequence[FileEntry]):
     def __eq__(self, other: object) -> bool:
         if isinstance(other, FileTable):
             return (
-                self._paths == other._paths
-                and self._starts == other._starts
-                and self.sizes == other.sizes
+                self.sizes == other.sizes
                 and self.modes == other.modes
                 and self.offsets == other.offsets
-                and self._digests == other._digests
                 and self._chunks == other._chunks
+                and b"\x00".join(r.paths for r in self._runs)
+                == b"\x00".join(r.paths for r in other._runs)
+                and b"".join(r.digests for r in self._runs)
+                == b"".join(r.digests for r in other._runs)
                 and self.object_ids() == other.object_ids()
             )
         if isinstance(other, Sequence):
@@ -242,34 +154,53 @@ class FileTable(Sequence[FileEntry]):
     def __repr__(self) -> str:
         return f"FileTable({len(self)} files)"
 
+    def _pieces(self, lo: int, hi: int) -> Iterator[tuple[Run, int, int, int]]:
+        """``(run, first, a, b)`` for each run that rows ``lo`` to ``hi`` cover.
+
+        ``first`` is the table row of the run's row 0; ``a`` to ``b`` its rows covered.
+        """
+        firsts = self._firsts
+        r = bisect.bisect_right(firsts, lo) - 1
+        while lo < hi:
+            first = firsts[r]
+            end = min(hi, firsts[r + 1]) if r + 1 < len(firsts) else hi
+            yield self._runs[r], first, lo - first, end - first
+            lo, r = end, r + 1
+
     def path(self, i: int) -> str:
         """The path of file ``i``."""
-        s = self._starts
-        return str(memoryview(self._paths)[s[i] : s[i + 1] - 1], "utf-8")
+        r = bisect.bisect_right(self._firsts, i) - 1
+        run, k = self._runs[r], i - self._firsts[r]
+        s = run.starts
+        return str(memoryview(run.paths)[s[k] + k : s[k + 1] + k], "utf-8")
 
     def paths(self, lo: int = 0, hi: int | None = None) -> list[str]:
-        """The paths of files ``lo`` to ``hi`` (one decode and one split)."""
+        """The paths of files ``lo`` to ``hi`` (one decode and one split per run)."""
         hi = len(self) if hi is None else hi
-        if lo >= hi:
-            return []
-        s = self._starts
-        out = str(memoryview(self._paths)[s[lo] : s[hi] - 1], "utf-8").split("\x00")
-        if len(out) != hi - lo:  # a path holding a NUL (a table built unchecked)
-            return [self.path(i) for i in range(lo, hi)]
+        out: list[str] = []
+        for run, first, a, b in self._pieces(lo, hi):
+            s = run.starts
+            text = str(memoryview(run.paths)[s[a] + a : s[b] + b - 1], "utf-8").split("\x00")
+            if len(text) != b - a:  # a path holding a NUL (a table built unchecked)
+                text = [self.path(first + k) for k in range(a, b)]
+            out += text
         return out
 
     def digests(self, lo: int = 0, hi: int | None = None) -> list[str]:
         """The digests (hex) of files ``lo`` to ``hi``."""
         hi = len(self) if hi is None else hi
-        return split_hex(memoryview(self._digests)[_DIGEST * lo : _DIGEST * max(lo, hi)])
-
-    def object_id(self, index: int) -> str:
-        """The id of the table's object ``index`` (``-1``: ``""``)."""
-        return self._ids[index]
+        out: list[str] = []
+        for run, _, a, b in self._pieces(lo, hi):
+            out += split_hex(memoryview(run.digests)[DIGEST * a : DIGEST * b])
+        return out
 
     def object_ids(self, lo: int = 0, hi: int | None = None) -> list[str]:
         """The object id of files ``lo`` to ``hi`` (``""``: none)."""
-        return list(map(self._ids.__getitem__, self.objects[lo:hi]))
+        lo, hi, _ = slice(lo, hi).indices(len(self))
+        out: list[str] = []
+        for run, first, a, b in self._pieces(lo, hi):
+            out += map(run.ids.__getitem__, self._objects[first + a : first + b])
+        return out
 
     def chunks(self, lo: int = 0, hi: int | None = None) -> list[tuple[str, ...]]:
         """The chunk lists of files ``lo`` to ``hi``."""
@@ -329,14 +260,11 @@ class TableBuilder:
     """Appends checked columns, piece after piece, into one :class:`FileTable`."""
 
     def __init__(self) -> None:
-        self.object_ids: list[str] = []
-        self._paths = bytearray()
-        self._starts = array("Q", [0])
+        self._runs: list[tuple[int, Run]] = []
         self._sizes = array("Q")
         self._modes = array("H")
         self._objects = array("i")
         self._offsets = array("Q")
-        self._digests = bytearray()
         self._chunks: dict[int, tuple[str, ...]] = {}
 
     def __len__(self) -> int:
@@ -344,11 +272,11 @@ class TableBuilder:
 
     def last_path(self) -> str | None:
         """The path appended last, or ``None``."""
-        n = len(self._sizes)
-        if not n:
+        if not self._runs:
             return None
-        s = self._starts
-        return str(memoryview(self._paths)[s[n - 1] : s[n] - 1], "utf-8")
+        run = self._runs[-1][1]
+        s, k = run.starts, len(run.starts) - 2
+        return str(memoryview(run.paths)[s[k] + k : s[k + 1] + k], "utf-8")
 
     def add(
         self,
@@ -359,40 +287,34 @@ class TableBuilder:
         offsets: Iterable[int],
         digests: bytes,
         chunks: Sequence[tuple[str, ...]],
+        object_ids: Sequence[str],
         joined: str | None = None,
     ) -> None:
-        """Append files (``objects``: indexes into ``object_ids``; ``digests``: raw bytes).
+        """Append a run of files: ``objects`` index ``object_ids`` (``-1``: none).
 
-        ``joined``: the paths joined by NULs, if the caller has them so already.
+        ``digests``: raw, kept as given. ``chunks``: per file, or empty for none at all.
+        ``joined``: the paths joined by NULs, if the caller has them so already. The
+        number columns are copied at C speed when they are arrays of the table's types.
         """
         if not paths:
             return
         n0 = len(self._sizes)
         text = "\x00".join(paths) if joined is None else joined
-        self._paths += text.encode()
-        self._paths += b"\x00"
-        lengths = map(len, paths) if text.isascii() else map(len, map(str.encode, paths))
-        acc = itertools.accumulate(map((1).__add__, lengths), initial=self._starts[-1])
-        next(acc)
-        self._starts.extend(acc)
+        data = text.encode()
+        lengths = map(len, paths) if len(data) == len(text) else map(len, map(str.encode, paths))
+        starts = array("I" if len(data) < 1 << 32 else "Q")
+        starts.extend(itertools.accumulate(lengths, initial=0))
+        self._runs.append((n0, Run(data, starts, digests, [*object_ids, ""])))
         self._sizes.extend(sizes)
         self._modes.extend(modes)
         self._objects.extend(objects)
         self._offsets.extend(offsets)
-        self._digests += digests
-        for j in itertools.compress(range(len(chunks)), chunks):
-            self._chunks[n0 + j] = chunks[j]
+        if any(chunks):
+            for j in itertools.compress(range(len(chunks)), chunks):
+                self._chunks[n0 + j] = chunks[j]
 
     def table(self) -> FileTable:
         """The table of everything added."""
         return FileTable(
-            self._paths,
-            self._starts,
-            self._sizes,
-            self._modes,
-            self._objects,
-            self._offsets,
-            self._digests,
-            self.object_ids,
-            self._chunks,
+            self._runs, self._sizes, self._modes, self._objects, self._offsets, self._chunks
         )

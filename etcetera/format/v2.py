@@ -299,16 +299,14 @@ def _columns(
     extents: Mapping[str, tuple[Extent, ...]] | None = None,
 ) -> pieces.Columns:
     """The columns of piece ``files[lo:hi]`` (its objects renumbered from 0, in id order)."""
-    table = files.objects[lo:hi]
-    own = {i: files.object_id(i) for i in set(table) - {-1}}
-    used = set(own.values())
+    own = files.object_ids(lo, hi)
+    used = set(own) - {""}
     if extents:  # content-chunked files: the piece lists their chunks' objects
         for p in paths:
             used.update(e.object for e in extents.get(p, ()))
     ids = sorted(used)
-    pos = {oid: k for k, oid in enumerate(ids)}
-    index = {i: pos[oid] for i, oid in own.items()}
-    index[-1] = -1
+    index = {oid: k for k, oid in enumerate(ids)}
+    index[""] = -1
     return pieces.Columns(
         group,
         ids,
@@ -317,7 +315,7 @@ def _columns(
         paths,
         files.sizes[lo:hi],
         files.modes[lo:hi],
-        array("i", map(index.__getitem__, table)),
+        array("i", map(index.__getitem__, own)),
         files.offsets[lo:hi],
         files.digests(lo, hi),
         files.chunks(lo, hi),

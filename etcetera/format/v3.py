@@ -10,6 +10,8 @@ at one offset of one object, with fixed chunks.
 
 from __future__ import annotations
 
+import itertools
+from array import array
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import NamedTuple
@@ -90,7 +92,8 @@ def unplace(cols: Columns, chunk_size: int) -> tuple[Columns, list[Framing]]:
     file at its first chunk's place, when its chunks lie back to back in one object
     and all but the last are ``chunk_size`` long. Any other placement (content-defined
     chunks, in chunk objects shared across files) keeps object ``-1``: its
-    :func:`extents` say where its bytes are.
+    :func:`extents` say where its bytes are. A table without chunked files is handed
+    back as it is (the same object).
 
     Raises:
         ManifestError: see :func:`check_framing`; a chunk list whose lengths do not add
@@ -101,19 +104,19 @@ def unplace(cols: Columns, chunk_size: int) -> tuple[Columns, list[Framing]]:
     n, m = len(cols.paths), len(cols.object_ids)
     if not (len(cols.chunk_lengths) == len(cols.chunk_objects) == len(cols.chunk_offsets) == n):
         raise ManifestError("manifest table columns disagree in length")
-    chunked = [j for j, ch in enumerate(cols.chunks) if ch]
-    if not chunked:
+    if not any(cols.chunks):
         if any(cols.chunk_lengths) or any(cols.chunk_objects) or any(cols.chunk_offsets):
             raise ManifestError("manifest chunk places do not match its chunk lists")
         return cols, framing
-    objects, offsets = list(cols.objects), list(cols.offsets)
+    chunked = list(itertools.compress(range(n), cols.chunks))
+    objects, offsets = array("i", cols.objects), array("Q", cols.offsets)
     for j in chunked:
         _place(cols, j, chunk_size, m, objects, offsets)
     return replace(cols, objects=objects, offsets=offsets), framing
 
 
 def _place(
-    cols: Columns, j: int, chunk_size: int, m: int, objects: list[int], offsets: list[int]
+    cols: Columns, j: int, chunk_size: int, m: int, objects: array[int], offsets: array[int]
 ) -> None:
     """Check file ``j``'s chunks and set its object and offset from them."""
     path, digests = cols.paths[j], cols.chunks[j]
@@ -148,8 +151,9 @@ def extents(placed: Columns, flat: Columns) -> dict[int, tuple[Extent, ...]]:
     """
     ids = placed.object_ids
     out: dict[int, tuple[Extent, ...]] = {}
-    for j, digests in enumerate(flat.chunks):
-        if digests and flat.objects[j] == -1:
+    for j in itertools.compress(range(len(flat.chunks)), flat.chunks):
+        digests = flat.chunks[j]
+        if flat.objects[j] == -1:
             out[j] = tuple(
                 Extent(bytes.fromhex(d), n, ids[o], at)
                 for d, n, o, at in zip(

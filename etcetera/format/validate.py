@@ -23,11 +23,13 @@ from typing import Any
 
 from ..errors import ManifestError
 from . import pieces, v3
+from .bounds import brief, check_range, within
 from .chunkobjects import Extent
 from .hashing import combine
+from .hexdigests import raw_digests
 from .manifest import FileEntry, Manifest, ObjectEntry, ObjectKind
 from .paths import check_path, check_paths, find_clashes
-from .table import FileTable, TableBuilder, raw_digests
+from .table import FileTable, TableBuilder
 
 MAX_SIZE = 1 << 50  # 1 PiB: anything larger in a manifest is a lie
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -39,14 +41,8 @@ _KINDS: dict[str, ObjectKind] = {"pack": "pack", "blob": "blob", "chunks": "chun
 def check_int(value: object, what: str, lo: int = 0, hi: int = MAX_SIZE) -> int:
     """Return ``value`` if an int (not a bool) in ``lo .. hi``, else raise ``ManifestError``."""
     if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
-        raise ManifestError(f"manifest {what} {_brief(value)} is out of range")
+        raise ManifestError(f"manifest {what} {brief(value)} is out of range")
     return value
-
-
-def _brief(value: object) -> str:
-    """``repr(value)``, cut short: a hostile number may have 4,000 digits."""
-    text = repr(value)
-    return text if len(text) <= 40 else f"{text[:24]}... ({len(text)} characters)"
 
 
 def check_hex(value: object, what: str) -> str:
@@ -97,7 +93,6 @@ class Tables:
         self.partitions = set(partitions)
         self.objects: dict[str, ObjectEntry] = {}
         self.table = TableBuilder()
-        self._index: dict[str, int] = {}  # object id -> its index in the table's list
         #: Per group: whether every path of it is its own case fold (then no two of them
         #: clash by case, and only a file where a folder is needs a look), and its folders.
         self._plain: dict[str, bool] = {}
@@ -118,7 +113,8 @@ class Tables:
         if cols.placed:  # v3: encodings and chunk places, checked and mapped first
             placed = cols
             cols, framing = v3.unplace(cols, self.chunk_size)
-            loose = v3.extents(placed, cols)
+            if cols is not placed:  # (unplace hands back a table without chunks as it is)
+                loose = v3.extents(placed, cols)
         n, m = len(cols.paths), len(cols.object_ids)
         if not (
             len(cols.object_kinds) == len(cols.object_sizes) == m
@@ -140,16 +136,13 @@ class Tables:
             (cols.objects, "object index", -1, m - 1),
             (cols.offsets, "file offset", 0, MAX_SIZE),
         ):
-            unsigned = isinstance(col, array) and col.typecode in "BHILQ"
-            if col and not ((unsigned or lo <= min(col)) and max(col) <= hi):
-                value = next(x for x in col if not lo <= x <= hi)
-                raise ManifestError(f"manifest {what} {_brief(value)} is out of range")
+            check_range(col, what, lo, hi)
         ids = cols.object_ids
         if ids != sorted(ids) or len(set(ids)) != m:
             raise ManifestError("manifest objects are not sorted and unique")
-        remap = self._objects(cols, framing)
+        self._objects(cols, framing)
         paths = cols.paths
-        joined = check_paths(paths, strings=trusted_types)
+        joined = check_paths(paths, strings=trusted_types, joined=cols.joined)
         last = self.table.last_path()
         if last is not None and n and paths[0] <= last:
             raise ManifestError(f"manifest paths are not sorted and unique at {paths[0]!r}")
@@ -159,21 +152,22 @@ class Tables:
         self._check_groups(cols, joined)
         _check_extents(cols, loose)
         digests = raw_digests(cols.digests)
-        self._check_chunks(cols, loose)
+        chunked = any(cols.chunks)
+        self._check_chunks(cols, loose, chunked)
         self.table.add(
             paths,
             cols.sizes,
             cols.modes,
-            map(remap.__getitem__, cols.objects),
+            cols.objects,
             cols.offsets,
             digests,
-            cols.chunks,
+            cols.chunks if chunked else (),
+            ids,
             joined,
         )
 
-    def _objects(self, cols: pieces.Columns, framing: list[v3.Framing] | None) -> list[int]:
-        """Register the table's objects; the table index of each (and -1 for "none")."""
-        remap: list[int] = []
+    def _objects(self, cols: pieces.Columns, framing: list[v3.Framing] | None) -> None:
+        """Register the table's objects (one listed by two tables must agree)."""
         m = len(cols.object_ids)
         for oid, kind, size, how in zip(
             cols.object_ids,
@@ -185,13 +179,8 @@ class Tables:
             known = self.objects.get(oid)
             if known is None:
                 self.objects[oid] = ObjectEntry(oid, _KINDS[kind], size, *how)
-                self._index[oid] = len(self.table.object_ids)
-                self.table.object_ids.append(oid)
             elif known != (oid, kind, size, *how):
                 raise ManifestError(f"manifest object {oid} is listed twice, differently")
-            remap.append(self._index[oid])
-        remap.append(-1)
-        return remap
 
     def _check_groups(self, cols: pieces.Columns, joined: str) -> None:
         paths = cols.paths
@@ -244,8 +233,14 @@ class Tables:
         candidates.update(itertools.compress(ahead, map(str.startswith, after, ahead)))
         self._last[group] = paths[-1]
 
-    def _check_chunks(self, cols: pieces.Columns, loose: dict[int, tuple[Extent, ...]]) -> None:
+    def _check_chunks(
+        self, cols: pieces.Columns, loose: dict[int, tuple[Extent, ...]], chunked: bool
+    ) -> None:
         cs = self.chunk_size
+        if within(cols.sizes, 0, cs):  # no file above one chunk (a C-speed look)
+            if chunked:
+                raise ManifestError("manifest chunk lists do not match the file sizes")
+            return
         n = len(cols.sizes)
         big = list(itertools.compress(range(n), map(cs.__lt__, cols.sizes)))
         if big != list(itertools.compress(range(n), cols.chunks)):
