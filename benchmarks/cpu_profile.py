@@ -3,6 +3,7 @@
     python benchmarks/cpu_profile.py --quick      # 3 x 32 MiB and 600 x 4 KiB, ~1-2 min
     python benchmarks/cpu_profile.py              # 16 x 64 MiB and 20,000 x 4 KiB
     python benchmarks/cpu_profile.py --workloads large --targets s3
+    python benchmarks/cpu_profile.py --workloads large --content-chunks  # cut by content
 
 (Not ``profile.py``: run from ``benchmarks/``, that name would shadow the standard
 library's ``profile``, which ``cProfile`` imports, in ``micro_io.py`` among others.)
@@ -133,7 +134,7 @@ from common import (
     versions,
     write_json,
 )
-from peers import DATASET, Cell, Etcetera, Target, rmtree
+from peers import DATASET, Cell, Etcetera, EtceteraChunks, Target, rmtree
 from workloads import FULL, QUICK, Workload, generate
 
 CATEGORIES = ("hashing", "copying", "sdk_http", "disk", "overhead", "startup")
@@ -539,6 +540,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temp dir)")
     p.add_argument("--keep-raw", type=Path, default=None, help="keep py-spy's raw files here")
     p.add_argument("--seed", type=int, default=20240605)
+    p.add_argument(
+        "--content-chunks", action="store_true", help="push with content_chunks on (format v3)"
+    )
     return p.parse_args(argv)
 
 
@@ -558,7 +562,7 @@ class Profiler:
             [sys.executable, "-m", "compileall", "-q", str(work / "snapshot" / "etcetera")],
             check=True,
         )
-        self.tool = Etcetera(command)
+        self.tool = EtceteraChunks(command) if args.content_chunks else Etcetera(command)
         self.classifier = Classifier(work / "snapshot")
         self.results: list[CellResult] = []
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import random
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,18 @@ def test_a_file_is_cut_as_its_bytes_are_in_memory(tmp_path: Path) -> None:
     assert [c.offset for c in chunks] == [
         sum(c.size for c in chunks[:i]) for i in range(len(chunks))
     ]
+
+
+def test_cuts_running_at_once_read_each_into_its_own_window(tmp_path: Path) -> None:
+    """Read windows are kept between cuts (``KEPT_WINDOWS``), never shared by two at once."""
+    count = cdc.KEPT_WINDOWS + 3
+    files = [noise(cdc.WINDOW + MiB + 999 * i, 10 + i) for i in range(count)]
+    for i, data in enumerate(files):
+        (tmp_path / f"f{i}").write_bytes(data)
+    for _ in range(2):  # the second time with the windows the first one left
+        with ThreadPoolExecutor(count) as pool:
+            got = list(pool.map(lambda i: cdc.chunk_file(tmp_path / f"f{i}"), range(count)))
+        assert got == [(cdc.cut(memoryview(data)), len(data)) for data in files]
 
 
 def test_an_empty_file_has_no_chunks_and_a_small_one_one(tmp_path: Path) -> None:
