@@ -68,20 +68,21 @@ def read_range(
     members: Sequence[Source],
     starts: Sequence[int],
     offset: int,
-    buf: memoryview,
+    length: int,
     read: ReadMembers,
-) -> None:
-    """Fill ``buf`` with the object's logical bytes from ``offset`` (a worker thread).
+) -> memoryview:
+    """The object's logical bytes ``offset .. offset + length`` (a worker thread).
 
     The chunks the range touches are read whole and checked (``read``): a chunk cut by
-    the range's ends is read again by the next range.
+    the range's ends is read again by the next range (a few per cent more reading, no
+    copy of the range).
     """
     i = bisect.bisect_right(starts, offset) - 1
-    j = bisect.bisect_left(starts, offset + len(buf))
+    j = bisect.bisect_left(starts, offset + length)
     whole = bytearray(starts[j] - starts[i])
     read(members[i:j], memoryview(whole))
     skip = offset - starts[i]
-    buf[:] = memoryview(whole)[skip : skip + len(buf)]
+    return memoryview(whole)[skip : skip + length]
 
 
 def _starts(members: Sequence[Source]) -> list[int]:
@@ -108,10 +109,10 @@ async def send(
     if obj.size > part:
         starts = _starts(obj.members)
 
-        def fill(offset: int, buf: memoryview) -> None:
-            read_range(obj.members, starts, offset, buf, read)
+        def take(offset: int, length: int) -> memoryview:
+            return read_range(obj.members, starts, offset, length, read)
 
-        frames = await framed_upload.upload(t, key, fill, obj.size, part, level)
+        frames = await framed_upload.upload(t, key, take, obj.size, part, level)
         if frames is None:
             return None
         return entry._replace(encoding="zstd", frame_size=FRAME_SIZE, frames=frames)

@@ -41,7 +41,13 @@ async def send_blob(
     """
     if level <= 0 or not await anyio.to_thread.run_sync(compressible, source, limiter=t.io):
         return None
-    frames = await upload(t, key, read, obj.size, part, level)
+
+    def take(offset: int, length: int) -> bytearray:
+        buf = bytearray(length)
+        read(offset, memoryview(buf))
+        return buf
+
+    frames = await upload(t, key, take, obj.size, part, level)
     if frames is None:
         return None
     return obj._replace(encoding="zstd", frame_size=FRAME_SIZE, frames=frames)
@@ -50,12 +56,12 @@ async def send_blob(
 async def upload(
     t: Transport,
     key: str,
-    read: Callable[[int, memoryview], None],
+    read: Callable[[int, int], bytes | bytearray | memoryview],
     size: int,
     part: int,
     level: int,
 ) -> tuple[int, ...] | None:
-    """Send ``size`` logical bytes (``read(offset, buf)`` fills ``buf``) as a framed object.
+    """Send ``size`` logical bytes (``read(offset, length)`` gives them) as a framed object.
 
     Returns each frame's stored length, or ``None`` when compressing did not pay (nothing
     is left stored then).
@@ -69,9 +75,7 @@ async def upload(
     up = await t.upload(key)
 
     def make(offset: int) -> list[bytes]:
-        buf = bytearray(min(step, size - offset))
-        read(offset, memoryview(buf))
-        return compress_frames(buf, level, FRAME_SIZE)
+        return compress_frames(read(offset, min(step, size - offset)), level, FRAME_SIZE)
 
     async def produce(offset: int, slots: anyio.Semaphore) -> None:
         async with slots:
