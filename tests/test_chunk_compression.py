@@ -61,6 +61,10 @@ async def test_a_text_file_cut_by_content_moves_compressed(repo: RepoSpec, tmp_p
     manifest = await _manifest(repo, pushed.manifest)
     assert manifest.extents[BIG] and _framed_chunk_objects(manifest)
     assert (await etc.apush("text", config=cfg)).noop
+    # From a home that knows nothing: laid out again against the compressed version.
+    other = repo.config(home=tmp_path / "h3", content_chunks=True)
+    await etc.aregister(src, "text", config=other)
+    assert (await etc.apush("text", config=other)).noop
 
     fresh = repo.config(home=tmp_path / "h2", content_chunks=True)
     pulled = await etc.apull("text", config=fresh)
