@@ -217,3 +217,52 @@ async def test_a_chunk_object_of_an_unknown_encoding_asks_for_an_upgrade(
         await etc.apull("text", config=file_repo.config(home=tmp_path / "h2"))
     assert "\n" not in str(err.value)
     assert not (tmp_path / "h2" / "text").exists()
+
+
+@pytest.mark.parametrize("repo", ["file", "s3"], indirect=True)
+async def test_an_interrupted_compressed_upload_keeps_its_stored_parts(
+    repo: RepoSpec, tmp_path: Path
+) -> None:
+    part = 5 * MiB
+    src = tmp_path / "tree"
+    (src / "data" / "all").mkdir(parents=True)
+    rng = random.Random(5)  # hex digits: about half their size compressed, so parts are many
+    lines = (f"<r>{rng.randbytes(48).hex()}</r>\n" for _ in range(72 * MiB // 104))
+    (src / BIG).write_text("".join(lines))
+    # The same push into a scratch folder: what each part of the largest object holds.
+    scratch = RepoSpec(f"file://{tmp_path / 'scratch'}")
+    (tmp_path / "scratch").mkdir()
+    first = scratch.config(home=tmp_path / "h0", content_chunks=True, part_size=part)
+    await etc.aregister(src, "text", config=first)
+    done = await etc.apush("text", config=first)
+    obj = max(_framed_chunk_objects(await _manifest(scratch, done.manifest)), key=len_stored)
+    stored = (tmp_path / "scratch" / layout.object_key(obj.id)).read_bytes()
+    cuts, held, at = [], 0, 0
+    for i, length in enumerate(obj.frames):  # parts of whole steps, ``part`` stored bytes
+        held, at = held + length, at + length
+        if (i + 1) % (part // MiB) == 0 and held >= part and i + 1 < len(obj.frames):
+            cuts.append(at)
+            held = 0
+    assert len(cuts) >= 2, cuts
+    key = layout.object_key(obj.id)
+    backend = repo.backend()
+    try:
+        upload = await backend.upload(key)
+        await upload.put_part(1, stored[: cuts[0]])
+        await upload.put_part(2, b"x" * (cuts[1] - cuts[0]))  # other bytes: sent again
+    finally:
+        await backend.aclose()
+
+    cfg = repo.config(home=tmp_path / "h1", content_chunks=True, part_size=part)
+    await etc.aregister(src, "text", config=cfg)
+    pushed = await etc.apush("text", config=cfg)
+    assert pushed.stats.bytes_resumed == cuts[0]
+    assert pushed.manifest == done.manifest
+    assert await _read(repo, key) == stored
+    pulled = await etc.apull("text", config=repo.config(home=tmp_path / "h2"))
+    assert snapshot(pulled.location) == snapshot(src)
+
+
+def len_stored(obj: ObjectEntry) -> int:
+    """Stored bytes of an object (a sort key)."""
+    return obj.stored_size

@@ -18,16 +18,17 @@ from __future__ import annotations
 import bisect
 import itertools
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import anyio.to_thread
 
+from ..backends.base import PartRef
 from ..format.chunkobjects import ChunkObject, Source
 from ..format.compression import FRAME_SIZE, SAMPLE, SAMPLES, pays
 from ..format.manifest import ObjectEntry
 from . import framed_upload, storing
 from .fdpaths import open_file
-from .transport import Transport
+from .transport import Transport, TransportUpload
 
 #: Reads chunks back to back into a buffer, each checked (a worker thread runs it).
 ReadMembers = Callable[[Sequence[Source], memoryview], object]
@@ -97,13 +98,15 @@ async def send(
     part: int,
     level: int,
     read: ReadMembers,
+    resume: tuple[TransportUpload, Mapping[int, PartRef]] | None = None,
 ) -> ObjectEntry | None:
     """Send ``obj`` compressed at zstd ``level``; how it is stored, ``None`` if not sent.
 
     The caller ran :func:`trial`. An object of at most ``part`` bytes is read once and sent
     in one PUT, compressed if the whole saves enough, else as it is; a larger one is sent
     in parts of frames (:func:`framed_upload.upload`), and not at all when its frames
-    do not shrink it (``None``: the caller sends it as it is).
+    do not shrink it (``None``: the caller sends it as it is); ``resume``: an unfinished
+    upload of it to continue (its parts kept where they match).
     """
     entry = entry_of(obj)
     if obj.size > part:
@@ -112,7 +115,7 @@ async def send(
         def take(offset: int, length: int) -> memoryview:
             return read_range(obj.members, starts, offset, length, read)
 
-        frames = await framed_upload.upload(t, key, take, obj.size, part, level)
+        frames = await framed_upload.upload(t, key, take, obj.size, part, level, resume)
         if frames is None:
             return None
         return entry._replace(encoding="zstd", frame_size=FRAME_SIZE, frames=frames)

@@ -252,7 +252,9 @@ class ChunkUploader:
         def read(members: Sequence[Source], buf: memoryview) -> int:
             return read_members(members, buf, self.scanned)
 
-        sent = await chunk_encode.send(self.t, obj, key, part, self.level, read)
+        upload, stored = await self._resumable(key) if obj.size > part else (None, {})
+        resume = None if upload is None else (upload, stored)  # an interrupted push's parts
+        sent = await chunk_encode.send(self.t, obj, key, part, self.level, read, resume)
         if sent is not None and sent.frames:
             self.stored[obj.id] = sent
         return sent is not None

@@ -10,7 +10,7 @@ come out smaller than the blob is aborted, and the caller sends the blob as it i
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import anyio
 import anyio.to_thread
@@ -21,7 +21,8 @@ from ..format.compression import FRAME_SIZE, compress_frames
 from ..format.frames import seek_table
 from ..format.manifest import ObjectEntry
 from .storing import compressible
-from .transport import Transport
+from .transport import Transport, TransportUpload
+from .unfinished import same_part
 
 _AHEAD = 2  # steps read and compressed while earlier ones are sent
 
@@ -60,8 +61,13 @@ async def upload(
     size: int,
     part: int,
     level: int,
+    resume: tuple[TransportUpload, Mapping[int, PartRef]] | None = None,
 ) -> tuple[int, ...] | None:
     """Send ``size`` logical bytes (``read(offset, length)`` gives them) as a framed object.
+
+    ``resume``: an unfinished upload of ``key`` and its stored parts by number; a part
+    whose size and store checksum match the one made now is kept (frames are the same
+    bytes for the same input and level), the others are put again.
 
     Returns each frame's stored length, or ``None`` when compressing did not pay (nothing
     is left stored then).
@@ -72,7 +78,7 @@ async def upload(
     ready = {o: anyio.Event() for o in offsets}
     lengths: list[int] = []
     refs: list[PartRef] = []
-    up = await t.upload(key)
+    up, stored = resume if resume is not None else (await t.upload(key), {})
 
     def make(offset: int) -> list[bytes]:
         return compress_frames(read(offset, min(step, size - offset)), level, FRAME_SIZE)
@@ -83,6 +89,11 @@ async def upload(
         ready[offset].set()
 
     async def send(number: int, body: bytes) -> None:
+        kept = stored.get(number)
+        if kept is not None and kept.size == len(body) and same_part(body, kept.checksums):
+            refs.append(kept)
+            t.stats.bytes_resumed += len(body)
+            return
         async with t.budget.hold(len(body) * t.backend.capabilities.send_copies):
             refs.append(await up.put_part(number, body))
 
