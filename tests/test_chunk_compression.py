@@ -219,16 +219,38 @@ async def test_a_chunk_object_of_an_unknown_encoding_asks_for_an_upgrade(
     assert not (tmp_path / "h2" / "text").exists()
 
 
+def _hex_tree(src: Path) -> None:
+    """A 72 MiB text file of hex digits: about half its size compressed, so parts are many."""
+    (src / "data" / "all").mkdir(parents=True)
+    rng = random.Random(5)
+    lines = (f"<r>{rng.randbytes(48).hex()}</r>\n" for _ in range(72 * MiB // 104))
+    (src / BIG).write_text("".join(lines))
+
+
+@pytest.mark.parametrize("repo", ["file", "s3"], indirect=True)
+async def test_compressed_uploads_in_parts_go_through_a_small_memory_budget(
+    repo: RepoSpec, tmp_path: Path
+) -> None:
+    """Each upload takes its share of the budget once: none waits for more while holding it."""
+    src = tmp_path / "tree"
+    _hex_tree(src)
+    cfg = repo.config(
+        home=tmp_path / "h1", content_chunks=True, part_size=5 * MiB, memory_budget=24 * MiB
+    )
+    await etc.aregister(src, "text", config=cfg)
+    pushed = await etc.apush("text", config=cfg)
+    assert len(_framed_chunk_objects(await _manifest(repo, pushed.manifest))) >= 2
+    pulled = await etc.apull("text", config=repo.config(home=tmp_path / "h2"))
+    assert snapshot(pulled.location) == snapshot(src)
+
+
 @pytest.mark.parametrize("repo", ["file", "s3"], indirect=True)
 async def test_an_interrupted_compressed_upload_keeps_its_stored_parts(
     repo: RepoSpec, tmp_path: Path
 ) -> None:
     part = 5 * MiB
     src = tmp_path / "tree"
-    (src / "data" / "all").mkdir(parents=True)
-    rng = random.Random(5)  # hex digits: about half their size compressed, so parts are many
-    lines = (f"<r>{rng.randbytes(48).hex()}</r>\n" for _ in range(72 * MiB // 104))
-    (src / BIG).write_text("".join(lines))
+    _hex_tree(src)
     # The same push into a scratch folder: what each part of the largest object holds.
     scratch = RepoSpec(f"file://{tmp_path / 'scratch'}")
     (tmp_path / "scratch").mkdir()

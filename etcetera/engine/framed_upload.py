@@ -13,6 +13,7 @@ import contextlib
 from collections.abc import Callable, Mapping
 
 import anyio
+import anyio.abc
 import anyio.to_thread
 
 from ..backends.base import PartRef
@@ -25,6 +26,7 @@ from .transport import Transport, TransportUpload
 from .unfinished import same_part
 
 _AHEAD = 2  # steps read and compressed while earlier ones are sent
+_SENDS = 2  # parts of one upload in flight at once
 
 
 async def send_blob(
@@ -88,19 +90,31 @@ async def upload(
             results[offset] = await anyio.to_thread.run_sync(make, offset, limiter=t.io)
         ready[offset].set()
 
-    async def send(number: int, body: bytes) -> None:
-        kept = stored.get(number)
-        if kept is not None and kept.size == len(body) and same_part(body, kept.checksums):
-            refs.append(kept)
-            t.stats.bytes_resumed += len(body)
-            return
-        async with t.budget.hold(len(body) * t.backend.capabilities.send_copies):
-            refs.append(await up.put_part(number, body))
+    sending = anyio.Semaphore(_SENDS)
 
+    async def send(number: int, body: bytes) -> None:
+        try:
+            kept = stored.get(number)
+            if kept is not None and kept.size == len(body) and same_part(body, kept.checksums):
+                refs.append(kept)
+                t.stats.bytes_resumed += len(body)
+            else:
+                refs.append(await up.put_part(number, body))
+        finally:
+            sending.release()
+
+    async def start(senders: anyio.abc.TaskGroup, number: int, body: bytes) -> None:
+        await sending.acquire()
+        senders.start_soon(send, number, body)
+
+    # One hold for the steps being made and the parts being sent (a part: its frames of
+    # ``part`` stored bytes and one step's more at most), never a second one while it is
+    # held: uploads that each waited for more of the budget would wait for ever.
+    copies = t.backend.capabilities.send_copies
     worth = True
     try:
         async with (
-            t.budget.hold(min(size, (_AHEAD + 1) * step * 2)),
+            t.budget.hold(min(size, (_AHEAD + 1) * step * 2) + _SENDS * 2 * part * copies),
             anyio.create_task_group() as tg,
         ):
             slots = anyio.Semaphore(_AHEAD + 1)
@@ -117,7 +131,7 @@ async def upload(
                         held += len(frame)
                     if held >= part and offset != offsets[-1]:
                         number += 1
-                        senders.start_soon(send, number, b"".join(pending))
+                        await start(senders, number, b"".join(pending))
                         pending, held = [], 0
                 pending.append(seek_table(lengths, size, FRAME_SIZE))
                 if sum(lengths) + len(pending[-1]) >= size:
@@ -125,7 +139,7 @@ async def upload(
                     tg.cancel_scope.cancel()  # stops the producers and senders still running
                 else:
                     number += 1
-                    senders.start_soon(send, number, b"".join(pending))
+                    await start(senders, number, b"".join(pending))
         if worth:
             await up.complete(sorted(refs, key=lambda r: r.number))
     except BaseException as exc:
