@@ -288,8 +288,15 @@ def test_gc_counts_the_bytes_partly_used_chunk_objects_hold() -> None:
         _ext(15, b, 20),  # overlapping (another cut of the same bytes)
         _ext(5, "d" * 64, 0),  # not a chunk object of this count
     ]
-    got = usage({a: 50, b: 35, c: 40}, live)
+    objects = {o: ObjectEntry(o, "chunks", n) for o, n in ((a, 50), (b, 35), (c, 40))}
+    got = usage(objects, live)
     assert (got.objects, got.size, got.unused) == (1, 50, 30)
+    # Compressed in frames of 16 bytes: each frame's stored bytes in its unused share.
+    objects[a] = objects[a]._replace(encoding="zstd", frame_size=16, frames=(8, 8, 8, 4))
+    got = usage(objects, live)
+    # Used: 0..10 and 30..40. Frames 0..16 (6 free), 16..32 (14), 32..48 (8), 48..50 (2).
+    want = 8 * 6 // 16 + 8 * 14 // 16 + 8 * 8 // 16 + 4 * 2 // 2
+    assert (got.objects, got.size, got.unused) == (1, objects[a].stored_size, want)
 
 
 async def _manifest_of(t: Transport, path: Path, known: dict[bytes, Extent]) -> Manifest:

@@ -208,8 +208,8 @@ async def test_a_blob_whose_frames_do_not_shrink_is_left_unsent(
     t = Transport(repo.backend(), TransferConfig(part_size=1 * MiB))
     try:
 
-        def read(offset: int, buf: memoryview) -> None:
-            buf[:] = data[offset : offset + len(buf)]
+        def read(offset: int, length: int) -> bytes:
+            return data[offset : offset + length]
 
         key = layout.object_key("ab" * 32)
         assert await framed_upload.upload(t, key, read, len(data), 1 * MiB, 3) is None

@@ -54,9 +54,14 @@ def _files(text: bool = False) -> dict[str, bytes]:
     return files
 
 
-def _push(repo: RepoSpec, tmp_path: Path, *, text: bool = False) -> Config:
+def _push(repo: RepoSpec, tmp_path: Path, *, text: bool = False, compression: int = 3) -> Config:
     """Push the sample with content-defined chunks; a reader's config (a cold home)."""
-    cfg = repo.config(home=tmp_path / "home", content_chunks=True, pack_size=64 * 1024)
+    cfg = repo.config(
+        home=tmp_path / "home",
+        content_chunks=True,
+        pack_size=64 * 1024,
+        compression=compression,
+    )
     etc.register(write_tree(tmp_path / "sample", _files(text)), config=cfg)
     etc.push("sample", config=cfg)
     return repo.config(home=tmp_path / "reader")
@@ -260,7 +265,7 @@ async def test_hostile_chunk_places_are_one_line_errors(
 async def test_framed_chunk_objects_are_inflated_and_verified(
     file_repo: RepoSpec, tmp_path: Path
 ) -> None:
-    reader = _push(file_repo, tmp_path, text=True)
+    reader = _push(file_repo, tmp_path, text=True, compression=0)  # framed below, by hand
     big = _files(text=True)[BIG]
     repo = Path(file_repo.url.removeprefix("file://"))
     m = await _manifest(reader)

@@ -20,6 +20,7 @@ from ..engine.transport import TransportUpload
 from ..errors import DatasetNotFoundError, EtceteraError, ManifestError
 from ..format import layout
 from ..format.chunkobjects import Extent, usage
+from ..format.manifest import ObjectEntry
 from ..home import valid_name
 from ..settings import Config
 from ._common import parse_ref, resolve_config
@@ -68,8 +69,8 @@ class GcResult:
         kept_young: unreferenced objects kept because they are within the grace period.
         partly_used: chunk objects kept because a version references some of their
             chunks, not all (format v3: chunks are shared across files and versions).
-        partly_used_bytes: bytes of those objects.
-        unreferenced_bytes: bytes in them that no version references.
+        partly_used_bytes: stored bytes of those objects.
+        unreferenced_bytes: stored bytes in them that no version references.
     """
 
     dry_run: bool
@@ -145,7 +146,7 @@ async def _collect(
     live_manifests = versions | kept.manifests
     live_objects: set[str] = set(kept.objects)
     live_pieces: set[str] = set(kept.pieces)
-    chunk_objects: dict[str, int] = {}
+    chunk_objects: dict[str, ObjectEntry] = {}
     extents: list[Extent] = []
     for digest in versions:
         try:
@@ -156,9 +157,7 @@ async def _collect(
                 "nothing was deleted"
             ) from None
         live_objects.update(manifest.objects)
-        chunk_objects.update(
-            (o.id, o.size) for o in manifest.objects.values() if o.kind == "chunks"
-        )
+        chunk_objects.update((o.id, o) for o in manifest.objects.values() if o.kind == "chunks")
         for listed in manifest.extents.values():
             extents.extend(listed)
         root = await s.manifest_root(digest)

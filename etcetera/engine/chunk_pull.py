@@ -13,7 +13,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import aclosing
 
 import anyio
@@ -22,6 +22,8 @@ from ..errors import IntegrityError, TransientError
 from ..format import layout
 from ..format.chunkobjects import Extent
 from ..format.chunkplan import Copy, Piece, PullPlan, Read, coalesce
+from ..format.manifest import ObjectEntry
+from . import framed
 from .fdpaths import open_file
 from .transport import Transport
 
@@ -102,15 +104,24 @@ def check_placed(fd: int, read: Read, path: str) -> None:
                 )
 
 
-async def fetch(t: Transport, read: Read, fd: int, path: str) -> None:
+async def fetch(
+    t: Transport, read: Read, fd: int, path: str, obj: ObjectEntry | None = None
+) -> None:
     """Download one ranged read of a chunk object and place its chunks.
 
-    On ``file://``, into a file open for reading too, its chunks are copied into place in
-    the kernel, then checked there.
+    ``obj``: how the object is stored (``None``: as it is). A compressed one is read by
+    the frames holding the range, each inflated within its logical length
+    (:func:`framed.stream`). On ``file://``, an object stored as it is, into a file open
+    for reading too, has its chunks copied into place in the kernel, then checked there.
     """
     key = layout.object_key(read.object)
     local = t.local
-    if local is not None and fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDWR:
+    framed_obj = obj is not None and bool(obj.frames)
+    if (
+        local is not None
+        and not framed_obj
+        and fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDWR
+    ):
         ranges = [(read.start + p.at, dst, p.size) for p in read.pieces for dst in p.dsts]
         await t.copy_ranges(local, key, fd, ranges)
         await anyio.to_thread.run_sync(check_placed, fd, read, path, limiter=t.io)
@@ -123,7 +134,10 @@ async def fetch(t: Transport, read: Read, fd: int, path: str) -> None:
         buf = bytearray(read.length)
         view = memoryview(buf)
         got = 0
-        body = t.stream(key, read.start, read.length)
+        if obj is None:
+            body = t.stream(key, read.start, read.length)
+        else:  # inflated frame by frame when stored compressed
+            body = framed.stream(t, obj, read.start, read.length)
         async with aclosing(body):
             async for block in body:
                 if got + len(block) > read.length:
@@ -150,6 +164,7 @@ async def write_chunked(
     fd: int,
     local: str | None = None,
     progress: Callable[[int], None] = lambda n: None,
+    objects: Mapping[str, ObjectEntry] | None = None,
 ) -> int:
     """Write a chunked file into ``fd`` (in the staging folder) from ``local`` and reads.
 
@@ -160,6 +175,7 @@ async def write_chunked(
         fd: the staged file, open for writing.
         local: a local copy of the previous version, or ``None``.
         progress: told the bytes of the file written, as they are (copies, then reads).
+        objects: how each chunk object is stored, by id (``None``: all as they are).
 
     Returns:
         The bytes taken from ``local`` (counted as reused).
@@ -177,7 +193,7 @@ async def write_chunked(
     progress(copied)
 
     async def one(read: Read) -> None:
-        await fetch(t, read, fd, path)
+        await fetch(t, read, fd, path, objects.get(read.object) if objects else None)
         progress(sum(p.size * len(p.dsts) for p in read.pieces))
 
     await t.each(reads, one)

@@ -3,7 +3,8 @@
 A chunk object is read from the local files its chunks come from, every chunk checked
 against the digest it was hashed with (a file that changed since is refused, not
 stored), and sent in one PUT, or multipart in parts of whole chunks so that each part
-is checked as it is read. An object already in the repository (an earlier push, or
+is checked as it is read; compressed in frames where a trial says it pays
+(:mod:`.chunk_encode`). An object already in the repository (an earlier push, or
 another dataset with the same chunks) is not sent; an unfinished multipart upload of
 one (a push that was interrupted) is continued, its stored parts kept when their
 size and store checksum match the local bytes.
@@ -22,6 +23,8 @@ from ..errors import EtceteraError, SourceChangedError
 from ..format import layout
 from ..format.chunkobjects import ChunkObject, Source
 from ..format.hashing import crc32_combine
+from ..format.manifest import ObjectEntry
+from . import chunk_encode, framed
 from .fdpaths import open_file
 from .transport import Transport, TransportUpload
 from .unfinished import Unfinished, same_part
@@ -186,10 +189,19 @@ def parts_of(obj: ChunkObject, part: int) -> list[tuple[int, int, tuple[Source, 
 class ChunkUploader:
     """Sends the new chunk objects of one push through its transport."""
 
-    def __init__(self, t: Transport, scanned: Scanned | None = None) -> None:
-        """``scanned``: the size and mtime of each file as the push scanned it, by path."""
+    def __init__(self, t: Transport, scanned: Scanned | None = None, level: int = 0) -> None:
+        """An uploader through ``t``.
+
+        Args:
+            t: the push's transport.
+            scanned: each file's size and mtime as the push scanned it, by path.
+            level: the zstd level of objects that compress well (0: all as they are).
+        """
         self.t = t
         self.scanned = scanned
+        self.level = level
+        #: The objects sent or found stored compressed, as stored (the others: identity).
+        self.stored: dict[str, ObjectEntry] = {}
         self._unfinished = Unfinished(t)
 
     async def send_all(self, objects: Sequence[ChunkObject]) -> None:
@@ -201,13 +213,20 @@ class ChunkUploader:
         """Upload one chunk object unless the repository holds it already."""
         key = layout.object_key(obj.id)
         found = await self.t.head(key)
-        if found is not None and found.size == obj.size:
-            self.t.stats.objects_skipped += 1
-            return
+        if found is not None:
+            held = await framed.framing_of(self.t, chunk_encode.entry_of(obj), found.size)
+            if held is not None:
+                if held.frames:
+                    self.stored[obj.id] = held
+                self.t.stats.objects_skipped += 1
+                return
         caps = self.t.backend.capabilities
         part = max(self.t.config.part_size, caps.min_part_size)
         copies = caps.send_copies
         local = self.t.local
+        if await self._compressed(obj, key, part):
+            self.t.stats.objects_sent += 1
+            return
         if local is not None:  # file://: copied in the kernel, as one write
             await self._copy_in(local, key, obj)
         elif obj.size <= part:
@@ -222,6 +241,23 @@ class ChunkUploader:
         else:
             await self._multipart(key, obj, part, copies)
         self.t.stats.objects_sent += 1
+
+    async def _compressed(self, obj: ChunkObject, key: str, part: int) -> bool:
+        """Send ``obj`` compressed if a trial says it pays (:mod:`.chunk_encode`); whether sent."""
+        if self.level <= 0 or not await anyio.to_thread.run_sync(
+            chunk_encode.trial, obj.members, limiter=self.t.io
+        ):
+            return False
+
+        def read(members: Sequence[Source], buf: memoryview) -> int:
+            return read_members(members, buf, self.scanned)
+
+        upload, stored = await self._resumable(key) if obj.size > part else (None, {})
+        resume = None if upload is None else (upload, stored)  # an interrupted push's parts
+        sent = await chunk_encode.send(self.t, obj, key, part, self.level, read, resume)
+        if sent is not None and sent.frames:
+            self.stored[obj.id] = sent
+        return sent is not None
 
     async def _copy_in(self, local: LocalObjects, key: str, obj: ChunkObject) -> None:
         """Copy an object's chunks into ``local`` in the kernel, check them, publish it.

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import anyio
 
-from ..errors import EtceteraError, LocalIOError, ManifestError, SourceChangedError
+from ..errors import EtceteraError, LocalIOError, SourceChangedError
 from ..format import cdc
 from ..format.chunkobjects import TARGET, Extent, PushPlan, known_chunks, plan_push
 from ..format.chunkplan import local_offsets, plan
@@ -202,7 +202,7 @@ async def fetch_file(
         t: the pull's transport.
         entry: the file.
         extents: its chunks (``Manifest.extents``).
-        objects: the manifest's objects (each chunk object must be stored as it is).
+        objects: the manifest's objects (how each chunk object is stored).
         tmp: the staging folder's temporary folder (the file is written there first;
             what an interrupted pull wrote there is hashed and kept).
         place: moves the finished file (its temporary path, then its dataset path)
@@ -213,12 +213,6 @@ async def fetch_file(
         params: how the version pulled was cut (:func:`adopted`): ``previous`` is cut so.
         progress: told the file's bytes as they are written (those kept: resumed).
     """
-    for oid in {e.object for e in extents}:
-        if objects[oid].encoding != "identity":
-            raise ManifestError(
-                f"chunk object {oid[:16]} of {entry.path} is {objects[oid].encoding}: "
-                "this etcetera reads chunk objects stored as they are only"
-            )
     path = tmp / f"{entry.digest}.chunked"
     fd, done = await anyio.to_thread.run_sync(_open_staged, path, extents, limiter=t.io)
     try:
@@ -231,7 +225,9 @@ async def fetch_file(
             progress.resume(kept)
         todo = plan(extents, have, done=done)
         told = progress.advance if progress is not None else (lambda n: None)
-        copied = await write_chunked(t, todo, entry.path, fd, previous if have else None, told)
+        copied = await write_chunked(
+            t, todo, entry.path, fd, previous if have else None, told, objects
+        )
         await anyio.to_thread.run_sync(os.fchmod, fd, mode, limiter=t.io)
     finally:
         os.close(fd)
@@ -297,8 +293,8 @@ async def lay_out(
     stored = previous.objects if previous is not None else {}
     for obj in pushed.objects:
         objects[obj.id] = ObjectEntry(obj.id, "chunks", obj.size)
-    for oid in pushed.reused:
-        objects[oid] = stored[oid]
+    for oid in pushed.reused:  # identity, as every object before it is sent (``identity``)
+        objects[oid] = ObjectEntry(oid, "chunks", stored[oid].size)
     out = replace(
         manifest,
         files=files,

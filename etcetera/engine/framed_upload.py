@@ -10,9 +10,10 @@ come out smaller than the blob is aborted, and the caller sends the blob as it i
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import anyio
+import anyio.abc
 import anyio.to_thread
 
 from ..backends.base import PartRef
@@ -21,9 +22,11 @@ from ..format.compression import FRAME_SIZE, compress_frames
 from ..format.frames import seek_table
 from ..format.manifest import ObjectEntry
 from .storing import compressible
-from .transport import Transport
+from .transport import Transport, TransportUpload
+from .unfinished import same_part
 
 _AHEAD = 2  # steps read and compressed while earlier ones are sent
+_SENDS = 2  # parts of one upload in flight at once
 
 
 async def send_blob(
@@ -41,7 +44,13 @@ async def send_blob(
     """
     if level <= 0 or not await anyio.to_thread.run_sync(compressible, source, limiter=t.io):
         return None
-    frames = await upload(t, key, read, obj.size, part, level)
+
+    def take(offset: int, length: int) -> bytearray:
+        buf = bytearray(length)
+        read(offset, memoryview(buf))
+        return buf
+
+    frames = await upload(t, key, take, obj.size, part, level)
     if frames is None:
         return None
     return obj._replace(encoding="zstd", frame_size=FRAME_SIZE, frames=frames)
@@ -50,12 +59,17 @@ async def send_blob(
 async def upload(
     t: Transport,
     key: str,
-    read: Callable[[int, memoryview], None],
+    read: Callable[[int, int], bytes | bytearray | memoryview],
     size: int,
     part: int,
     level: int,
+    resume: tuple[TransportUpload, Mapping[int, PartRef]] | None = None,
 ) -> tuple[int, ...] | None:
-    """Send ``size`` logical bytes (``read(offset, buf)`` fills ``buf``) as a framed object.
+    """Send ``size`` logical bytes (``read(offset, length)`` gives them) as a framed object.
+
+    ``resume``: an unfinished upload of ``key`` and its stored parts by number; a part
+    whose size and store checksum match the one made now is kept (frames are the same
+    bytes for the same input and level), the others are put again.
 
     Returns each frame's stored length, or ``None`` when compressing did not pay (nothing
     is left stored then).
@@ -66,26 +80,41 @@ async def upload(
     ready = {o: anyio.Event() for o in offsets}
     lengths: list[int] = []
     refs: list[PartRef] = []
-    up = await t.upload(key)
+    up, stored = resume if resume is not None else (await t.upload(key), {})
 
     def make(offset: int) -> list[bytes]:
-        buf = bytearray(min(step, size - offset))
-        read(offset, memoryview(buf))
-        return compress_frames(buf, level, FRAME_SIZE)
+        return compress_frames(read(offset, min(step, size - offset)), level, FRAME_SIZE)
 
     async def produce(offset: int, slots: anyio.Semaphore) -> None:
         async with slots:
             results[offset] = await anyio.to_thread.run_sync(make, offset, limiter=t.io)
         ready[offset].set()
 
-    async def send(number: int, body: bytes) -> None:
-        async with t.budget.hold(len(body) * t.backend.capabilities.send_copies):
-            refs.append(await up.put_part(number, body))
+    sending = anyio.Semaphore(_SENDS)
 
+    async def send(number: int, body: bytes) -> None:
+        try:
+            kept = stored.get(number)
+            if kept is not None and kept.size == len(body) and same_part(body, kept.checksums):
+                refs.append(kept)
+                t.stats.bytes_resumed += len(body)
+            else:
+                refs.append(await up.put_part(number, body))
+        finally:
+            sending.release()
+
+    async def start(senders: anyio.abc.TaskGroup, number: int, body: bytes) -> None:
+        await sending.acquire()
+        senders.start_soon(send, number, body)
+
+    # One hold for the steps being made and the parts being sent (a part: its frames of
+    # ``part`` stored bytes and one step's more at most), never a second one while it is
+    # held: uploads that each waited for more of the budget would wait for ever.
+    copies = t.backend.capabilities.send_copies
     worth = True
     try:
         async with (
-            t.budget.hold(min(size, (_AHEAD + 1) * step * 2)),
+            t.budget.hold(min(size, (_AHEAD + 1) * step * 2) + _SENDS * 2 * part * copies),
             anyio.create_task_group() as tg,
         ):
             slots = anyio.Semaphore(_AHEAD + 1)
@@ -102,7 +131,7 @@ async def upload(
                         held += len(frame)
                     if held >= part and offset != offsets[-1]:
                         number += 1
-                        senders.start_soon(send, number, b"".join(pending))
+                        await start(senders, number, b"".join(pending))
                         pending, held = [], 0
                 pending.append(seek_table(lengths, size, FRAME_SIZE))
                 if sum(lengths) + len(pending[-1]) >= size:
@@ -110,7 +139,7 @@ async def upload(
                     tg.cancel_scope.cancel()  # stops the producers and senders still running
                 else:
                     number += 1
-                    senders.start_soon(send, number, b"".join(pending))
+                    await start(senders, number, b"".join(pending))
         if worth:
             await up.complete(sorted(refs, key=lambda r: r.number))
     except BaseException as exc:

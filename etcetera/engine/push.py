@@ -572,7 +572,9 @@ async def send(
             new = [o for o in prepared.chunks.objects if o.id in chunky]
             large = (f for f in prepared.scan.files if f.size > manifest.chunk_size)
             scanned = {f.source: (f.size, f.mtime_ns) for f in large}
-            await ChunkUploader(t, scanned).send_all(new)
+            chunk_up = ChunkUploader(t, scanned, level)
+            await chunk_up.send_all(new)
+            up.stored.update(chunk_up.stored)
             tracker.advance(sum(o.size for o in new))
         await prepared.discard_cut()
         await t.each(missing, up.upload)

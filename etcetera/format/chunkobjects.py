@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from ..errors import ManifestError
+from .table import ObjectEntry
 
 TARGET = 32 * 1024 * 1024
 _TAG = b"etcetera-chunks-v1\0"
@@ -199,8 +200,10 @@ class Usage:
 
     Attributes:
         objects: chunk objects some but not all of whose bytes a version references.
-        size: bytes of those objects.
-        unused: bytes in them that no version references (what a repack would free).
+        size: stored bytes of those objects.
+        unused: stored bytes in them that no version references (what a repack would
+            free): of a compressed object, each frame's stored bytes in the share of
+            its logical bytes no version references.
     """
 
     objects: int = 0
@@ -208,23 +211,43 @@ class Usage:
     unused: int = 0
 
 
-def usage(sizes: Mapping[str, int], extents: Iterable[Extent]) -> Usage:
-    """The partly used chunk objects among ``sizes`` (id to bytes), from every live extent."""
+def usage(objects: Mapping[str, ObjectEntry], extents: Iterable[Extent]) -> Usage:
+    """The partly used chunk objects among ``objects`` (by id), from every live extent."""
     spans: dict[str, set[tuple[int, int]]] = {}
     for e in extents:
-        if e.object in sizes:
+        if e.object in objects:
             spans.setdefault(e.object, set()).add((e.offset, e.offset + e.size))
-    objects = size = unused = 0
+    count = size = unused = 0
     for oid, ranges in spans.items():
-        covered, end = 0, 0
-        for start, stop in sorted(ranges):
-            start = max(start, end)
-            if stop > start:
-                covered += stop - start
-                end = stop
-        free = sizes[oid] - covered
-        if free > 0:
-            objects += 1
-            size += sizes[oid]
-            unused += free
-    return Usage(objects, size, unused)
+        obj = objects[oid]
+        merged = _merged(ranges)
+        if sum(stop - start for start, stop in merged) >= obj.size:
+            continue
+        count += 1
+        size += obj.stored_size
+        unused += _unused_stored(obj, merged)
+    return Usage(count, size, unused)
+
+
+def _merged(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """``ranges`` joined where they overlap or touch, in order."""
+    out: list[tuple[int, int]] = []
+    for start, stop in sorted(ranges):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], stop))
+        else:
+            out.append((start, stop))
+    return out
+
+
+def _unused_stored(obj: ObjectEntry, used: Sequence[tuple[int, int]]) -> int:
+    """Stored bytes of ``obj`` holding logical bytes outside ``used`` (merged, in order)."""
+    if not obj.frames:
+        return obj.size - sum(stop - start for start, stop in used)
+    free = 0
+    for k, stored in enumerate(obj.frames):
+        lo = k * obj.frame_size
+        hi = min(lo + obj.frame_size, obj.size)
+        covered = sum(max(0, min(stop, hi) - max(start, lo)) for start, stop in used)
+        free += stored * (hi - lo - covered) // (hi - lo)
+    return free
