@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import Any, cast
 
+import anyio
 import fsspec
 import pytest
 import zstandard
@@ -12,7 +14,7 @@ import zstandard
 import etcetera as etc
 from etcetera.engine import framed_upload
 from etcetera.engine.config import TransferConfig
-from etcetera.engine.transport import Transport
+from etcetera.engine.transport import Transport, TransportUpload
 from etcetera.errors import IntegrityError
 from etcetera.format import compression, frames, layout
 from etcetera.fs import EtcFileSystem
@@ -215,5 +217,68 @@ async def test_a_blob_whose_frames_do_not_shrink_is_left_unsent(
         assert await framed_upload.upload(t, key, read, len(data), 1 * MiB, 3) is None
         assert await t.backend.head(key) is None
         assert [u async for u in t.backend.uploads("")] == []
+    finally:
+        await t.backend.aclose()
+
+
+class _GatedUpload:
+    """A real upload whose parts wait for ``gate``: a store that takes its time."""
+
+    def __init__(self, up: Any, gate: anyio.Event) -> None:
+        self.up, self.gate = up, gate
+
+    async def put_part(self, number: int, data: Any, **kw: Any) -> Any:
+        await self.gate.wait()
+        return await self.up.put_part(number, data, **kw)
+
+    async def complete(self, refs: Any) -> Any:
+        return await self.up.complete(refs)
+
+    async def abort(self) -> Any:
+        return await self.up.abort()
+
+
+async def test_a_slow_store_holds_back_the_compression_of_later_steps(
+    file_repo: RepoSpec,
+) -> None:
+    """While parts wait on the store, steps are read and compressed a few ahead, not all.
+
+    Before, every step was read and compressed at once and its frames kept until sent:
+    a large compressible blob over a slow link took its compressed size in memory.
+    """
+    rng = random.Random(8)
+    steps = 40
+    data = b"".join(rng.randbytes(512 * KiB) + bytes(512 * KiB) for _ in range(steps))
+    read_at: list[int] = []
+
+    def read(offset: int, length: int) -> bytes:
+        read_at.append(offset)
+        return data[offset : offset + length]
+
+    t = Transport(file_repo.backend(), TransferConfig(part_size=1 * MiB))
+    gate = anyio.Event()
+    try:
+        key = layout.object_key("cd" * 32)
+        # the same three methods as the upload it wraps
+        up = cast(TransportUpload, _GatedUpload(await t.upload(key), gate))
+        lengths: list[tuple[int, ...] | None] = []
+
+        async def go() -> None:
+            lengths.append(
+                await framed_upload.upload(t, key, read, len(data), 1 * MiB, 3, resume=(up, {}))
+            )
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(go)
+            for _ in range(100):  # until the reads stop (each step takes milliseconds)
+                before = len(read_at)
+                await anyio.sleep(0.05)
+                if len(read_at) == before and before:
+                    break
+            waiting = len(read_at)
+            gate.set()
+        assert waiting <= steps // 2, f"{waiting} of {steps} steps read with no part stored"
+        assert len(read_at) == steps and lengths and lengths[0] is not None
+        assert sum(lengths[0]) < 0.6 * len(data)
     finally:
         await t.backend.aclose()

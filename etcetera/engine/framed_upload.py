@@ -78,6 +78,7 @@ async def upload(
     offsets = list(range(0, size, step))
     results: dict[int, list[bytes]] = {}
     ready = {o: anyio.Event() for o in offsets}
+    taken = [anyio.Event() for _ in offsets]  # step i's frames left ``results`` for a part
     lengths: list[int] = []
     refs: list[PartRef] = []
     up, stored = resume if resume is not None else (await t.upload(key), {})
@@ -85,9 +86,13 @@ async def upload(
     def make(offset: int) -> list[bytes]:
         return compress_frames(read(offset, min(step, size - offset)), level, FRAME_SIZE)
 
-    async def produce(offset: int, slots: anyio.Semaphore) -> None:
-        async with slots:
-            results[offset] = await anyio.to_thread.run_sync(make, offset, limiter=t.io)
+    async def produce(i: int) -> None:
+        # Step i is made only once step i - _AHEAD - 1 is taken: at most _AHEAD + 1 steps
+        # made and not yet taken, however far the sends lag behind (the budget's hold).
+        if i > _AHEAD:
+            await taken[i - _AHEAD - 1].wait()
+        offset = offsets[i]
+        results[offset] = await anyio.to_thread.run_sync(make, offset, limiter=t.io)
         ready[offset].set()
 
     sending = anyio.Semaphore(_SENDS)
@@ -117,18 +122,18 @@ async def upload(
             t.budget.hold(min(size, (_AHEAD + 1) * step * 2) + _SENDS * 2 * part * copies),
             anyio.create_task_group() as tg,
         ):
-            slots = anyio.Semaphore(_AHEAD + 1)
-            for offset in offsets:
-                tg.start_soon(produce, offset, slots)
+            for i in range(len(offsets)):
+                tg.start_soon(produce, i)
             pending: list[bytes] = []
             held = number = 0
             async with anyio.create_task_group() as senders:
-                for offset in offsets:
+                for i, offset in enumerate(offsets):
                     await ready[offset].wait()
                     for frame in results.pop(offset):
                         lengths.append(len(frame))
                         pending.append(frame)
                         held += len(frame)
+                    taken[i].set()
                     if held >= part and offset != offsets[-1]:
                         number += 1
                         await start(senders, number, b"".join(pending))
