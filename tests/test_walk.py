@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -65,3 +67,29 @@ def test_a_walk_lists_folders_in_more_than_one_thread(tmp_path: Path) -> None:
     walked = walk(str(tmp_path), "", frozenset(), ignored)
     assert WALK_THREADS > 1 and len(listers) == 2
     assert sorted(f.path for f in walked.files) == ["a/f", "b/f"]
+
+
+def _listers(tmp_path: Path, pause: float, **rules: float) -> set[str]:
+    for i in range(6):
+        (tmp_path / f"d{i}").mkdir()
+        (tmp_path / f"d{i}" / "f").write_bytes(b"x")
+    listers: set[str] = set()
+
+    def ignored(name: str) -> bool:
+        listers.add(threading.current_thread().name)
+        time.sleep(pause)
+        return False
+
+    walked = walk(str(tmp_path), "", frozenset(), ignored, **rules)  # type: ignore[arg-type]
+    assert len(walked.files) == 6
+    return listers
+
+
+def test_a_walk_on_fast_storage_stays_in_one_thread(tmp_path: Path) -> None:
+    # A cached tree: four threads would only pass the GIL to each other.
+    assert len(_listers(tmp_path, 0.0, slow_entry=math.inf, widen_after=math.inf)) == 1
+
+
+def test_a_walk_widens_when_a_listing_is_slow(tmp_path: Path) -> None:
+    # 10 ms per entry, as on a network file system: the next folders are listed together.
+    assert len(_listers(tmp_path, 0.01, widen_after=math.inf)) > 1
