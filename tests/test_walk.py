@@ -6,6 +6,7 @@ import math
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -93,3 +94,26 @@ def test_a_walk_on_fast_storage_stays_in_one_thread(tmp_path: Path) -> None:
 def test_a_walk_widens_when_a_listing_is_slow(tmp_path: Path) -> None:
     # 10 ms per entry, as on a network file system: the next folders are listed together.
     assert len(_listers(tmp_path, 0.01, widen_after=math.inf)) > 1
+
+
+def test_the_stamp_moves_with_any_stat_and_not_with_the_threads(tmp_path: Path) -> None:
+    _tree(tmp_path)
+
+    def stamp(threads: int = 1) -> str:
+        return walk(str(tmp_path), "", frozenset(), lambda _: False, threads=threads).stamp
+
+    first = stamp()
+    assert stamp(threads=8) == first
+    seen = {first}
+    edits: list[Callable[[], object]] = [
+        lambda: os.utime(tmp_path / "d0/s0/f0", ns=(1, 1)),
+        lambda: os.chmod(tmp_path / "d0/s0/f0", 0o600),
+        lambda: (tmp_path / "d1/s1/f1").write_bytes(b"yy"),
+        lambda: (tmp_path / "new" / "folder").mkdir(parents=True),
+        lambda: (tmp_path / "d3/s0/f3").rename(tmp_path / "d3/s0/g3"),
+    ]
+    for edit in edits:
+        edit()
+        now = stamp()
+        assert now not in seen
+        seen.add(now)

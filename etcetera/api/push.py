@@ -56,8 +56,8 @@ async def apush(
         await _not_local(cfg, home, name)
     root = await anyio.to_thread.run_sync(home.location, name)
     await anyio.to_thread.run_sync(check_dataset, root)
-    cache = await anyio.to_thread.run_sync(HashCache, home.cache_file(root))
     options = push_options(cfg, force=force, dry_run=dry_run, include=include, exclude=exclude)
+    cache = HashCache(home.cache_file(root))  # its files are read when needed
     async with (
         session(cfg) as s,
         progress_for(

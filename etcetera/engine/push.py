@@ -25,6 +25,7 @@ from ..format.selection import selected
 from ..format.v2 import EncodedManifest, encode_manifest
 from . import chunked, framed_upload, inflight, manifests, refs, storing
 from .chunk_push import ChunkUploader
+from .config import TransferConfig
 from .fdpaths import is_short, open_file
 from .progress import ProgressCallback, ProgressTracker, TransferStats
 from .scan import HashCache, Scan, ScannedFile, hash_files, scan_tree
@@ -408,6 +409,17 @@ async def _discard(copies: list[StagedObject]) -> None:
                 await copy.discard()
 
 
+def scan_selected(root: Path, options: PushOptions, group: str | None = None) -> Scan:
+    """Walk the tree at ``root`` (or one ``group``), keeping the files the options select.
+
+    Blocking: run it in a thread.
+    """
+    scan = scan_tree(root, options.ignore, group)
+    if options.include or options.exclude:
+        scan.files = [f for f in scan.files if selected(f.path, options.include, options.exclude)]
+    return scan
+
+
 async def prepare(
     t: Transport,
     root: Path,
@@ -420,6 +432,7 @@ async def prepare(
     stage: bool = False,
     lazy: bool = False,
     cut: bool = False,
+    scan: Scan | None = None,
 ) -> Prepared:
     """Scan, hash (cached) and lay out the tree at ``root``, or one ``group`` of it.
 
@@ -434,11 +447,11 @@ async def prepare(
     :attr:`Prepared.hint` is their digest, and a no-op needs no more. With ``cut``,
     files of more than one chunk are cut by content as they are hashed (one pass:
     :func:`chunked.scan_cuts`, :attr:`Prepared.cuts`), staged whether they compress or not.
+    ``scan`` is the tree's :func:`scan_selected`, when the caller walked it already.
     """
     config = t.config
-    scan = await anyio.to_thread.run_sync(scan_tree, root, options.ignore, group)
-    if options.include or options.exclude:
-        scan.files = [f for f in scan.files if selected(f.path, options.include, options.exclude)]
+    if scan is None:
+        scan = await anyio.to_thread.run_sync(scan_selected, root, options, group)
     local = t.local if stage else None
     copies: dict[str, StagedObject] = {}
     cuts = await chunked.scan_cuts(t, name, scan.files, cache) if cut else None
@@ -507,6 +520,33 @@ async def prepare(
         raise
     await _discard(list(copies.values()))
     return Prepared(scan, files, laid_out, staged, hint, lay_out, key, cuts=cuts)
+
+
+def _noop(
+    name: str,
+    latest: VersionRecord,
+    files: Sequence[ScannedFile],
+    stats: TransferStats,
+    warnings: list[str],
+) -> PushResult:
+    size = sum(f.size for f in files)
+    return PushResult(name, latest.number, latest.manifest, True, len(files), size,
+                      stats=stats, warnings=warnings)  # fmt: skip
+
+
+async def _remember_tree(cache: HashCache, stamp: str, digest: str, options: PushOptions) -> None:
+    """After a push (or a no-op), what its tree is; not after a dry run, which published nothing."""
+    if not options.dry_run:
+        cache.remember_tree(stamp, digest)
+    await anyio.to_thread.run_sync(cache.save)
+
+
+def _tree_key(scan: Scan, options: PushOptions, config: TransferConfig) -> str:
+    """A digest of the walk's stamp and of every choice that decides the tree pushed."""
+    sizes = (config.pack_size, config.pack_threshold, config.chunk_size, config.content_chunks)
+    selection = (options.ignore, options.include, options.exclude)
+    inputs = (FORMAT_VERSION, str(scan.root), scan.stamp, sizes, selection, scan.partitions)
+    return sha256_hex(repr((inputs, scan.dirs)).encode())
 
 
 def _layout_key(files: list[LocalFile], scan: Scan, group: str | None, *sizes: int) -> str:
@@ -608,17 +648,25 @@ async def push(
     record: a push that fails or is interrupted never shows a partial dataset.
     """
     await t.backend.check()
+    scan = await anyio.to_thread.run_sync(scan_selected, root, options)
+    stamp = _tree_key(scan, options, t.config)
+    pushed = await anyio.to_thread.run_sync(cache.tree, stamp)
+    if pushed is not None:
+        latest = await refs.latest(t, name)
+        if latest is not None and latest.manifest == pushed:
+            # Every file's stat is what it was when this tree was pushed: no file is
+            # looked up in the cache, the tree is not laid out.
+            return _noop(name, latest, scan.files, t.stats, scan.warnings)
     prepared = await prepare(
         t, root, name, options, cache=cache, progress=progress, stage=not options.dry_run,
-        lazy=True, cut=t.config.content_chunks,
+        lazy=True, cut=t.config.content_chunks, scan=scan,
     )  # fmt: skip
     try:
         latest = await refs.latest(t, name)
         if prepared.hint is not None and latest is not None and latest.manifest == prepared.hint:
             # The latest version is this tree: a no-op, told without laying it out again.
-            return PushResult(name, latest.number, prepared.hint, True, len(prepared.files),
-                              sum(f.size for f in prepared.files), stats=t.stats,
-                              warnings=prepared.scan.warnings)  # fmt: skip
+            await _remember_tree(cache, stamp, latest.manifest, options)
+            return _noop(name, latest, scan.files, t.stats, scan.warnings)
         await prepared.ensure_laid_out()
         if t.config.content_chunks:  # large files cut by content, against the latest version
             sources = {f.path: f.source for f in prepared.scan.files}
@@ -631,7 +679,7 @@ async def push(
         if prepared.layout_key and not result.noop and changed:
             # Published compressed or cut by content: the digest a no-op push compares with.
             cache.remember_layout(prepared.layout_key, result.manifest)
-            await anyio.to_thread.run_sync(cache.save)
+        await _remember_tree(cache, stamp, result.manifest, options)
         return result
     finally:
         await prepared.discard()  # copies of objects the repository had already

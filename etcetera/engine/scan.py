@@ -12,11 +12,10 @@ from __future__ import annotations
 import errno
 import fnmatch
 import functools
-import json
 import os
 import re
 import unicodedata
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,10 +25,10 @@ import anyio.to_thread
 from ..errors import LocalIOError, NotADatasetError
 from ..format import _gc
 from ..format.hashing import READ_BLOCK, Digest, digest_chunks, digest_file, digest_small, join
-from ..format.manifest import FileEntry
 from ..format.packing import LocalFile
 from ..format.paths import find_clashes
-from .fdpaths import digest_path, digest_range, stat_path
+from .fdpaths import digest_path, digest_range
+from .hashcache import _NOT_YET, HashCache, _local
 from .progress import ProgressCallback, ProgressTracker
 from .walk import ScannedFile, walk
 
@@ -48,6 +47,8 @@ class Scan:
     partitions: list[str]
     warnings: list[str] = field(default_factory=list)
     dirs: list[str] = field(default_factory=list)
+    #: The walk's digest of every path and stat (:attr:`walk.Walked.stamp`).
+    stamp: str = ""
 
 
 @functools.lru_cache(maxsize=8)
@@ -101,7 +102,9 @@ def scan_tree(root: Path, ignore: tuple[str, ...] = (), group: str | None = None
             walked = walk(folders[group], f"data/{group}/", seen, ignored)
         else:
             walked = walk(str(root), "", seen, ignored, skip="data")
-        files, warnings, dirs = walked.files, walked.warnings, walked.empty_dirs
+        files, warnings, dirs, stamp = (
+            walked.files, walked.warnings, walked.empty_dirs, walked.stamp
+        )  # fmt: skip
         clashes = find_clashes(f.path for f in files)
     if clashes:
         a, b = clashes[0]
@@ -111,149 +114,7 @@ def scan_tree(root: Path, ignore: tuple[str, ...] = (), group: str | None = None
         )
     files.sort(key=lambda f: f.path)
     empty = [d for d in dirs if not d.startswith("data/") and d != "data"]
-    return Scan(root, files, sorted(partitions), warnings, sorted(empty))
-
-
-_local = tuple.__new__  # LocalFile without NamedTuple's Python-level __new__
-_NOT_YET = LocalFile("", 0, 0, "")
-#: The cache's entry of the last layout (``[key, manifest digest]``): no absolute path is "".
-_LAYOUT = ""
-
-
-class HashCache:
-    """``path -> (size, mtime_ns, inode, digest, chunks[, cut digest])`` of files hashed before.
-
-    A file whose size, mtime and inode are unchanged is not read again; ``verify``
-    ignores the cache. Stored as one JSON file, written atomically. A large file cut by
-    content (``content_chunks``) has another digest than the same file in fixed
-    chunks: that one is kept apart, sixth (an empty ``digest`` then means "not known").
-    """
-
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-        self._entries: dict[str, list[object]] = {}
-        self.dirty = False
-        if path is not None and path.is_file():
-            try:
-                with _gc.paused():  # a list per file: the collector would rescan them all
-                    loaded = json.loads(path.read_bytes())
-                if isinstance(loaded, dict):
-                    self._entries = loaded
-            except (OSError, ValueError):
-                self._entries = {}
-
-    def vouched(self, files: list[ScannedFile], cut_above: int | None = None) -> list[LocalFile]:
-        """Each file as hashed before where the cache vouches for it, else ``_NOT_YET``.
-
-        With ``cut_above``, a file of more bytes is vouched for by its cut digest only.
-        One loop without a call per file: a no-op push of 10^5 files spends its time here.
-        """
-        with _gc.paused():
-            return self._vouched(files, (1 << 63) if cut_above is None else cut_above)
-
-    def vouches(self, files: list[ScannedFile], cut_above: int | None = None) -> bool:
-        """Whether the cache vouches for every one of ``files`` (:meth:`vouched`)."""
-        return _NOT_YET not in self.vouched(files, cut_above)
-
-    def _vouched(self, files: list[ScannedFile], cut_above: int) -> list[LocalFile]:
-        entries = self._entries
-        out: list[LocalFile] = []
-        append = out.append
-        for f in files:
-            hit = entries.get(f.source)
-            if hit and hit[0] == f.size and hit[1] == f.mtime_ns and hit[2] == f.ino:
-                if f.size > cut_above:
-                    digest = hit[5] if len(hit) > 5 else ""
-                    chunks = None
-                else:
-                    digest, chunks = hit[3], hit[4]
-                if not digest:
-                    append(_NOT_YET)
-                    continue
-                append(
-                    _local(
-                        LocalFile,
-                        (f.path, f.size, f.mode, digest, tuple(chunks) if chunks else ()),  # type: ignore[arg-type]
-                    )
-                )
-            else:
-                append(_NOT_YET)
-        return out
-
-    def put(self, f: ScannedFile, d: Digest, *, cut: bool = False) -> None:
-        """Remember a digest (``cut``: the file's digest as cut by content)."""
-        self._put(f.source, f.size, f.mtime_ns, f.ino, d.hex, list(d.chunks), cut)
-
-    def _put(
-        self,
-        source: str,
-        size: int,
-        mtime_ns: int,
-        ino: int,
-        digest: str,
-        chunks: list[str],
-        cut: bool,
-    ) -> None:
-        old = self._entries.get(source)
-        same = old is not None and old[:3] == [size, mtime_ns, ino]
-        entry: list[object] = [size, mtime_ns, ino, "", []]
-        if same and old is not None:
-            entry = list(old)
-        if cut:
-            entry[5:] = [digest]
-        else:
-            entry[3:5] = [digest, chunks]
-        self._entries[source] = entry
-        self.dirty = True
-
-    def forget(self, source: str) -> None:
-        """Drop the digest of a file found to differ from it (hashed again next time)."""
-        if self._entries.pop(source, None) is not None:
-            self.dirty = True
-
-    def items(self) -> list[tuple[str, list[object]]]:
-        """``(absolute path, [size, mtime_ns, inode, digest, chunks])`` of every entry."""
-        return [item for item in self._entries.items() if item[0] != _LAYOUT]
-
-    def layout(self, key: str) -> str | None:
-        """The manifest digest last laid out from the inputs ``key`` names, if it was."""
-        memo = self._entries.get(_LAYOUT)
-        return str(memo[1]) if memo and len(memo) == 2 and memo[0] == key else None
-
-    def remember_layout(self, key: str, digest: str) -> None:
-        """Remember the manifest digest the inputs ``key`` names lay out to."""
-        if self._entries.get(_LAYOUT) != [key, digest]:
-            self._entries[_LAYOUT] = [key, digest]
-            self.dirty = True
-
-    def record_tree(self, root: Path, files: Iterable[FileEntry]) -> None:
-        """Remember digests of files just written and verified under ``root`` (blocking)."""
-        base = str(root.resolve())
-        for f in files:
-            source = f"{base}/{f.path}"
-            try:
-                st = os.stat(source)
-            except OSError as exc:
-                if exc.errno != errno.ENAMETOOLONG:
-                    continue
-                try:
-                    st = stat_path(source)
-                except OSError:
-                    continue
-            # A file without an object of its own was cut by content: its digest is that.
-            cut = not f.object and f.size > 0
-            chunks = [] if cut else list(f.chunks)
-            self._put(source, st.st_size, st.st_mtime_ns, st.st_ino, f.digest, chunks, cut)
-
-    def save(self) -> None:
-        """Write the cache if it changed (blocking)."""
-        if self.path is None or not self.dirty:
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self._entries, separators=(",", ":")))
-        os.replace(tmp, self.path)
-        self.dirty = False
+    return Scan(root, files, sorted(partitions), warnings, sorted(empty), stamp)
 
 
 def _hash_batch(batch: list[ScannedFile], chunk_size: int) -> list[tuple[Digest, int]]:
